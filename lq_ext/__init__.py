@@ -1,0 +1,26 @@
+"""lq_ext: recent binary-neural-network research for Larq users.
+
+Importing this package selects the legacy Keras 2 for ``tf.keras`` (Larq needs it):
+import ``lq_ext`` before TensorFlow, or set ``TF_USE_LEGACY_KERAS=1`` yourself.
+"""
+
+from lq_ext._env import ensure_legacy_keras
+
+ensure_legacy_keras()
+
+from lq_ext import layers, quantizers  # noqa: E402
+
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ModelCost",
+    "bench",
+    "converters",
+    "layers",
+    "profile",
+    "quantizers",
+    "summary",
+    "zoo",
+    "__version__",
+]

@@ -1,0 +1,217 @@
+"""Quantizers that Larq lacks: the 1.58-bit ternary weight quantizer and RSign.
+
+Each quantizer is a pure function holding the forward/backward math plus a thin,
+serializable Keras layer (``lq.quantizers.Quantizer``) that stores the arguments,
+exactly as Larq's own quantizers do.  ``precision`` is the integer Larq's
+``lq.models.summary`` reads; ``bits`` is the (possibly fractional) bit width
+``lq_ext.summary`` reads.
+
+Both forward passes are built from ``tf.sign`` / ``larq.math.sign`` so that Larq
+Compute Engine recognises the activation binarizer (``RSign``) as ``LceQuantize``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import larq as lq
+import tensorflow as tf
+
+from lq_ext._serialization import register
+
+__all__ = ["RSign", "Ternary", "ternarize", "THRESHOLD_MODES"]
+
+#: Named threshold rules of :class:`Ternary`: Δ = factor · mean|w|.
+THRESHOLD_MODES = {"absmean": 0.5, "twn": 0.7}
+
+_GRANULARITIES = ("per_channel", "per_tensor")
+
+
+def _check_clip_value(clip_value):
+    if clip_value is not None and (
+        not isinstance(clip_value, numbers.Real) or clip_value <= 0
+    ):
+        raise ValueError(
+            f"clip_value must be a positive number or None (no clipping), got "
+            f"clip_value={clip_value!r}."
+        )
+
+
+def _check_threshold(threshold):
+    if isinstance(threshold, str):
+        if threshold not in THRESHOLD_MODES:
+            raise ValueError(
+                f"threshold must be one of {sorted(THRESHOLD_MODES)} or a non-negative "
+                f"float, got threshold={threshold!r}."
+            )
+    elif isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or threshold < 0:
+        raise ValueError(
+            f"threshold must be one of {sorted(THRESHOLD_MODES)} or a non-negative "
+            f"float, got threshold={threshold!r}."
+        )
+
+
+def _clipped_identity(x, dy, clip_value):
+    if clip_value is None:
+        return dy
+    return tf.where(tf.abs(x) <= clip_value, dy, tf.zeros_like(dy))
+
+
+def ternary_threshold(w, threshold="absmean", channel_axes=(-1,), granularity="per_channel"):
+    """Δ for :func:`ternarize`: a fixed float, or ``factor · mean|w|``.
+
+    With ``granularity="per_channel"`` the mean runs over every axis except
+    ``channel_axes`` (one Δ per output channel); with ``"per_tensor"`` over all of w.
+    """
+    if not isinstance(threshold, str):
+        return tf.constant(float(threshold), dtype=w.dtype)
+    abs_w = tf.abs(w)
+    if granularity == "per_tensor":
+        mean = tf.reduce_mean(abs_w)
+    else:
+        rank = w.shape.rank
+        keep = {axis % rank for axis in channel_axes}
+        reduce_axes = [axis for axis in range(rank) if axis not in keep]
+        mean = tf.reduce_mean(abs_w, axis=reduce_axes, keepdims=True)
+    return THRESHOLD_MODES[threshold] * mean
+
+
+def ternarize(
+    w: tf.Tensor,
+    threshold="absmean",
+    clip_value: float | None = 1.0,
+    channel_axes=(-1,),
+    granularity: str = "per_channel",
+) -> tf.Tensor:
+    r"""Dual-binary ternarization t = (sign(w + Δ) + sign(w − Δ)) / 2 ∈ {−1, 0, +1}.
+
+    Forward: ``t = sign(w)`` where ``|w| > Δ``, else 0 (Δ under ``stop_gradient``).
+    Backward: straight-through, ``∂t/∂w = 1[|w| ≤ clip_value]`` (identity if None).
+
+    With ``threshold="absmean"`` (Δ = 0.5·mean|w|) this equals BitNet b1.58's
+    ``RoundClip(w / mean|w|, −1, 1)``.
+    """
+
+    @tf.custom_gradient
+    def _call(w):
+        delta = tf.stop_gradient(
+            ternary_threshold(w, threshold, channel_axes, granularity)
+        )
+        # (sign(w+Δ) + sign(w−Δ)) / 2, written as sign(sign + sign) like Larq's SteTern;
+        # the outer sign maps {−2, −1, 0, 1, 2} sums onto {−1, 0, +1}.
+        t = tf.sign(tf.sign(w + delta) + tf.sign(w - delta))
+
+        def grad(dy):
+            return _clipped_identity(w, dy, clip_value)
+
+        return t, grad
+
+    return _call(w)
+
+
+@register
+class Ternary(lq.quantizers.Quantizer):
+    r"""1.58-bit ("dual-binary") ternary weight quantizer, BD-Net's depth-wise kernel.
+
+    \\[ t = \tfrac12\left(\mathrm{sign}(w+\Delta) + \mathrm{sign}(w-\Delta)\right) \in \{-1, 0, 1\} \\]
+
+    so a ternary conv equals the mean of two binary (XNOR-popcount) convs. BD-Net's
+    paper body was not available: the threshold rule is a reconstruction and all
+    three readings are offered.
+
+    # Arguments
+        threshold: ``"absmean"`` (default, Δ = 0.5·mean|w|, BitNet b1.58's rounding),
+            ``"twn"`` (Δ = 0.7·mean|w|, Ternary Weight Networks) or a non-negative
+            float (fixed Δ, Larq's ``SteTern`` uses 0.05).
+        clip_value: straight-through gradient passes where |w| ≤ clip_value; ``None``
+            for an unclipped identity.
+        granularity: ``"per_channel"`` (one Δ per output channel, default) or
+            ``"per_tensor"``.
+        channel_axes: the kernel axes that index an output channel: ``(-1,)`` for
+            Conv2D/Dense kernels, ``(-2, -1)`` for depth-wise kernels.
+
+    # References
+        - BD-Net, arXiv:2511.17633 (abstract: "1.58-bit convolution")
+        - BitNet b1.58, arXiv:2402.17764 (absmean rounding)
+        - Ternary Weight Networks, arXiv:1605.04711
+    """
+
+    precision = 2  # what lq.models.summary can express: a ternary value needs 2 bits
+    bits = 1.58  # log2(3), what lq_ext.summary reports
+
+    def __init__(
+        self,
+        threshold="absmean",
+        clip_value: float | None = 1.0,
+        granularity: str = "per_channel",
+        channel_axes=(-1,),
+        **kwargs,
+    ):
+        _check_threshold(threshold)
+        _check_clip_value(clip_value)
+        if granularity not in _GRANULARITIES:
+            raise ValueError(
+                f"granularity must be one of {list(_GRANULARITIES)}, got "
+                f"granularity={granularity!r}."
+            )
+        self.threshold = threshold
+        self.clip_value = clip_value
+        self.granularity = granularity
+        self.channel_axes = tuple(int(axis) for axis in channel_axes)
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        return ternarize(
+            inputs, self.threshold, self.clip_value, self.channel_axes, self.granularity
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "threshold": self.threshold,
+            "clip_value": self.clip_value,
+            "granularity": self.granularity,
+            "channel_axes": list(self.channel_axes),
+        }
+
+
+@register
+class RSign(lq.quantizers.Quantizer):
+    r"""Sign with a learnable per-channel threshold (ReActNet's RSign).
+
+    \\[ q(x) = \mathrm{sign}(x - \beta_c), \quad
+        \frac{\partial q}{\partial x} = 1[|x - \beta_c| \le \texttt{clip\_value}] \\]
+
+    β (one value per channel, initialised to 0) learns through the same
+    straight-through gradient.  The sign is ``larq.math.sign`` (+1 at 0), so LCE turns
+    ``RSign`` followed by a binary conv into ``LceQuantize`` → ``LceBconv2d``.
+
+    # Arguments
+        clip_value: straight-through gradient clip; ``None`` for no clipping.
+
+    # References
+        - ReActNet, arXiv:2003.03488, Section 3.2
+    """
+
+    precision = 1
+    bits = 1
+
+    def __init__(self, clip_value: float | None = 1.0, **kwargs):
+        _check_clip_value(clip_value)
+        self.clip_value = clip_value
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("RSign needs a known channel dimension (last axis).")
+        self.threshold = self.add_weight(
+            name="threshold", shape=(channels,), initializer="zeros", trainable=True
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return lq.quantizers.ste_sign(inputs - self.threshold, clip_value=self.clip_value)
+
+    def get_config(self):
+        return {**super().get_config(), "clip_value": self.clip_value}
