@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from lq_ext._serialization import register
 
-__all__ = ["RSign", "Ternary", "ternarize", "THRESHOLD_MODES"]
+__all__ = ["RSign", "ScaledSign", "Ternary", "ternarize", "THRESHOLD_MODES"]
 
 #: Named threshold rules of :class:`Ternary`: Δ = factor · mean|w|.
 THRESHOLD_MODES = {"absmean": 0.5, "twn": 0.7}
@@ -57,23 +57,22 @@ def _clipped_identity(x, dy, clip_value):
     return tf.where(tf.abs(x) <= clip_value, dy, tf.zeros_like(dy))
 
 
-def ternary_threshold(w, threshold="absmean", channel_axes=(-1,), granularity="per_channel"):
-    """Δ for :func:`ternarize`: a fixed float, or ``factor · mean|w|``.
-
-    With ``granularity="per_channel"`` the mean runs over every axis except
-    ``channel_axes`` (one Δ per output channel); with ``"per_tensor"`` over all of w.
-    """
-    if not isinstance(threshold, str):
-        return tf.constant(float(threshold), dtype=w.dtype)
+def mean_abs(w, channel_axes=(-1,), granularity="per_channel"):
+    """mean|w| per output channel (over every axis but ``channel_axes``) or per tensor."""
     abs_w = tf.abs(w)
     if granularity == "per_tensor":
-        mean = tf.reduce_mean(abs_w)
-    else:
-        rank = w.shape.rank
-        keep = {axis % rank for axis in channel_axes}
-        reduce_axes = [axis for axis in range(rank) if axis not in keep]
-        mean = tf.reduce_mean(abs_w, axis=reduce_axes, keepdims=True)
-    return THRESHOLD_MODES[threshold] * mean
+        return tf.reduce_mean(abs_w)
+    rank = w.shape.rank
+    keep = {axis % rank for axis in channel_axes}
+    reduce_axes = [axis for axis in range(rank) if axis not in keep]
+    return tf.reduce_mean(abs_w, axis=reduce_axes, keepdims=True)
+
+
+def ternary_threshold(w, threshold="absmean", channel_axes=(-1,), granularity="per_channel"):
+    """Δ for :func:`ternarize`: a fixed float, or ``factor · mean|w|``."""
+    if not isinstance(threshold, str):
+        return tf.constant(float(threshold), dtype=w.dtype)
+    return THRESHOLD_MODES[threshold] * mean_abs(w, channel_axes, granularity)
 
 
 def ternarize(
@@ -82,11 +81,15 @@ def ternarize(
     clip_value: float | None = 1.0,
     channel_axes=(-1,),
     granularity: str = "per_channel",
+    scale: bool = False,
 ) -> tf.Tensor:
     r"""Dual-binary ternarization t = (sign(w + Δ) + sign(w − Δ)) / 2 ∈ {−1, 0, +1}.
 
     Forward: ``t = sign(w)`` where ``|w| > Δ``, else 0 (Δ under ``stop_gradient``).
     Backward: straight-through, ``∂t/∂w = 1[|w| ≤ clip_value]`` (identity if None).
+    With ``scale=True`` the result is multiplied by α = mean|w| (same granularity, no
+    gradient through α): a parameter-free magnitude, exact to fold into a following
+    multiplier.
 
     With ``threshold="absmean"`` (Δ = 0.5·mean|w|) this equals BitNet b1.58's
     ``RoundClip(w / mean|w|, −1, 1)``.
@@ -100,6 +103,8 @@ def ternarize(
         # (sign(w+Δ) + sign(w−Δ)) / 2, written as sign(sign + sign) like Larq's SteTern;
         # the outer sign maps {−2, −1, 0, 1, 2} sums onto {−1, 0, +1}.
         t = tf.sign(tf.sign(w + delta) + tf.sign(w - delta))
+        if scale:
+            t = t * tf.stop_gradient(mean_abs(w, channel_axes, granularity))
 
         def grad(dy):
             return _clipped_identity(w, dy, clip_value)
@@ -129,6 +134,8 @@ class Ternary(lq.quantizers.Quantizer):
             ``"per_tensor"``.
         channel_axes: the kernel axes that index an output channel: ``(-1,)`` for
             Conv2D/Dense kernels, ``(-2, -1)`` for depth-wise kernels.
+        scale: multiply by α = mean|w| (per channel / per tensor like the threshold).
+            Off by default: a following BatchNorm absorbs it exactly.
 
     # References
         - BD-Net, arXiv:2511.17633 (abstract: "1.58-bit convolution")
@@ -145,6 +152,7 @@ class Ternary(lq.quantizers.Quantizer):
         clip_value: float | None = 1.0,
         granularity: str = "per_channel",
         channel_axes=(-1,),
+        scale: bool = False,
         **kwargs,
     ):
         _check_threshold(threshold)
@@ -158,11 +166,17 @@ class Ternary(lq.quantizers.Quantizer):
         self.clip_value = clip_value
         self.granularity = granularity
         self.channel_axes = tuple(int(axis) for axis in channel_axes)
+        self.scale = bool(scale)
         super().__init__(**kwargs)
 
     def call(self, inputs):
         return ternarize(
-            inputs, self.threshold, self.clip_value, self.channel_axes, self.granularity
+            inputs,
+            self.threshold,
+            self.clip_value,
+            self.channel_axes,
+            self.granularity,
+            self.scale,
         )
 
     def get_config(self):
@@ -171,6 +185,57 @@ class Ternary(lq.quantizers.Quantizer):
             "threshold": self.threshold,
             "clip_value": self.clip_value,
             "granularity": self.granularity,
+            "channel_axes": list(self.channel_axes),
+            "scale": self.scale,
+        }
+
+
+def scaled_sign(w, clip_value=1.0, channel_axes=(-1,)):
+    """sign(w) · mean|w| per output channel, clipped straight-through gradient."""
+
+    @tf.custom_gradient
+    def _call(w):
+        alpha = tf.stop_gradient(mean_abs(w, channel_axes))
+
+        def grad(dy):
+            return _clipped_identity(w, dy, clip_value)
+
+        return lq.math.sign(w) * alpha, grad
+
+    return _call(w)
+
+
+@register
+class ScaledSign(lq.quantizers.Quantizer):
+    r"""Binary weights with a per-output-channel magnitude α_c = mean|w_c|.
+
+    \[ q(w) = \alpha_c\,\mathrm{sign}(w), \quad \partial q / \partial w = 1[|w| \le
+    \texttt{clip\_value}] \]
+
+    Like Larq's ``MagnitudeAwareSign`` (XNOR-Net / Bi-Real Net scaling) but with a
+    configurable channel axis, so it also scales depth-wise kernels per channel. LCE
+    accepts ±α_c kernels and folds α into ``LceBconv2d``'s multiplier.
+
+    # References
+        - XNOR-Net, arXiv:1603.05279; ReActNet's binarizer, arXiv:2003.03488
+    """
+
+    precision = 1
+    bits = 1
+
+    def __init__(self, clip_value: float | None = 1.0, channel_axes=(-1,), **kwargs):
+        _check_clip_value(clip_value)
+        self.clip_value = clip_value
+        self.channel_axes = tuple(int(axis) for axis in channel_axes)
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        return scaled_sign(inputs, self.clip_value, self.channel_axes)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "clip_value": self.clip_value,
             "channel_axes": list(self.channel_axes),
         }
 

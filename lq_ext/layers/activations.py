@@ -32,9 +32,11 @@ class RPReLU(tf.keras.layers.Layer):
             raise ValueError("RPReLU needs a known channel dimension (last axis).")
         shape = (channels,)
         self.shift_in = self.add_weight(name="shift_in", shape=shape, initializer="zeros")
+        # α is shaped (1, …, 1, C) like Keras' PReLU with shared spatial axes: the TFLite
+        # converters only fuse relu(x) − α·relu(−x) into one PRELU op with that shape.
         self.alpha = self.add_weight(
             name="alpha",
-            shape=shape,
+            shape=(1,) * (len(input_shape) - 2) + shape,
             initializer=tf.keras.initializers.Constant(self.alpha_initializer),
         )
         self.shift_out = self.add_weight(name="shift_out", shape=shape, initializer="zeros")
@@ -42,7 +44,7 @@ class RPReLU(tf.keras.layers.Layer):
 
     def call(self, inputs):
         x = inputs - self.shift_in
-        return tf.maximum(x, 0.0) + self.alpha * tf.minimum(x, 0.0) + self.shift_out
+        return tf.nn.relu(x) + (-self.alpha) * tf.nn.relu(-x) + self.shift_out
 
     def get_config(self):
         return {**super().get_config(), "alpha_initializer": self.alpha_initializer}

@@ -1,0 +1,14 @@
+"""Keras → TFLite / LCE conversion with op reports and Keras-parity checks.
+
+- :func:`convert`: validate, convert (LCE or standard TFLite), verify on real images,
+  write atomically; returns a :class:`ConversionResult`.
+- :func:`inspect`: the ops, MACs and bit-packed share of a ``.tflite`` file
+  (:class:`OpReport`).
+- :class:`ParityReport` / :class:`ParityError`: the Keras-vs-flatbuffer comparison.
+"""
+
+from lq_ext.converters.inspect import OpReport, inspect
+from lq_ext.converters.lce import ConversionResult, convert
+from lq_ext.converters.parity import ParityError, ParityReport
+
+__all__ = ["ConversionResult", "OpReport", "ParityError", "ParityReport", "convert", "inspect"]

@@ -1,0 +1,329 @@
+"""What a converted flatbuffer actually executes: op types, MACs, bit-packed share.
+
+Larq's ``lq.models.summary`` counts binary depth-wise and dense MACs as 1-bit, but
+LCE 0.16 has no binary depth-wise or dense op: it runs them as float
+``DEPTHWISE_CONV_2D`` / ``FULLY_CONNECTED`` behind an ``LceDequantize``
+(``LceQuantize → LceDequantize → float op``).  :func:`inspect` reads the flatbuffer and
+reports what runs bit-packed (``LceBconv2d``) and which binary work was unpacked to
+float, so silent float fallbacks are caught.
+
+MAC conventions (batch as stored in the flatbuffer, 1 after LCE conversion):
+
+- ``CONV_2D``: output elements × kh·kw·Cin/groups (the filter is OHWI with I = Cin/groups);
+- ``DEPTHWISE_CONV_2D``: output elements × kh·kw;
+- ``FULLY_CONNECTED``: output elements × in-features (= out × in at batch 1);
+- ``TRANSPOSE_CONV``: input elements × kh·kw·Cout;
+- ``LceBconv2d``: output positions × Cout × kh·kw·Cin/groups. The filter is bit-packed
+  int32 (OHWI, I = ⌈Cin_per_group / 32⌉ words) and the output may be bit-packed too,
+  so Cout comes from the filter and Cin from the op's ``channels_in`` custom option.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+from lq_ext.converters._flatbuffer import Graph, Operator, read_model
+
+__all__ = ["OpInfo", "OpReport", "inspect", "OP_CLASSES"]
+
+#: Op classes of the report: LCE's bit-packed custom ops, int8 ops, float ops.
+OP_CLASSES = ("bitpacked", "int8", "float")
+
+BCONV = "LceBconv2d"
+QUANTIZE = "LceQuantize"
+DEQUANTIZE = "LceDequantize"
+_LCE_OPS = {BCONV, QUANTIZE, DEQUANTIZE, "LceBMaxPool2d"}
+_INT8_TYPES = {"int8", "uint8"}
+_BITS_PER_WORD = 32
+
+#: Ops that move ±1 values around without making them non-binary; an op fed by an
+#: ``LceDequantize`` through a chain of these still does binary work.
+_VALUE_PRESERVING = {
+    "PAD", "PADV2", "MIRROR_PAD", "RESHAPE", "TRANSPOSE", "SQUEEZE", "EXPAND_DIMS",
+    "MAX_POOL_2D", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", "STRIDED_SLICE", "SLICE",
+}
+#: Position of the activation input of each MAC op.
+_ACTIVATION_INPUT = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 0, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 2}
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One operator of the flatbuffer as the report sees it."""
+
+    index: int  # position in its subgraph's execution order
+    subgraph: int
+    op_type: str
+    op_class: str  # one of OP_CLASSES
+    macs: int
+    input_name: str  # the activation input's tensor name ("" if none)
+    output_name: str
+    groups: int = 1  # LceBconv2d / CONV_2D groups
+    unpacked_binary: bool = False  # a float/int8 MAC op fed by an LceDequantize
+
+
+def _numel(shape) -> int:
+    return math.prod(max(int(d), 1) for d in shape)
+
+
+def _bconv_groups(graph: Graph, op: Operator) -> tuple[int, int]:
+    """(channels_in, groups) of an LceBconv2d from its options and packed filter."""
+    filt = graph.tensor(op, 1)
+    options = op.custom_options or {}
+    packed_words = filt.shape[3] if filt is not None and len(filt.shape) == 4 else 0
+    channels_in = int(options.get("channels_in", packed_words * _BITS_PER_WORD))
+    # A grouped bconv has a multiple of 32 channels per group, so its filter holds
+    # exactly channels_in / groups / 32 words; an ungrouped one ⌈channels_in / 32⌉.
+    per_group_max = packed_words * _BITS_PER_WORD
+    if per_group_max and channels_in > per_group_max and channels_in % per_group_max == 0:
+        return channels_in, channels_in // per_group_max
+    return channels_in, 1
+
+
+def _macs(graph: Graph, op: Operator) -> tuple[int, int]:
+    """(MACs, groups) of ``op``; 0 MACs for ops without a multiply-accumulate core."""
+    out = graph.tensor(op, 0, outputs=True)
+    filt = graph.tensor(op, 1)
+    if out is None:
+        return 0, 1
+    if op.op_type == BCONV and filt is not None and len(filt.shape) == 4:
+        channels_in, groups = _bconv_groups(graph, op)
+        c_out, kh, kw = filt.shape[:3]
+        return _numel(out.shape[:-1]) * c_out * kh * kw * channels_in // groups, groups
+    if op.op_type == "CONV_2D" and filt is not None and len(filt.shape) == 4:
+        c_out, kh, kw, cin_per_group = filt.shape
+        inp = graph.tensor(op, 0)
+        groups = inp.shape[-1] // cin_per_group if inp is not None and inp.shape and cin_per_group else 1
+        return _numel(out.shape[:-1]) * c_out * kh * kw * cin_per_group, max(groups, 1)
+    if op.op_type == "DEPTHWISE_CONV_2D" and filt is not None and len(filt.shape) == 4:
+        _, kh, kw, _ = filt.shape
+        return _numel(out.shape) * kh * kw, 1
+    if op.op_type == "FULLY_CONNECTED" and filt is not None and len(filt.shape) == 2:
+        return _numel(out.shape) * filt.shape[1], 1
+    if op.op_type == "TRANSPOSE_CONV":
+        weights, inp = graph.tensor(op, 1), graph.tensor(op, 2)
+        if weights is not None and inp is not None and len(weights.shape) == 4:
+            c_out, kh, kw, _ = weights.shape
+            return _numel(inp.shape) * kh * kw * c_out, 1
+    return 0, 1
+
+
+def _classify(graph: Graph, op: Operator) -> str:
+    if op.op_type in _LCE_OPS:
+        return "bitpacked"
+    tensors = [graph.tensor(op, i) for i in range(len(op.inputs))]
+    tensors += [graph.tensor(op, i, outputs=True) for i in range(len(op.outputs))]
+    if any(t is not None and t.dtype in _INT8_TYPES for t in tensors):
+        return "int8"
+    return "float"
+
+
+def inspect(path_or_bytes) -> "OpReport":
+    """Report every op type of a TFLite flatbuffer with its count, class and MACs.
+
+    # Arguments
+        path_or_bytes: path of a ``.tflite`` file, or the flatbuffer bytes.
+
+    # Returns
+        An :class:`OpReport` (``print`` it for a table, ``to_dict()`` for JSON).
+
+    # Raises
+        FileNotFoundError: the file does not exist.
+        ValueError: not a TFLite flatbuffer (the ``TFL3`` identifier is checked
+            first), or a corrupted one.
+    """
+    _, graph = read_model(path_or_bytes)
+    producers = {}
+    for op in graph.operators:
+        for t in op.outputs:
+            producers[(op.subgraph, t)] = op
+
+    def _source_op(op: Operator, position: int) -> Operator | None:
+        """The op producing input ``position``, skipping value-preserving ops."""
+        if position >= len(op.inputs) or op.inputs[position] < 0:
+            return None
+        producer = producers.get((op.subgraph, op.inputs[position]))
+        seen = 0
+        while producer is not None and producer.op_type in _VALUE_PRESERVING and seen < 64:
+            producer = producers.get((producer.subgraph, producer.inputs[0])) if producer.inputs else None
+            seen += 1
+        return producer
+
+    infos, pairs = [], 0
+    for op in graph.operators:
+        macs, groups = _macs(graph, op)
+        op_class = _classify(graph, op)
+        position = _ACTIVATION_INPUT.get(op.op_type, 0)
+        source = _source_op(op, position)
+        unpacked = bool(
+            macs and op_class != "bitpacked" and source is not None and source.op_type == DEQUANTIZE
+        )
+        if op.op_type == DEQUANTIZE:
+            direct = producers.get((op.subgraph, op.inputs[0])) if op.inputs else None
+            if direct is not None and direct.op_type == QUANTIZE:
+                pairs += 1
+        inp = graph.tensor(op, position) if op.inputs else None
+        out = graph.tensor(op, 0, outputs=True)
+        infos.append(
+            OpInfo(
+                index=op.index,
+                subgraph=op.subgraph,
+                op_type=op.op_type,
+                op_class=op_class,
+                macs=int(macs),
+                input_name=inp.name if inp is not None else "",
+                output_name=out.name if out is not None else "",
+                groups=int(groups),
+                unpacked_binary=unpacked,
+            )
+        )
+    return OpReport(
+        source=graph.source,
+        size_bytes=graph.size_bytes,
+        ops=tuple(infos),
+        quantize_dequantize_pairs=pairs,
+    )
+
+
+@dataclass(frozen=True)
+class OpReport:
+    """Op composition of a TFLite flatbuffer (see :func:`inspect`).
+
+    # Attributes
+        source: the file path, or ``"<bytes>"``.
+        size_bytes: flatbuffer size.
+        ops: one :class:`OpInfo` per operator, in execution order.
+        quantize_dequantize_pairs: ``LceDequantize`` ops fed directly by an
+            ``LceQuantize``: a binarizer whose ±1 output is unpacked again (to float,
+            or int8) instead of feeding a bit-packed op.
+    """
+
+    source: str
+    size_bytes: int
+    ops: tuple[OpInfo, ...]
+    quantize_dequantize_pairs: int
+
+    # -- counts -------------------------------------------------------------
+    @property
+    def op_counts(self) -> dict[str, int]:
+        """Op type → number of ops, in order of first appearance."""
+        return dict(Counter(info.op_type for info in self.ops))
+
+    def count(self, op_type: str) -> int:
+        """Number of ops of ``op_type`` (``"LceBconv2d"``, ``"CONV_2D"``, ...)."""
+        return sum(info.op_type == op_type for info in self.ops)
+
+    @property
+    def rows(self) -> list[dict]:
+        """One row per (op type, class): count and MACs, in order of first appearance."""
+        table: dict[tuple[str, str], dict] = {}
+        for info in self.ops:
+            row = table.setdefault(
+                (info.op_type, info.op_class),
+                {"op_type": info.op_type, "op_class": info.op_class, "count": 0, "macs": 0},
+            )
+            row["count"] += 1
+            row["macs"] += info.macs
+        return list(table.values())
+
+    # -- MACs ---------------------------------------------------------------
+    @property
+    def macs_by_class(self) -> dict[str, int]:
+        """MACs per class ``bitpacked`` / ``int8`` / ``float``."""
+        totals = dict.fromkeys(OP_CLASSES, 0)
+        for info in self.ops:
+            totals[info.op_class] += info.macs
+        return totals
+
+    @property
+    def total_macs(self) -> int:
+        return sum(info.macs for info in self.ops)
+
+    @property
+    def unpacked_binary(self) -> tuple[OpInfo, ...]:
+        """Float (or int8) MAC ops whose input comes from an ``LceDequantize``."""
+        return tuple(info for info in self.ops if info.unpacked_binary)
+
+    @property
+    def unpacked_binary_macs(self) -> int:
+        return sum(info.macs for info in self.unpacked_binary)
+
+    @property
+    def bitpacked_share(self) -> float | None:
+        """bit-packed MACs / (bit-packed + unpacked binary MACs); None without binary work."""
+        packed = self.macs_by_class["bitpacked"]
+        binary = packed + self.unpacked_binary_macs
+        return packed / binary if binary else None
+
+    @property
+    def has_grouped_bconv(self) -> bool:
+        """True if an ``LceBconv2d`` has groups > 1 (needs the indirect BGEMM kernel)."""
+        return any(info.op_type == BCONV and info.groups > 1 for info in self.ops)
+
+    # -- output -------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain-Python summary (JSON-serialisable), including every op."""
+        return {
+            "source": self.source,
+            "size_bytes": self.size_bytes,
+            "op_counts": self.op_counts,
+            "rows": self.rows,
+            "macs_by_class": self.macs_by_class,
+            "total_macs": self.total_macs,
+            "unpacked_binary": [asdict(info) for info in self.unpacked_binary],
+            "unpacked_binary_macs": self.unpacked_binary_macs,
+            "bitpacked_share": self.bitpacked_share,
+            "quantize_dequantize_pairs": self.quantize_dequantize_pairs,
+            "has_grouped_bconv": self.has_grouped_bconv,
+            "ops": [asdict(info) for info in self.ops],
+        }
+
+    def format(self) -> str:
+        """A readable table: ops by type and class, MACs by class, unpacked binary work."""
+        lines = [f"TFLite op report: {self.source} ({self.size_bytes:,} bytes, {len(self.ops)} ops)"]
+        rows = self.rows
+        width = max([len("op type")] + [len(row["op_type"]) for row in rows])
+        lines.append(f"  {'op type':<{width}}  {'class':<9}  {'count':>5}  {'MACs':>15}")
+        lines.append(f"  {'-' * width}  {'-' * 9}  {'-' * 5}  {'-' * 15}")
+        for row in rows:
+            lines.append(
+                f"  {row['op_type']:<{width}}  {row['op_class']:<9}  {row['count']:>5}  {row['macs']:>15,}"
+            )
+        by_class = self.macs_by_class
+        total = self.total_macs
+        lines.append(
+            "  MACs by class: "
+            + ", ".join(
+                f"{name} {macs:,} ({(macs / total if total else 0):.1%})"
+                for name, macs in by_class.items()
+            )
+            + f"; total {total:,}"
+        )
+        unpacked = self.unpacked_binary
+        lines.append(
+            f"  Binary work unpacked to float: {len(unpacked)} op(s), "
+            f"{self.unpacked_binary_macs:,} MACs"
+        )
+        for info in unpacked:
+            lines.append(
+                f"    - #{info.index} {info.op_type} ({info.op_class}, {info.macs:,} MACs) "
+                f"input {info.input_name!r} -> output {info.output_name!r}"
+            )
+        share = self.bitpacked_share
+        lines.append(
+            "  Binary MACs run bit-packed: "
+            + ("n/a (no binary work)" if share is None else f"{share:.1%}")
+        )
+        lines.append(
+            f"  LceQuantize→LceDequantize pairs (binarized, then unpacked): "
+            f"{self.quantize_dequantize_pairs}"
+        )
+        lines.append(
+            "  Grouped binary convs: "
+            + ("yes (run with the indirect_bgemm kernel)" if self.has_grouped_bconv else "no")
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()

@@ -1,0 +1,388 @@
+"""Convert a Keras model to a TFLite flatbuffer, write it safely, verify it on real images.
+
+:func:`convert` validates every argument *before* calling the converter (LCE conversion
+takes seconds and its errors are C++ log lines), converts with Larq Compute Engine
+(``engine="lce"``) or the standard TFLite converter (``engine="tflite"``, for float
+reference models), reports the ops of the result (:func:`lq_ext.converters.inspect`),
+checks its outputs against Keras on real sample images and only then writes the file,
+atomically and never over an existing file unless ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from lq_ext.converters.inspect import OpReport, inspect
+from lq_ext.converters.parity import ParityError, ParityReport, run_parity
+
+__all__ = [
+    "ConversionResult",
+    "DEFAULT_MIN_TOP1_AGREEMENT",
+    "DEFAULT_RTOL",
+    "ENGINES",
+    "TARGETS",
+    "convert",
+]
+
+ENGINES = ("lce", "tflite")
+TARGETS = ("arm", "xcore")
+
+# Default tolerances, from measurements on this stack (TF 2.16.2, LCE 0.16.0, x86-64;
+# tests/converters/test_parity.py keeps the measurement reproducible):
+#
+# * Float-only paths (engine="tflite" MobileNet-style nets, float stems) differ from
+#   Keras by float32 round-off only: max relative error ~1e-7 .. 1e-6.
+# * LceBconv2d itself is exact (integer popcount); its float pre-/post-processing
+#   (fused BN multiplier/bias, output thresholds) reorders float ops, giving ~1e-6.
+# * A BNN amplifies round-off only when a pre-activation lies within round-off of 0:
+#   the sign then flips, and one flipped bit changes the next conv's output by 2·|w|.
+#   On 40 random small binary models (BN moving stats set to random non-trivial values)
+#   × 20 real CIFAR-10 images we measured max relative errors of at most a few 1e-6
+#   with no sign flip and 100 % top-1 agreement; a flip, when it happens, moves one
+#   output by a large fraction of its range (~1e-2 .. 1e-1 relative).
+#
+# DEFAULT_RTOL = 1e-3 sits ~2-3 orders of magnitude above round-off and ~1-2 below
+# the effect of a single sign flip or of any real conversion bug (wrong padding value,
+# dropped BN, wrong kernel), which shows up as errors of order 1.
+# DEFAULT_MIN_TOP1_AGREEMENT = 0.9 lets at most 2 of the 20 images change class, so
+# one unlucky flip right at a decision boundary is not reported as a broken model
+# while a wrong model (agreement near chance) always is. Tighten both for float models.
+DEFAULT_RTOL = 1e-3
+DEFAULT_MIN_TOP1_AGREEMENT = 0.9
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What :func:`convert` wrote and what it found.
+
+    # Attributes
+        path: the written ``.tflite`` file.
+        size_bytes: its size.
+        ops: the :class:`~lq_ext.converters.OpReport` of the flatbuffer.
+        parity: the :class:`~lq_ext.converters.ParityReport` (``None`` if
+            ``verify=False``).
+        engine, target: the conversion settings.
+    """
+
+    path: str
+    size_bytes: int
+    ops: OpReport
+    parity: ParityReport | None
+    engine: str
+    target: str
+
+    def __str__(self) -> str:
+        head = f"Converted with {self.engine}"
+        if self.engine == "lce":
+            head += f" (target={self.target})"
+        head += f" -> {self.path} ({self.size_bytes:,} bytes)"
+        parity = str(self.parity) if self.parity is not None else "Parity: not checked (verify=False)"
+        return "\n".join([head, self.ops.format(), parity])
+
+
+# --------------------------------------------------------------------------- validation
+def _check_choice(name, value, allowed):
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name}={value!r} is not supported; expected one of {list(allowed)}.")
+
+
+def _check_model(model):
+    if not isinstance(model, tf.keras.Model):
+        hint = ""
+        module = type(model).__module__
+        if module.startswith("keras") and not module.startswith("keras._tf_keras"):
+            hint = (
+                " It is a Keras 3 model: build it with tf.keras (legacy Keras 2) after "
+                "`import lq_ext`, never `import keras`."
+            )
+        raise TypeError(
+            f"model must be a tf.keras.Model (legacy Keras 2 / tf-keras), got "
+            f"{type(model).__module__}.{type(model).__name__}.{hint}"
+        )
+
+
+def _check_path(path, overwrite) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got path={path!r}.")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got overwrite={overwrite!r}.")
+    path = os.path.abspath(os.fspath(path))
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"path={path!r}: the directory {directory!r} does not exist; create it first "
+            f"(convert() does not create directories)."
+        )
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"path={path!r} is a directory; give a file name such as 'model.tflite'.")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(
+            f"path={path!r} already exists; pass overwrite=True to replace it "
+            f"(convert() never replaces a file silently)."
+        )
+    return path
+
+
+def _layers(model):
+    """Every layer of the model, nested models and layers included, each once."""
+    seen, stack = set(), list(model.layers)
+    while stack:
+        layer = stack.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        stack.extend(getattr(layer, "layers", []) or [])
+
+
+def _check_precision(model):
+    offenders = [
+        f"{layer.name} ({layer.dtype_policy.name})"
+        for layer in [model, *_layers(model)]
+        if getattr(getattr(layer, "dtype_policy", None), "name", "float32") != "float32"
+    ]
+    if offenders:
+        raise ValueError(
+            "Mixed-precision models cannot be converted (TFLite needs float32 layers); "
+            f"dtype policy is not 'float32' for: {', '.join(offenders[:5])}"
+            + (" ..." if len(offenders) > 5 else "")
+            + ". Rebuild the model under tf.keras.mixed_precision.set_global_policy('float32') "
+            "and copy the weights over."
+        )
+
+
+def _check_input_shapes(model):
+    for tensor in model.inputs:
+        shape = tuple(tensor.shape)
+        if None in shape[1:]:
+            raise ValueError(
+                f"Model input {tensor.name!r} has shape {shape}: only the batch dimension "
+                f"may be None for TFLite. Build the model with a fixed input_shape, e.g. "
+                f"input_shape={tuple(d if d is not None else 224 for d in shape[1:])}."
+            )
+
+
+def _is_binary_quantizer(quantizer) -> bool:
+    return quantizer is not None and getattr(quantizer, "precision", None) == 1
+
+
+def _valid_groups(channels_in: int, filters: int) -> list[int]:
+    return [
+        g
+        for g in range(1, channels_in + 1)
+        if channels_in % g == 0 and (channels_in // g) % 32 == 0 and filters % g == 0
+    ]
+
+
+def _check_grouped_binary_convs(model):
+    import larq as lq
+
+    for layer in _layers(model):
+        if not isinstance(layer, lq.layers.QuantConv2D):
+            continue
+        groups = int(getattr(layer, "groups", 1) or 1)
+        if groups <= 1 or not _is_binary_quantizer(getattr(layer, "input_quantizer", None)):
+            continue
+        per_group = int(layer.kernel.shape[2])  # kernel (kh, kw, Cin/groups, filters)
+        if per_group % 32 == 0:
+            continue
+        channels_in = per_group * groups
+        valid = _valid_groups(channels_in, layer.filters)
+        nearest_groups = min(valid, key=lambda g: (abs(g - groups), g)) if valid else 1
+        nearest_per_group = max(32, 32 * round(per_group / 32))
+        raise ValueError(
+            f"Layer {layer.name!r} ({type(layer).__name__}, groups={groups}) is a grouped "
+            f"binary conv with {per_group} input channels per group ({channels_in} input "
+            f"channels / {groups} groups); LCE needs a multiple of 32 per group "
+            f"(\"Invalid binary grouped convolution\"). Nearest valid choice: "
+            f"groups={nearest_groups} ({channels_in // nearest_groups} channels per group), "
+            f"or {nearest_per_group} channels per group ({nearest_per_group * groups} input "
+            f"channels at groups={groups})."
+        )
+
+
+def _check_tolerances(rtol, min_top1_agreement):
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol > 0:
+        raise ValueError(f"rtol must be a positive number, got rtol={rtol!r}.")
+    if (
+        isinstance(min_top1_agreement, bool)
+        or not isinstance(min_top1_agreement, (int, float))
+        or not 0.0 <= min_top1_agreement <= 1.0
+    ):
+        raise ValueError(
+            f"min_top1_agreement must be a fraction in [0, 1], got "
+            f"min_top1_agreement={min_top1_agreement!r}."
+        )
+
+
+def _parity_inputs(model, samples) -> tuple[np.ndarray, str]:
+    """The arrays to compare on, and a description of where they came from."""
+    if len(model.inputs) != 1:
+        raise ValueError(
+            f"verify=True needs a single-input model, this one has {len(model.inputs)} "
+            f"inputs; pass verify=False."
+        )
+    input_shape = tuple(model.inputs[0].shape[1:])
+    if samples is None:
+        from lq_ext.data import load_samples, preprocess
+
+        if len(input_shape) != 3 or input_shape[-1] not in (1, 3):
+            raise ValueError(
+                f"The built-in sample images fit (height, width, 1 or 3) inputs, the model "
+                f"takes {input_shape}; pass samples=<array of shape (n, *{input_shape})> "
+                f"or verify=False."
+            )
+        images, _ = load_samples("auto", input_shape=input_shape)
+        dataset = "imagenet" if max(input_shape[:2]) > 64 else "cifar10"
+        return preprocess(images), f"real {dataset} images at {input_shape[0]}x{input_shape[1]}x{input_shape[2]}, [-1, 1]"
+    array = np.asarray(samples, dtype=np.float32)
+    if array.ndim != len(input_shape) + 1 or tuple(array.shape[1:]) != input_shape or len(array) == 0:
+        raise ValueError(
+            f"samples must be a non-empty array of shape (n, {', '.join(map(str, input_shape))}) "
+            f"matching the model input, got shape {array.shape}."
+        )
+    return array, "user samples"
+
+
+# --------------------------------------------------------------------------- writing
+def _write_atomically(data: bytes, path: str, overwrite: bool) -> None:
+    """Write to a temporary file next to ``path``, then move it into place."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)  # atomic and fails if path appeared meanwhile
+        except FileExistsError:
+            raise FileExistsError(
+                f"path={path!r} was created while converting; pass overwrite=True to replace it."
+            ) from None
+        except OSError:  # file system without hard links
+            if os.path.exists(path):
+                raise FileExistsError(
+                    f"path={path!r} was created while converting; pass overwrite=True to replace it."
+                ) from None
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# --------------------------------------------------------------------------- convert
+def _to_flatbuffer(model, engine: str, target: str) -> bytes:
+    if engine == "lce":
+        import larq_compute_engine as lce
+
+        return lce.convert_keras_model(model, target=target)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    return converter.convert()
+
+
+def convert(
+    model,
+    path,
+    *,
+    target: str = "arm",
+    engine: str = "lce",
+    verify: bool = True,
+    overwrite: bool = False,
+    samples=None,
+    rtol: float = DEFAULT_RTOL,
+    min_top1_agreement: float = DEFAULT_MIN_TOP1_AGREEMENT,
+) -> ConversionResult:
+    """Convert ``model`` to a ``.tflite`` file, report its ops and verify it on real images.
+
+    # Arguments
+        model: a ``tf.keras.Model`` (legacy Keras 2) with fixed non-batch input dims.
+        path: the ``.tflite`` file to write; its directory must exist.
+        target: LCE target, ``"arm"`` (default) or ``"xcore"``; ignored by
+            ``engine="tflite"``.
+        engine: ``"lce"`` (``larq_compute_engine.convert_keras_model``, binary ops
+            become ``LceBconv2d``) or ``"tflite"`` (``tf.lite.TFLiteConverter``, for
+            float reference models such as ``tf.keras.applications.MobileNet``).
+        verify: run the flatbuffer in LCE's Python Interpreter and compare with
+            ``model.predict`` (see :mod:`lq_ext.converters.parity`) before writing.
+        overwrite: replace an existing file at ``path``; by default an existing file
+            makes :func:`convert` fail before converting.
+        samples: the inputs for the check, an array (n, *input_shape) fed as is. Default:
+            the 20 real sample images (ImageNet for inputs above 64 px, else CIFAR-10)
+            resized to the model input and mapped to [-1, 1] by
+            :func:`lq_ext.data.preprocess`.
+        rtol: bound on max|tflite − keras| / max|keras| (default 1e-3, see
+            ``DEFAULT_RTOL`` for the measurements behind it).
+        min_top1_agreement: least fraction of samples whose argmax agrees, for
+            (batch, classes) outputs (default 0.9).
+
+    # Returns
+        A :class:`ConversionResult`; ``print`` it for the op table and parity numbers.
+
+    # Raises
+        TypeError / ValueError: invalid arguments or an unconvertible model (non-float32
+            dtype policy, None in non-batch input dims, grouped binary conv whose input
+            channels per group are not a multiple of 32), before converting.
+        FileNotFoundError: the directory of ``path`` does not exist.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ParityError: (an ``AssertionError``) outputs differ beyond ``rtol`` /
+            ``min_top1_agreement``. Nothing is written then; the flatbuffer is on the
+            error's ``.flatbuffer`` (or convert again with ``verify=False``).
+    """
+    _check_model(model)
+    _check_choice("engine", engine, ENGINES)
+    _check_choice("target", target, TARGETS)
+    if not isinstance(verify, bool):
+        raise TypeError(f"verify must be True or False, got verify={verify!r}.")
+    path = _check_path(path, overwrite)
+    _check_precision(model)
+    _check_input_shapes(model)
+    if engine == "lce":
+        _check_grouped_binary_convs(model)
+    if verify:
+        _check_tolerances(rtol, min_top1_agreement)
+        inputs, description = _parity_inputs(model, samples)
+
+    flatbuffer = _to_flatbuffer(model, engine, target)
+    ops = inspect(flatbuffer)
+    ops = OpReport(path, ops.size_bytes, ops.ops, ops.quantize_dequantize_pairs)
+
+    parity = None
+    if verify:
+        kernel = "indirect_bgemm" if ops.has_grouped_bconv else "optimized"
+        parity = run_parity(
+            model,
+            flatbuffer,
+            inputs,
+            rtol=rtol,
+            min_top1_agreement=min_top1_agreement,
+            samples=description,
+            kernel=kernel,
+        )
+        if not parity.passed:
+            raise ParityError(
+                parity,
+                f"The converted model ({engine}) does not match Keras; nothing was written "
+                f"to {path!r}. The flatbuffer is on this error's .flatbuffer attribute; "
+                f"convert(..., verify=False) writes it anyway.",
+                flatbuffer=flatbuffer,
+            )
+
+    _write_atomically(flatbuffer, path, overwrite)
+    return ConversionResult(
+        path=path,
+        size_bytes=len(flatbuffer),
+        ops=ops,
+        parity=parity,
+        engine=engine,
+        target=target,
+    )

@@ -1,0 +1,21 @@
+"""Zoo: the papers' networks with larq-zoo / keras.applications signatures.
+
+``lq_ext.zoo.BDNetMobileNet()`` builds a model; ``list_models()`` and
+``create_model(name, **kwargs)`` go through the registry (the CLI uses it).
+"""
+
+from lq_ext.zoo import references
+from lq_ext.zoo._common import preprocess_input
+from lq_ext.zoo._registry import ModelSpec, create_model, get_model_spec, list_models
+from lq_ext.zoo.bdnet import BDNetMobileNet, BDNetMobileNetNaive
+
+__all__ = [
+    "BDNetMobileNet",
+    "BDNetMobileNetNaive",
+    "ModelSpec",
+    "create_model",
+    "get_model_spec",
+    "list_models",
+    "preprocess_input",
+    "references",
+]

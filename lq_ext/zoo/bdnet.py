@@ -1,0 +1,273 @@
+"""BD-Net: binarized depth-wise convolutions with 1.58-bit kernels and pre-BN residuals.
+
+Kim, Lee, Kim, Lee, Lee, "BD-Net: Has Depth-Wise Convolution Ever Been Applied in
+Binary Neural Networks?", AAAI 2026, arXiv:2511.17633.
+
+**Provenance.** Only the abstract was available, not the paper body nor code. What
+the abstract states: a 1.58-bit convolution, a pre-BN residual that improves the
+Hessian condition number, a binary MobileNetV1 at ~33 M OPs. Everything below that
+goes further is a reconstruction (``../shared/specs/bdnet.md`` §3–§6) and sits
+behind an argument so it can be corrected once the paper is out:
+
+* 1.58-bit = ternary {−1, 0, +1} depth-wise *weights* ("dual-binary": the mean of two
+  binary kernels), per-channel threshold Δ = 0.5·mean|w| (``threshold``);
+  point-wise 1×1 convs stay 1-bit; activations are 1-bit (RSign).
+* ``residual_mode="pre_bn"`` (default, reading R1): ``z + Conv(sign(BN(z)))``, the
+  identity path carries the un-normalised stream; ``"post_bn"`` is ReActNet's
+  ``x + BN(Conv(sign(x)))``; ``"sum_then_bn"`` is ``BN(x + Conv(sign(x)))``.
+* Broadcast residual when channels double: the identity is tiled along channels
+  (``broadcast_mode="tile"``); ``"concat_dup"`` is ReActNet-A's two C→C convs with
+  concatenation; ``"zeropad"`` pads with zero channels. Strided units average-pool
+  the identity 2×2.
+* Layout: MobileNetV1 / ReActNet-A widths, real-valued stem conv and classifier.
+
+The naive baseline the paper's claim is measured against — the same network with
+1-bit depth-wise kernels and ReActNet's post-BN residual — is ``baseline=True``
+(registered as ``bdnet_mobilenet_naive``).
+"""
+
+from __future__ import annotations
+
+import larq as lq
+import tensorflow as tf
+
+from lq_ext.layers import BinaryDepthwiseConv2D, ChannelBroadcast, RPReLU
+from lq_ext.layers.depthwise import KERNEL_BITS
+from lq_ext.quantizers import RSign, ScaledSign
+from lq_ext.zoo import _common
+from lq_ext.zoo._registry import register_model
+
+__all__ = ["BDNetMobileNet", "BDNetMobileNetNaive", "RESIDUAL_MODES", "BROADCAST_MODES"]
+
+RESIDUAL_MODES = ("pre_bn", "post_bn", "sum_then_bn")
+BROADCAST_MODES = ("tile", "concat_dup", "zeropad")
+
+#: MobileNetV1 / ReActNet-A widths: stem output, then one entry per block output.
+MOBILENET_WIDTHS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
+
+#: Weight clip of every binary/ternary kernel (latent weights live in [−1.5, 1.5]).
+CLIP_VALUE = 1.5
+
+
+def _check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {name}={value!r}.")
+
+
+def block_strides(widths):
+    """Stride of each block: 2 where the width grows, except 32→64 (ReActNet-A)."""
+    return [
+        2 if c_out > c_in and c_in != widths[0] else 1
+        for c_in, c_out in zip(widths[:-1], widths[1:])
+    ]
+
+
+def residual_unit(x, make_conv, shortcut, *, residual_mode, name):
+    """One conv unit with its own residual, then RPReLU.
+
+    ``make_conv(name)`` returns the binary conv layer (input binarizer included).
+    """
+    bn = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")
+    add = tf.keras.layers.Add(name=f"{name}_add")
+    if residual_mode == "pre_bn":
+        out = add([shortcut, make_conv(f"{name}_conv")(bn(x))])
+    elif residual_mode == "post_bn":
+        out = add([shortcut, bn(make_conv(f"{name}_conv")(x))])
+    else:  # sum_then_bn
+        out = bn(add([shortcut, make_conv(f"{name}_conv")(x)]))
+    return RPReLU(name=f"{name}_act")(out)
+
+
+def bdnet_block(
+    x,
+    filters,
+    strides,
+    *,
+    name,
+    depthwise_bits=1.58,
+    threshold="absmean",
+    residual_mode="pre_bn",
+    broadcast_mode="tile",
+):
+    """One BD-Net block: binarized 3×3 depth-wise unit, then binary 1×1 point-wise unit.
+
+    Each unit has its own residual (``residual_mode``); a strided depth-wise unit
+    average-pools its identity, a point-wise unit that doubles the channels
+    broadcasts its identity (``broadcast_mode``).
+    """
+    _check_choice("residual_mode", residual_mode, RESIDUAL_MODES)
+    _check_choice("broadcast_mode", broadcast_mode, BROADCAST_MODES)
+    channels = x.shape[-1]
+    if filters != channels and filters != 2 * channels:
+        raise ValueError(
+            f"{name}: a BD-Net block keeps or doubles the channels; got {channels} → {filters}."
+        )
+    # Without a BatchNorm after the conv (pre_bn) the kernel magnitude matters, so every
+    # kernel carries the parameter-free per-channel mean|w| scale (in all modes, for one
+    # recipe: where a BatchNorm follows it absorbs the scale exactly).
+
+    def unit(x, make_conv, shortcut, unit_name):
+        return residual_unit(x, make_conv, shortcut, residual_mode=residual_mode, name=unit_name)
+
+    def depthwise(conv_name):
+        return BinaryDepthwiseConv2D(
+            3,
+            strides=strides,
+            padding="same",
+            kernel_bits=depthwise_bits,
+            threshold=threshold,
+            clip_value=CLIP_VALUE,
+            scale_kernel=True,
+            input_quantizer=RSign(),
+            name=conv_name,
+        )
+
+    shortcut = x
+    if strides > 1:
+        shortcut = tf.keras.layers.AveragePooling2D(
+            strides, padding="same", name=f"{name}_dw_shortcut"
+        )(x)
+    x = unit(x, depthwise, shortcut, f"{name}_dw")
+
+    def pointwise(out_filters):
+        def make(conv_name):
+            return lq.layers.QuantConv2D(
+                out_filters,
+                1,
+                use_bias=False,
+                input_quantizer=RSign(),
+                kernel_quantizer=ScaledSign(clip_value=CLIP_VALUE),
+                kernel_constraint=lq.constraints.WeightClip(CLIP_VALUE),
+                name=conv_name,
+            )
+
+        return make
+
+    channels = x.shape[-1]
+    if filters == channels:
+        return unit(x, pointwise(filters), x, f"{name}_pw")
+    if broadcast_mode == "concat_dup":
+        halves = [unit(x, pointwise(channels), x, f"{name}_pw{i}") for i in (1, 2)]
+        return tf.keras.layers.Concatenate(name=f"{name}_pw_concat")(halves)
+    shortcut = ChannelBroadcast(filters, mode=broadcast_mode, name=f"{name}_pw_shortcut")(x)
+    return unit(x, pointwise(filters), shortcut, f"{name}_pw")
+
+
+def _stem(x, strides):
+    """Real-valued 3×3 conv to 32 channels + BN (ReActNet-A's first layer)."""
+    x = tf.keras.layers.Conv2D(
+        MOBILENET_WIDTHS[0], 3, strides=strides, padding="same", use_bias=False, name="stem_conv"
+    )(x)
+    return tf.keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+
+
+@register_model(
+    "bdnet_mobilenet",
+    description="BD-Net binary MobileNetV1: 1.58-bit depth-wise, pre-BN residuals",
+    paper="arXiv:2511.17633",
+)
+def BDNetMobileNet(
+    *,
+    input_shape=None,
+    input_tensor=None,
+    weights=None,
+    include_top=True,
+    num_classes=1000,
+    pooling=None,
+    classifier_activation="softmax",
+    depthwise_bits=1.58,
+    threshold="absmean",
+    residual_mode="pre_bn",
+    broadcast_mode="tile",
+    baseline=False,
+    name=None,
+) -> tf.keras.Model:
+    """BD-Net's binary MobileNetV1 (reconstruction; see the module docstring).
+
+    Reference: arXiv:2511.17633. Inputs are images mapped to [−1, 1]
+    (:func:`lq_ext.zoo.preprocess_input`). Inputs of at most 64 px use the small-input
+    layout (stride-1 stem: 32×32 ends at 2×2, 64×64 at 4×4); larger ones the
+    ImageNet layout (224×224 ends at 7×7).
+
+    # Arguments
+        input_shape: ``(H, W, C)``, default ``(224, 224, 3)``; H, W ≥ 32.
+        input_tensor: optional Keras tensor to use as the input.
+        weights: None (random init) or the path of a local weights file saved from
+            the same configuration. No pretrained weights are hosted.
+        include_top: add the float classifier (global pool → Dense → softmax).
+        num_classes: classes of the classifier (include_top only).
+        pooling: without the top, None (feature map), ``"avg"`` or ``"max"``.
+        classifier_activation: ``"softmax"`` or None / ``"linear"`` for logits.
+        depthwise_bits: 1.58 (ternary, default) or 1 (binary) depth-wise kernels.
+        threshold: ternary threshold rule, see :class:`lq_ext.quantizers.Ternary`.
+        residual_mode: ``"pre_bn"`` (default), ``"post_bn"`` (ReActNet) or
+            ``"sum_then_bn"``.
+        broadcast_mode: channel-doubling residual: ``"tile"`` (default),
+            ``"concat_dup"`` (ReActNet-A) or ``"zeropad"``.
+        baseline: the naive baseline of the paper's claim: ``depthwise_bits=1`` and
+            ``residual_mode="post_bn"`` (conflicting explicit values are an error).
+        name: model name (default ``bdnet_mobilenet`` / ``bdnet_mobilenet_naive``).
+
+    # Returns
+        A ``tf.keras.Model``.
+    """
+    model_name = name or ("bdnet_mobilenet_naive" if baseline else "bdnet_mobilenet")
+    if baseline:
+        if (depthwise_bits, residual_mode) != (1.58, "pre_bn"):
+            raise ValueError(
+                "baseline=True sets depthwise_bits=1 and residual_mode='post_bn'; do not "
+                f"also pass depthwise_bits={depthwise_bits!r}, residual_mode={residual_mode!r}."
+            )
+        depthwise_bits, residual_mode = 1, "post_bn"
+    _check_choice("depthwise_bits", depthwise_bits, KERNEL_BITS)
+    _check_choice("residual_mode", residual_mode, RESIDUAL_MODES)
+    _check_choice("broadcast_mode", broadcast_mode, BROADCAST_MODES)
+    _common.validate_head_args(
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        weights=weights,
+        model_name=model_name,
+    )
+    if input_tensor is not None and input_shape is None:
+        input_shape = tuple(input_tensor.shape[1:])
+    input_shape = _common.validate_input_shape(
+        input_shape, default=(224, 224, 3), min_size=32, model_name=model_name
+    )
+    small_input = max(input_shape[:2]) <= _common.SMALL_INPUT_MAX
+
+    inputs = _common.model_input(input_shape, input_tensor)
+    x = _stem(inputs, strides=1 if small_input else 2)
+    widths = MOBILENET_WIDTHS
+    for i, (filters, strides) in enumerate(zip(widths[1:], block_strides(widths))):
+        x = bdnet_block(
+            x,
+            filters,
+            strides,
+            name=f"block{i + 1}",
+            depthwise_bits=depthwise_bits,
+            threshold=threshold,
+            residual_mode=residual_mode,
+            broadcast_mode=broadcast_mode,
+        )
+    outputs = _common.head(
+        x,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+    )
+    return _common.finish_model(
+        inputs, outputs, input_tensor=input_tensor, weights=weights, name=model_name
+    )
+
+
+@register_model(
+    "bdnet_mobilenet_naive",
+    description="BD-Net's naive baseline: 1-bit depth-wise, post-BN (ReActNet) residuals",
+    paper="arXiv:2511.17633",
+)
+def BDNetMobileNetNaive(**kwargs) -> tf.keras.Model:
+    """``BDNetMobileNet(baseline=True, **kwargs)``: the naive binary MobileNetV1."""
+    return BDNetMobileNet(baseline=True, **kwargs)
