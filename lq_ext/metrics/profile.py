@@ -5,19 +5,30 @@ What is counted, per layer and call (shapes from the built model, batch axis exc
 **MACs** (multiply-accumulates), recognised by Keras base class so that Larq's
 ``Quant*`` twins and any subclass are included:
 
-| Layer (and subclasses) | MACs | weight bits | activation bits |
-|---|---|---|---|
-| ``Conv1D/2D/3D`` (grouped too) | kernel size × output positions | ``kernel_quantizer`` | ``input_quantizer`` |
-| ``Conv1D/2D/3DTranspose`` | kernel size × *input* positions | ``kernel_quantizer`` | ``input_quantizer`` |
-| ``DepthwiseConv1D/2D`` | depth-wise kernel size × output positions | ``depthwise_quantizer`` | ``input_quantizer`` |
-| ``SeparableConv1D/2D`` depth-wise part | depth-wise kernel size × output positions | ``depthwise_quantizer`` | ``input_quantizer`` |
-| ``SeparableConv1D/2D`` point-wise part | point-wise kernel size × output positions | ``pointwise_quantizer`` | 32 (see below) |
-| ``Dense`` | kernel size × output positions (1 for 2-D outputs) | ``kernel_quantizer`` | ``input_quantizer`` |
+- ``Conv1D/2D/3D`` (grouped too): kernel size × output positions; weight bits from
+  ``kernel_quantizer``, activation bits from ``input_quantizer``;
+- ``Conv1D/2D/3DTranspose``: kernel size × *input* positions; same quantizers;
+- ``DepthwiseConv1D/2D``: depth-wise kernel size × output positions;
+  ``depthwise_quantizer`` and ``input_quantizer``;
+- ``SeparableConv1D/2D``: the depth-wise part as above, plus the point-wise part,
+  point-wise kernel size × output positions, ``pointwise_quantizer`` × 32-bit
+  activations (see below);
+- ``Dense``: kernel size × output positions (1 for 2-D outputs); ``kernel_quantizer``
+  and ``input_quantizer``.
 
-"Kernel size" is the number of entries of the kernel variable, e.g. k_h·k_w·(C_in/groups)·C_out,
-"positions" the product of the spatial output dims.  A separable conv's point-wise
-part reads the depth-wise output, which no quantizer binarizes, so its activations
-count as 32-bit; Larq's summary uses the input quantizer's precision there instead.
+"Kernel size" is the number of entries of the kernel variable, e.g.
+k_h·k_w·(C_in/groups)·C_out; "positions" is the product of the spatial dims (for
+``Dense``, of all dims but the last).  A separable conv's point-wise part reads the
+depth-wise output, which no quantizer binarizes, so its activations count as 32-bit.
+
+**Relation to** ``lq.models.summary`` (larq/models.py): Larq gives each kernel MAC the
+precision max(input precision, weight precision) and counts float Conv/Dense/Depthwise
+layers too, so on networks of binary and float layers our "1-bit" and "float" MACs equal
+its 1-bit and 32-bit MACs (tested on larq-zoo models).  Differences, all deliberate:
+Larq shows ternary MACs as "2-bit" (ours "1.58-bit"); it counts a separable conv's
+point-wise part at the input precision; it counts any non-bias variable of a MAC layer
+as a kernel (so an RSign threshold adds float MACs); it folds BatchNorm to 2 values per
+channel; and it skips Conv3D and miscounts strided transposed convs.
 
 **Parameters**: every variable of the layer (trainable or not, so the total equals
 ``model.count_params()``; BatchNormalization counts γ, β, mean and variance).  A
@@ -277,7 +288,10 @@ def _layer_cost(layer, name, calls: list[_Call], repeat: int, seen: set) -> Laye
 
     if kernel_ops is not None:
         if not calls:
-            raise ValueError(f"Cannot count MACs of {_describe(layer, name)}: it was never built.")
+            raise ValueError(
+                f"Cannot count MACs of {_describe(layer, name)}: its input shape is unknown "
+                f"(it was built without being called)."
+            )
         for call in calls:
             for op in kernel_ops:
                 shape = call.input_shape if op.per_input else call.output_shape
@@ -299,13 +313,13 @@ def _layer_cost(layer, name, calls: list[_Call], repeat: int, seen: set) -> Laye
 
 def _is_known(layer) -> bool:
     return (
-        _kernel_ops_type(layer)
+        _has_kernel_ops(layer)
         or isinstance(layer, (*_ELEMENTWISE, *_MERGE))
         or getattr(layer, "symbol", None) is not None
     )
 
 
-def _kernel_ops_type(layer) -> bool:
+def _has_kernel_ops(layer) -> bool:
     return isinstance(layer, (*_SEPARABLE, *_DEPTHWISE, *_CONV, _layers.Dense))
 
 

@@ -102,7 +102,8 @@ def format_cost(cost: ModelCost) -> str:
         (
             "Memory",
             _readable_bytes(cost.memory_bytes),
-            f"{cost.memory_bits:,} bits (binary 1, ternary 2, 8-bit 8, float 32 bits each)",
+            f"{cost.memory_bits:,} bits "
+            "(per value: binary 1, ternary 2, 2-8-bit ceil(bits), float 32)",
         ),
         ("MACs", readable(cost.macs_total), _breakdown(cost.macs, MAC_CLASSES)),
         ("BOPs", readable(cost.bops), "1-bit MACs + 2 x 1.58-bit MACs"),

@@ -63,9 +63,12 @@ def test_hand_model_per_layer(cost):
     # Binary 3x3 conv 16 -> 16 at 4x4.
     bconv_kernel = 3 * 3 * 16 * 16
     assert layers["bconv"].params["1-bit"] == bconv_kernel
-    assert layers["bconv"].macs == {"1-bit": 4 * 4 * bconv_kernel, "1.58-bit": 0, "8-bit": 0, "float": 0}
+    assert layers["bconv"].macs["1-bit"] == 4 * 4 * bconv_kernel
+    assert layers["bconv"].macs_total == layers["bconv"].bops == layers["bconv"].ace
     # Ternary depth-wise with RSign input: 1.58-bit kernel + 16 float RSign thresholds.
-    assert layers["dw_tern"].params == {"1-bit": 0, "1.58-bit": 3 * 3 * 16, "8-bit": 0, "32-bit": 16}
+    assert layers["dw_tern"].params == {
+        "1-bit": 0, "1.58-bit": 3 * 3 * 16, "8-bit": 0, "32-bit": 16
+    }
     assert layers["dw_tern"].macs["1.58-bit"] == 4 * 4 * 3 * 3 * 16
     assert layers["dw_tern"].bops == 2 * 4 * 4 * 3 * 3 * 16
     assert layers["dw_tern"].ace == 2 * 1 * 4 * 4 * 3 * 3 * 16
@@ -126,7 +129,8 @@ def test_hand_model_totals(cost):
     assert cost.bops == bops == 46656
     assert cost.flops == flops == 7584
     assert cost.ops == pytest.approx(bops / 64 + flops) == 8313
-    assert cost.ace == macs_1bit * 1 * 1 + macs_ternary * 2 * 1 + macs_8bit * 8 * 8 + macs_float * 256
+    ace = macs_1bit * 1 * 1 + macs_ternary * 2 * 1 + macs_8bit * 8 * 8 + macs_float * 16 * 16
+    assert cost.ace == ace
     memory_bits = params_1bit * 1 + params_ternary * 2 + params_8bit * 8 + params_float * 32
     assert cost.memory_bits == memory_bits
     assert cost.memory_bytes == memory_bits / 8
@@ -165,6 +169,7 @@ def test_other_layer_types():
             name="sep",
         )(e),
         L.Dense(3, name="dense3d")(f),  # applied at each of 5 positions
+        L.Add(name="add3")([e, e, e]),  # 2 adds per output element
     ]
     layers = by_name(profile(tf.keras.Model([a, b, c, d, e, f], outputs)))
     assert layers["conv1d"].macs["float"] == 8 * 3 * 2 * 4
@@ -177,6 +182,7 @@ def test_other_layer_types():
     assert layers["sep"].macs["float"] == 6 * 6 * 4 * 8
     assert layers["sep"].params["1-bit"] == 3 * 3 * 4 + 4 * 8
     assert layers["dense3d"].macs["float"] == 5 * 4 * 3
+    assert layers["add3"].elementwise == 2 * 6 * 6 * 4
 
 
 def test_nested_and_shared():
