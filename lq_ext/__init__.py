@@ -8,7 +8,7 @@ from lq_ext._env import ensure_legacy_keras
 
 ensure_legacy_keras()
 
-from lq_ext import layers, quantizers, zoo  # noqa: E402
+from lq_ext import bench, converters, layers, quantizers, zoo  # noqa: E402
 from lq_ext.metrics import ModelCost, profile, summary  # noqa: E402
 
 

@@ -45,6 +45,10 @@ BROADCAST_MODES = ("tile", "concat_dup", "zeropad")
 #: MobileNetV1 / ReActNet-A widths: stem output, then one entry per block output.
 MOBILENET_WIDTHS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
 
+#: OPs the abstract gives for BD-Net's MobileNetV1 ("about 33M"); shown next to our count,
+#: never used to compute anything.
+PAPER_OPS = 33e6
+
 #: Weight clip of every binary/ternary kernel (latent weights live in [−1.5, 1.5]).
 CLIP_VALUE = 1.5
 
