@@ -131,8 +131,10 @@ def run(
 
     # Raises
         FileNotFoundError / ValueError: missing or non-TFLite file (as
-            :func:`lq_ext.converters.inspect`); ValueError for invalid arguments;
-            RuntimeError if the interpreter cannot run the model with this kernel.
+            :func:`lq_ext.converters.inspect`).
+        ValueError: invalid arguments, or ``kernel="optimized"`` on a model with
+            grouped binary convs.
+        RuntimeError: the interpreter cannot prepare or run the model.
     """
     threads = _check_int("threads", threads, 1)
     warmup = _check_int("warmup", warmup, 0)
@@ -148,10 +150,24 @@ def run(
     report = inspect(flatbuffer)
     if kernel == "auto":
         kernel = "indirect_bgemm" if report.has_grouped_bconv else "optimized"
+    elif kernel == "optimized" and report.has_grouped_bconv:
+        raise ValueError(
+            f"kernel='optimized' cannot run {source!r}: it has grouped binary convolutions "
+            f"(\"Grouped binary convolutions are not supported with this kernel\"). Use "
+            f"kernel='indirect_bgemm' (what 'auto' picks) or 'reference'."
+        )
 
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-    interpreter = Interpreter(flatbuffer, num_threads=threads, use_xnnpack=use_xnnpack, **KERNELS[kernel])
+    try:
+        interpreter = Interpreter(
+            flatbuffer, num_threads=threads, use_xnnpack=use_xnnpack, **KERNELS[kernel]
+        )
+    except RuntimeError as error:  # details go to stderr, the exception says little
+        raise RuntimeError(
+            f"The LCE Interpreter could not prepare {source!r} with kernel={kernel!r}, "
+            f"use_xnnpack={use_xnnpack} (see the ERROR lines on stderr): {error}"
+        ) from error
     batch = _make_input(interpreter, inputs)
     # The wrapper's predict takes batch-1 arrays directly, without the per-call
     # generator and concatenation of Interpreter.predict.
@@ -170,10 +186,7 @@ def run(
             if progress is not None:
                 progress(i + 1, total)
     except RuntimeError as error:
-        hint = ""
-        if "Grouped binary convolutions" in str(error):
-            hint = " Use kernel='indirect_bgemm' (or 'auto') for grouped binary convs."
-        raise RuntimeError(f"Running {source!r} with kernel={kernel!r} failed: {error}.{hint}") from error
+        raise RuntimeError(f"Running {source!r} with kernel={kernel!r} failed: {error}") from error
 
     return BenchResult(
         path=source,

@@ -16,6 +16,13 @@ MAC conventions (batch as stored in the flatbuffer, 1 after LCE conversion):
 - ``LceBconv2d``: output positions × Cout × kh·kw·Cin/groups. The filter is bit-packed
   int32 (OHWI, I = ⌈Cin_per_group / 32⌉ words) and the output may be bit-packed too,
   so Cout comes from the filter and Cin from the op's ``channels_in`` custom option.
+
+Op classes: ``bitpacked`` (LCE's custom ops ``LceBconv2d`` and ``LceBMaxPool2d``, and
+the ``LceQuantize`` / ``LceDequantize`` that pack and unpack), ``int8`` (an op with an
+int8 / uint8 input or output) and ``float`` (the rest). "Binary work unpacked to
+float": a MAC op that is not bit-packed and whose activation input comes from an
+``LceDequantize``, directly or through ops that only move ±1 values around (pad,
+reshape, transpose, max-pool, slicing).
 """
 
 from __future__ import annotations
@@ -159,12 +166,12 @@ def inspect(path_or_bytes) -> "OpReport":
         unpacked = bool(
             macs and op_class != "bitpacked" and source is not None and source.op_type == DEQUANTIZE
         )
-        if op.op_type == DEQUANTIZE:
+        inp = graph.tensor(op, position) if op.inputs else None
+        out = graph.tensor(op, 0, outputs=True)
+        if op.op_type == DEQUANTIZE and out is not None and out.dtype.startswith("float"):
             direct = producers.get((op.subgraph, op.inputs[0])) if op.inputs else None
             if direct is not None and direct.op_type == QUANTIZE:
                 pairs += 1
-        inp = graph.tensor(op, position) if op.inputs else None
-        out = graph.tensor(op, 0, outputs=True)
         infos.append(
             OpInfo(
                 index=op.index,
@@ -194,9 +201,9 @@ class OpReport:
         source: the file path, or ``"<bytes>"``.
         size_bytes: flatbuffer size.
         ops: one :class:`OpInfo` per operator, in execution order.
-        quantize_dequantize_pairs: ``LceDequantize`` ops fed directly by an
-            ``LceQuantize``: a binarizer whose ±1 output is unpacked again (to float,
-            or int8) instead of feeding a bit-packed op.
+        quantize_dequantize_pairs: ``LceDequantize`` ops to float fed directly by an
+            ``LceQuantize``: a binarizer whose ±1 output is unpacked to float again
+            instead of feeding a bit-packed op.
     """
 
     source: str

@@ -10,6 +10,7 @@ atomically and never over an existing file unless ``overwrite=True``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from lq_ext.converters.parity import ParityError, ParityReport, run_parity
 
 __all__ = [
     "ConversionResult",
+    "DEFAULT_MAX_OUTLIER_FRACTION",
     "DEFAULT_MIN_TOP1_AGREEMENT",
     "DEFAULT_RTOL",
     "ENGINES",
@@ -32,27 +34,39 @@ __all__ = [
 ENGINES = ("lce", "tflite")
 TARGETS = ("arm", "xcore")
 
-# Default tolerances, from measurements on this stack (TF 2.16.2, LCE 0.16.0, x86-64;
-# tests/converters/test_parity.py keeps the measurement reproducible):
+# Default tolerances, from measurements on this stack (TF 2.16.2, LCE 0.16.0, x86-64,
+# optimized kernel; per-sample relative error e_i = max|tflite − keras| / max|keras|,
+# see lq_ext.converters.parity):
 #
-# * Float-only paths (engine="tflite" MobileNet-style nets, float stems) differ from
-#   Keras by float32 round-off only: max relative error ~1e-7 .. 1e-6.
-# * LceBconv2d itself is exact (integer popcount); its float pre-/post-processing
-#   (fused BN multiplier/bias, output thresholds) reorders float ops, giving ~1e-6.
-# * A BNN amplifies round-off only when a pre-activation lies within round-off of 0:
-#   the sign then flips, and one flipped bit changes the next conv's output by 2·|w|.
-#   On 40 random small binary models (BN moving stats set to random non-trivial values)
-#   × 20 real CIFAR-10 images we measured max relative errors of at most a few 1e-6
-#   with no sign flip and 100 % top-1 agreement; a flip, when it happens, moves one
-#   output by a large fraction of its range (~1e-2 .. 1e-1 relative).
+# * Small binary models, 32×32, the 20 real CIFAR-10 images: 50 models (5 structures:
+#   residual bconvs, chained bconvs with bit-packed outputs, 1.58-bit depth-wise +
+#   1×1 bconv, RSign grouped bconv, QuickNet-style conv→ReLU→BN; random weights,
+#   random non-trivial BN statistics): max e_i 4.7e-6 (logits 1.5e-6), top-1 100 %.
+#   The standard TFLite converter on float models: ~1e-6.
+# * Sign flips. A binarizer input within float round-off of its threshold can take the
+#   other sign in TFLite (BN folded into multiplier/bias, fused thresholds, other
+#   summation order), and a deep BNN amplifies that one bit. QuickNetSmall / QuickNet /
+#   QuickNetLarge at 224×224 (random weights and BN statistics, 2 seeds each, the 20
+#   ImageNet samples): unflipped samples ≤ 4e-5 (softmax outputs; logits ≤ 3e-6),
+#   flipped ones 1e-3 .. 0.13 in up to 4 of 20 samples (logits 5e-4 .. 4.6e-2, up to
+#   14 of 20 for QuickNetLarge), top-1 always 100 %. Keras does the same to itself:
+#   scaling QuickNetSmall's BN variances by (1 + 1e-6·N(0, 1)) moves one sample by
+#   6e-3 / 3.8e-2. With default BN statistics (mean 0, variance 1) exact ties occur:
+#   flips up to 1.8e-4 in small bconv nets, and after a ternary depth-wise conv
+#   (integer outputs, exactly 0 often) e_max 0.3 .. 0.7 with top-1 70-90 %.
+# * Deliberate bugs on a small residual BNN (5 seeds): pad_values 0 instead of 1 gives
+#   e_i of 1e-5 .. 0.43, in most samples; the last BN's mean +10 % gives 1e-6 .. 4e-2.
 #
-# DEFAULT_RTOL = 1e-3 sits ~2-3 orders of magnitude above round-off and ~1-2 below
-# the effect of a single sign flip or of any real conversion bug (wrong padding value,
-# dropped BN, wrong kernel), which shows up as errors of order 1.
-# DEFAULT_MIN_TOP1_AGREEMENT = 0.9 lets at most 2 of the 20 images change class, so
-# one unlucky flip right at a decision boundary is not reported as a broken model
-# while a wrong model (agreement near chance) always is. Tighten both for float models.
+# Hence: DEFAULT_RTOL = 1e-3 per sample (25× above the worst unflipped sample, 200×
+# above round-off in small nets); DEFAULT_MAX_OUTLIER_FRACTION = 0.25 lets up to 5 of
+# the 20 samples carry a flip (QuickNet's worst: 4); DEFAULT_MIN_TOP1_AGREEMENT = 0.9
+# (flips never changed a class; the padding bug changed 15-20 % in 2 of 5 seeds).
+# They catch every error of order 1 (another model's weights: e_i ~ 1) and each of
+# the two deliberate bugs in 3 of 5 seeds, but no check on 20 images can tell a 1e-3
+# conversion error from a sign flip in a deep BNN. Tighten rtol for float or shallow
+# models (1e-5 works); compare softmax outputs rather than raw logits of deep BNNs.
 DEFAULT_RTOL = 1e-3
+DEFAULT_MAX_OUTLIER_FRACTION = 0.25
 DEFAULT_MIN_TOP1_AGREEMENT = 0.9
 
 
@@ -206,18 +220,19 @@ def _check_grouped_binary_convs(model):
         )
 
 
-def _check_tolerances(rtol, min_top1_agreement):
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol > 0:
+def _is_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _check_tolerances(rtol, max_outlier_fraction, min_top1_agreement):
+    if not _is_number(rtol) or not rtol > 0:
         raise ValueError(f"rtol must be a positive number, got rtol={rtol!r}.")
-    if (
-        isinstance(min_top1_agreement, bool)
-        or not isinstance(min_top1_agreement, (int, float))
-        or not 0.0 <= min_top1_agreement <= 1.0
-    ):
-        raise ValueError(
-            f"min_top1_agreement must be a fraction in [0, 1], got "
-            f"min_top1_agreement={min_top1_agreement!r}."
-        )
+    for name, value in [
+        ("max_outlier_fraction", max_outlier_fraction),
+        ("min_top1_agreement", min_top1_agreement),
+    ]:
+        if not _is_number(value) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be a fraction in [0, 1], got {name}={value!r}.")
 
 
 def _parity_inputs(model, samples) -> tuple[np.ndarray, str]:
@@ -230,6 +245,7 @@ def _parity_inputs(model, samples) -> tuple[np.ndarray, str]:
     input_shape = tuple(model.inputs[0].shape[1:])
     if samples is None:
         from lq_ext.data import load_samples, preprocess
+        from lq_ext.data.samples import AUTO_IMAGENET_ABOVE_PX
 
         if len(input_shape) != 3 or input_shape[-1] not in (1, 3):
             raise ValueError(
@@ -238,8 +254,9 @@ def _parity_inputs(model, samples) -> tuple[np.ndarray, str]:
                 f"or verify=False."
             )
         images, _ = load_samples("auto", input_shape=input_shape)
-        dataset = "imagenet" if max(input_shape[:2]) > 64 else "cifar10"
-        return preprocess(images), f"real {dataset} images at {input_shape[0]}x{input_shape[1]}x{input_shape[2]}, [-1, 1]"
+        dataset = "imagenet" if max(input_shape[:2]) > AUTO_IMAGENET_ABOVE_PX else "cifar10"
+        size = "x".join(map(str, input_shape))
+        return preprocess(images), f"real {dataset} images at {size}, [-1, 1]"
     array = np.asarray(samples, dtype=np.float32)
     if array.ndim != len(input_shape) + 1 or tuple(array.shape[1:]) != input_shape or len(array) == 0:
         raise ValueError(
@@ -247,6 +264,32 @@ def _parity_inputs(model, samples) -> tuple[np.ndarray, str]:
             f"matching the model input, got shape {array.shape}."
         )
     return array, "user samples"
+
+
+def _untrained_batchnorm(model) -> list[str]:
+    """BatchNormalization layers still at their initial moving statistics (0, 1)."""
+    names = []
+    for layer in _layers(model):
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            mean, variance = layer.moving_mean.numpy(), layer.moving_variance.numpy()
+            if not mean.any() and np.all(variance == 1.0):
+                names.append(layer.name)
+    return names
+
+
+def _parity_hint(model) -> str:
+    names = _untrained_batchnorm(model)
+    if not names:
+        return ""
+    return (
+        f"\nHint: {len(names)} BatchNormalization layer(s) still have their initial moving "
+        f"statistics (mean 0, variance 1): {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}. "
+        "With them, integer-valued outputs of binary layers (e.g. a ternary depth-wise "
+        "conv) that are exactly 0 reach the next binarizer as exactly 0 in Keras (sign +1) "
+        "but as tiny non-zero values in TFLite, where BN is folded into the conv weights, "
+        "so signs flip. Check parity on a trained model, or set non-trivial BN statistics "
+        "first."
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -300,6 +343,7 @@ def convert(
     overwrite: bool = False,
     samples=None,
     rtol: float = DEFAULT_RTOL,
+    max_outlier_fraction: float = DEFAULT_MAX_OUTLIER_FRACTION,
     min_top1_agreement: float = DEFAULT_MIN_TOP1_AGREEMENT,
 ) -> ConversionResult:
     """Convert ``model`` to a ``.tflite`` file, report its ops and verify it on real images.
@@ -320,8 +364,12 @@ def convert(
             the 20 real sample images (ImageNet for inputs above 64 px, else CIFAR-10)
             resized to the model input and mapped to [-1, 1] by
             :func:`lq_ext.data.preprocess`.
-        rtol: bound on max|tflite − keras| / max|keras| (default 1e-3, see
-            ``DEFAULT_RTOL`` for the measurements behind it).
+        rtol: per-sample bound on max|tflite − keras| / max|keras| (default 1e-3; the
+            measurements behind the defaults are in this module's source).
+        max_outlier_fraction: fraction of samples allowed above ``rtol`` (default
+            0.25): float round-off can flip a binarizer input that sits right at its
+            threshold, which moves that sample's output far beyond round-off in a
+            deep BNN.
         min_top1_agreement: least fraction of samples whose argmax agrees, for
             (batch, classes) outputs (default 0.9).
 
@@ -334,9 +382,9 @@ def convert(
             channels per group are not a multiple of 32), before converting.
         FileNotFoundError: the directory of ``path`` does not exist.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ParityError: (an ``AssertionError``) outputs differ beyond ``rtol`` /
-            ``min_top1_agreement``. Nothing is written then; the flatbuffer is on the
-            error's ``.flatbuffer`` (or convert again with ``verify=False``).
+        ParityError: (an ``AssertionError``) outputs differ beyond the tolerances.
+            Nothing is written then; the flatbuffer is on the error's ``.flatbuffer``
+            (or convert again with ``verify=False``).
     """
     _check_model(model)
     _check_choice("engine", engine, ENGINES)
@@ -349,12 +397,11 @@ def convert(
     if engine == "lce":
         _check_grouped_binary_convs(model)
     if verify:
-        _check_tolerances(rtol, min_top1_agreement)
+        _check_tolerances(rtol, max_outlier_fraction, min_top1_agreement)
         inputs, description = _parity_inputs(model, samples)
 
     flatbuffer = _to_flatbuffer(model, engine, target)
-    ops = inspect(flatbuffer)
-    ops = OpReport(path, ops.size_bytes, ops.ops, ops.quantize_dequantize_pairs)
+    ops = dataclasses.replace(inspect(flatbuffer), source=path)
 
     parity = None
     if verify:
@@ -365,6 +412,7 @@ def convert(
             inputs,
             rtol=rtol,
             min_top1_agreement=min_top1_agreement,
+            max_outlier_fraction=max_outlier_fraction,
             samples=description,
             kernel=kernel,
         )
@@ -373,7 +421,7 @@ def convert(
                 parity,
                 f"The converted model ({engine}) does not match Keras; nothing was written "
                 f"to {path!r}. The flatbuffer is on this error's .flatbuffer attribute; "
-                f"convert(..., verify=False) writes it anyway.",
+                f"convert(..., verify=False) writes it anyway." + _parity_hint(model),
                 flatbuffer=flatbuffer,
             )
 

@@ -1,12 +1,21 @@
 """Keras-vs-flatbuffer parity: run both on real images and compare the outputs.
 
-Metrics, over all samples and outputs:
+Metrics, over the samples (and all outputs of the model):
 
-- ``max_rel_error`` = max|tflite − keras| / max|keras| (one scale per output, so a
-  near-zero logit does not blow the ratio up);
-- ``max_abs_error`` = max|tflite − keras|;
+- per-sample relative error ``e_i = max_j |tflite_ij − keras_ij| / max|keras|`` (one
+  scale per output, the largest |value| over all samples, so a near-zero logit does not
+  blow the ratio up);
+- ``max_rel_error = max_i e_i`` and ``max_abs_error = max |tflite − keras|``;
+- ``outliers``: samples with ``e_i > rtol``;
 - ``top1_agreement``: fraction of samples whose argmax agrees, for outputs shaped
   (batch, classes) with classes > 1 (``None`` otherwise).
+
+The check passes when ``outliers <= max_outlier_fraction · n`` and ``top1_agreement >=
+min_top1_agreement`` (and nothing is NaN). Outliers are allowed because a binarizer
+input that lies within float round-off of its threshold can flip sign between Keras
+and TFLite, and in a deep BNN one flipped bit moves that one sample's output far
+beyond round-off while every other sample stays at ~1e-6 (numbers in
+``lq_ext/converters/lce.py``). A real conversion bug moves every sample.
 
 :class:`ParityError` subclasses ``AssertionError``: a failed parity check is a failed
 verification (as with ``numpy.testing.assert_allclose``), not a bad argument; it
@@ -15,11 +24,12 @@ carries the :class:`ParityReport` as ``.report`` and the flatbuffer as ``.flatbu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ParityError", "ParityReport", "compare_outputs", "run_parity"]
+__all__ = ["ParityError", "ParityReport", "compare_outputs", "run_interpreter", "run_parity"]
 
 #: Interpreter kernels, shared with :mod:`lq_ext.bench` (name → Interpreter flags).
 KERNELS = {
@@ -37,20 +47,39 @@ class ParityReport:
     n_samples: int
     max_abs_error: float
     max_rel_error: float
-    keras_max_abs: float  # max|keras| of the output with the worst relative error
+    keras_max_abs: float  # the scale of the output with the worst relative error
+    sample_rel_errors: tuple[float, ...]  # e_i per sample (worst output)
     top1_agreement: float | None
-    worst_sample: int  # index of the sample with the largest absolute error
     rtol: float
+    max_outlier_fraction: float
     min_top1_agreement: float
     kernel: str  # LCE Interpreter kernel used for the flatbuffer
+
+    @property
+    def outliers(self) -> tuple[int, ...]:
+        """Indices of the samples whose relative error exceeds ``rtol`` (or is NaN)."""
+        return tuple(i for i, e in enumerate(self.sample_rel_errors) if not e <= self.rtol)
+
+    @property
+    def median_rel_error(self) -> float:
+        return float(np.median(self.sample_rel_errors)) if self.sample_rel_errors else 0.0
+
+    @property
+    def worst_sample(self) -> int:
+        errors = np.nan_to_num(np.asarray(self.sample_rel_errors, float), nan=np.inf)
+        return int(np.argmax(errors)) if errors.size else 0
 
     @property
     def failures(self) -> list[str]:
         """Why the check failed (empty when it passed)."""
         problems = []
-        if not self.max_rel_error <= self.rtol:  # also catches NaN
+        if any(math.isnan(e) for e in self.sample_rel_errors) or math.isnan(self.max_abs_error):
+            problems.append("the flatbuffer produced NaN")
+        allowed = math.floor(self.max_outlier_fraction * self.n_samples + 1e-9)
+        if len(self.outliers) > allowed:
             problems.append(
-                f"max relative error {self.max_rel_error:.3g} > rtol={self.rtol:g}"
+                f"{len(self.outliers)} of {self.n_samples} samples exceed rtol={self.rtol:g} "
+                f"(at most {allowed} allowed by max_outlier_fraction={self.max_outlier_fraction:g})"
             )
         if self.top1_agreement is not None and self.top1_agreement < self.min_top1_agreement:
             problems.append(
@@ -68,12 +97,17 @@ class ParityReport:
             f"{self.top1_agreement:.1%} (min {self.min_top1_agreement:.1%})"
         )
         status = "passed" if self.passed else "FAILED: " + "; ".join(self.failures)
+        outliers = self.outliers
+        listed = ", ".join(
+            f"#{i} ({self.sample_rel_errors[i]:.2g})" for i in outliers[:8]
+        ) + (" ..." if len(outliers) > 8 else "")
         return "\n".join(
             [
                 f"Parity Keras vs TFLite ({self.kernel} kernel) on {self.n_samples} {self.samples}: {status}",
-                f"  max relative error {self.max_rel_error:.3g} (rtol {self.rtol:g}); "
-                f"max abs error {self.max_abs_error:.3g} (max|keras| {self.keras_max_abs:.3g}); "
-                f"worst sample #{self.worst_sample}",
+                f"  relative error max {self.max_rel_error:.3g}, median {self.median_rel_error:.3g} "
+                f"(rtol {self.rtol:g}); max abs error {self.max_abs_error:.3g} "
+                f"(max|keras| {self.keras_max_abs:.3g}); worst sample #{self.worst_sample}",
+                f"  samples above rtol: {len(outliers)}" + (f": {listed}" if outliers else ""),
                 f"  top-1 agreement {top1}",
             ]
         )
@@ -103,6 +137,7 @@ def compare_outputs(
     *,
     rtol: float,
     min_top1_agreement: float,
+    max_outlier_fraction: float = 0.0,
     samples: str = "samples",
     kernel: str = "optimized",
 ) -> ParityReport:
@@ -112,9 +147,9 @@ def compare_outputs(
         raise ValueError(
             f"Keras gives {len(keras_list)} outputs, the flatbuffer {len(tflite_list)}."
         )
-    n_samples = keras_list[0].shape[0]
-    max_abs, max_rel, keras_scale = 0.0, 0.0, 0.0
-    per_sample = np.zeros(n_samples)
+    n_samples = int(keras_list[0].shape[0])
+    sample_rel = np.zeros(n_samples)
+    max_abs, keras_scale, worst_output_rel = 0.0, 0.0, -1.0
     agreements = []
     for index, (k, t) in enumerate(zip(keras_list, tflite_list)):
         k = k.astype(np.float64)
@@ -125,29 +160,37 @@ def compare_outputs(
                     f"Output {index}: Keras shape {k.shape} vs flatbuffer shape {t.shape}."
                 )
             t = t.reshape(k.shape)
-        diff = np.abs(t - k)
+        diff = np.abs(t - k).reshape(n_samples, -1)
         scale = float(np.max(np.abs(k))) if k.size else 0.0
-        abs_err = float(np.max(diff)) if diff.size else 0.0
-        if np.isnan(diff).any():
-            abs_err = float("nan")
-        rel = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
-        if not np.isnan(max_rel) and (np.isnan(rel) or rel > max_rel):  # NaN is the worst
-            max_rel, keras_scale = rel, scale
-        if not np.isnan(max_abs) and (np.isnan(abs_err) or abs_err > max_abs):
-            max_abs = abs_err
-        per_sample = np.maximum(per_sample, diff.reshape(n_samples, -1).max(axis=1))
+        per_sample_abs = diff.max(axis=1) if diff.size else np.zeros(n_samples)
+        nan_rows = np.isnan(diff).any(axis=1) if diff.size else np.zeros(n_samples, bool)
+        if scale > 0:
+            rel = per_sample_abs / scale
+        else:
+            rel = np.where(per_sample_abs == 0, 0.0, np.inf)
+        rel = np.where(nan_rows, np.nan, rel)
+        sample_rel = np.where(np.isnan(rel) | (rel > sample_rel), rel, sample_rel)
+        output_rel = float(np.nanmax(rel)) if not np.isnan(rel).all() else float("inf")
+        if output_rel > worst_output_rel:
+            worst_output_rel, keras_scale = output_rel, scale
+        if nan_rows.any():
+            max_abs = float("nan")
+        elif not math.isnan(max_abs):
+            max_abs = max(max_abs, float(per_sample_abs.max()) if per_sample_abs.size else 0.0)
         if k.ndim == 2 and k.shape[1] > 1:
             agreements.append(np.argmax(k, axis=1) == np.argmax(t, axis=1))
     top1 = float(np.mean(np.concatenate(agreements))) if agreements else None
+    max_rel = float("nan") if np.isnan(sample_rel).any() else float(sample_rel.max(initial=0.0))
     return ParityReport(
         samples=samples,
-        n_samples=int(n_samples),
+        n_samples=n_samples,
         max_abs_error=max_abs,
         max_rel_error=max_rel,
         keras_max_abs=keras_scale,
+        sample_rel_errors=tuple(float(e) for e in sample_rel),
         top1_agreement=top1,
-        worst_sample=int(np.nanargmax(per_sample)) if n_samples and not np.isnan(per_sample).all() else 0,
         rtol=float(rtol),
+        max_outlier_fraction=float(max_outlier_fraction),
         min_top1_agreement=float(min_top1_agreement),
         kernel=kernel,
     )
@@ -168,6 +211,7 @@ def run_parity(
     *,
     rtol: float,
     min_top1_agreement: float,
+    max_outlier_fraction: float,
     samples: str,
     kernel: str = "optimized",
 ) -> ParityReport:
@@ -179,6 +223,7 @@ def run_parity(
         tflite_outputs,
         rtol=rtol,
         min_top1_agreement=min_top1_agreement,
+        max_outlier_fraction=max_outlier_fraction,
         samples=samples,
         kernel=kernel,
     )

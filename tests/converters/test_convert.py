@@ -1,0 +1,201 @@
+import os
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+from converter_models import BINARY, build_grouped_bnn, build_small_bnn
+
+import lq_ext.converters.lce as lce_module
+import lq_ext.converters.parity as parity_module
+from lq_ext.converters import ConversionResult, ParityError, convert
+
+
+# ------------------------------------------------------------------ successful conversion
+def test_result_fields_and_file(converted_small, small_flatbuffer):
+    result = converted_small
+    assert isinstance(result, ConversionResult)
+    assert os.path.isfile(result.path) and result.path.endswith("small.tflite")
+    assert result.size_bytes == os.path.getsize(result.path) == len(small_flatbuffer)
+    assert small_flatbuffer[4:8] == b"TFL3"
+    assert result.engine == "lce" and result.target == "arm"
+    assert result.parity is not None and result.parity.kernel == "optimized"
+    # no temporary files left next to the result
+    assert os.listdir(os.path.dirname(result.path)) == ["small.tflite"]
+
+
+def test_result_str_is_readable(converted_small):
+    text = str(converted_small)
+    assert "Converted with lce (target=arm)" in text
+    assert f"{converted_small.size_bytes:,} bytes" in text
+    assert "LceBconv2d" in text and "Parity Keras vs TFLite" in text and "passed" in text
+
+
+def test_tflite_engine_float_reference(tmp_path):
+    model = tf.keras.applications.MobileNet(
+        input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=10
+    )
+    result = convert(model, tmp_path / "mobilenet.tflite", engine="tflite", rtol=1e-4, min_top1_agreement=1.0)
+    assert result.engine == "tflite" and "Converted with tflite ->" in str(result)
+    counts = result.ops.op_counts
+    assert not any(op.startswith("Lce") for op in counts)
+    assert counts["DEPTHWISE_CONV_2D"] == 13 and counts["CONV_2D"] == 15
+    assert result.ops.bitpacked_share is None
+    assert result.parity.passed and result.parity.max_rel_error < 1e-4
+
+
+def test_grouped_binary_conv_with_rsign(tmp_path):
+    model = build_grouped_bnn(channels_per_group=64, groups=2)
+    result = convert(model, tmp_path / "grouped.tflite")
+    ops = result.ops
+    bconvs = [info for info in ops.ops if info.op_type == "LceBconv2d"]
+    assert len(bconvs) == 1 and bconvs[0].groups == 2 and ops.has_grouped_bconv
+    # 16·16 positions · 64 filters · 3·3 · 64 channels per group
+    assert bconvs[0].macs == 16 * 16 * 64 * 9 * 64
+    assert ops.bitpacked_share == 1.0
+    # the default kernel refuses grouped bconvs, so parity ran with indirect BGEMM
+    assert result.parity.kernel == "indirect_bgemm" and result.parity.passed
+    assert "Grouped binary convs: yes" in str(result)
+
+
+# ------------------------------------------------------------------ parity failures
+def test_parity_error_for_a_different_model(tmp_path, small_flatbuffer, monkeypatch):
+    """Keras model B against the flatbuffer of model A (same architecture, other weights)."""
+    other = build_small_bnn(seed=1)
+    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    path = tmp_path / "other.tflite"
+    expected = r"(?s)does not match Keras.*FAILED: 20 of 20 samples exceed rtol.*relative error max"
+    with pytest.raises(ParityError, match=expected) as info:
+        convert(other, path)
+    assert not path.exists()  # nothing written
+    assert os.listdir(tmp_path) == []
+    assert info.value.report.max_rel_error > 1e-2
+    assert info.value.flatbuffer == small_flatbuffer
+    assert isinstance(info.value, AssertionError)
+
+
+def test_parity_error_hints_at_untrained_batchnorm(tmp_path, small_flatbuffer, monkeypatch):
+    fresh = build_small_bnn(seed=0, random_batchnorm=False)
+    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    with pytest.raises(ParityError, match=r"Hint: 3 BatchNormalization layer\(s\) still have their initial"):
+        convert(fresh, tmp_path / "fresh.tflite")
+
+
+def test_parity_error_for_perturbed_interpreter_output(tmp_path, small_bnn, small_flatbuffer, monkeypatch):
+    real = parity_module.run_interpreter
+
+    def perturbed(flatbuffer, inputs, *, kernel="optimized"):
+        out = real(flatbuffer, inputs, kernel=kernel)
+        out[5] = out[5][::-1]  # sample 5 predicts another class
+        return out
+
+    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(parity_module, "run_interpreter", perturbed)
+    with pytest.raises(ParityError) as info:
+        convert(small_bnn, tmp_path / "x.tflite", min_top1_agreement=1.0)
+    report = info.value.report
+    assert report.worst_sample == 5 and report.top1_agreement == 0.95
+    assert "top-1 agreement 95.0% < min_top1_agreement=100.0%" in str(info.value)
+    assert len(str(info.value).splitlines()) >= 4
+
+
+# ------------------------------------------------------------------ overwrite protection
+def test_refuses_to_overwrite(tmp_path, small_bnn, monkeypatch):
+    path = tmp_path / "keep.tflite"
+    path.write_bytes(b"precious")
+    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *a: pytest.fail("converted anyway"))
+    with pytest.raises(FileExistsError, match=r"keep\.tflite.*already exists.*overwrite=True"):
+        convert(small_bnn, path)
+    assert path.read_bytes() == b"precious"
+
+
+def test_overwrite_true_replaces_atomically(tmp_path, small_bnn, small_flatbuffer, monkeypatch):
+    path = tmp_path / "replace.tflite"
+    path.write_bytes(b"old")
+    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    result = convert(small_bnn, path, overwrite=True, verify=False)
+    assert path.read_bytes() == small_flatbuffer and result.parity is None
+    assert "not checked" in str(result)
+    assert os.listdir(tmp_path) == ["replace.tflite"]
+
+
+# ------------------------------------------------------------------ validation (before LCE)
+@pytest.fixture
+def no_conversion(monkeypatch):
+    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *a: pytest.fail("validation must come first"))
+
+
+def test_model_must_be_tf_keras(tmp_path, no_conversion):
+    with pytest.raises(TypeError, match=r"model must be a tf\.keras\.Model.*got builtins\.str"):
+        convert("model.h5", tmp_path / "m.tflite")
+    with pytest.raises(TypeError, match=r"model must be a tf\.keras\.Model.*Dense"):
+        convert(tf.keras.layers.Dense(3), tmp_path / "m.tflite")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"target": "x86"}, r"target='x86' is not supported; expected one of \['arm', 'xcore'\]"),
+        ({"engine": "onnx"}, r"engine='onnx' is not supported; expected one of \['lce', 'tflite'\]"),
+        ({"rtol": -1.0}, r"rtol must be a positive number, got rtol=-1\.0"),
+        ({"min_top1_agreement": 1.5}, r"min_top1_agreement must be a fraction in \[0, 1\]"),
+        (
+            {"max_outlier_fraction": -0.1},
+            r"max_outlier_fraction must be a fraction in \[0, 1\], got max_outlier_fraction=-0.1",
+        ),
+        ({"samples": np.zeros((4, 28, 28, 1))}, r"samples must be .*\(n, 32, 32, 3\).*\(4, 28, 28, 1\)"),
+    ],
+)
+def test_bad_options(tmp_path, small_bnn, no_conversion, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        convert(small_bnn, tmp_path / "m.tflite", **kwargs)
+
+
+def test_missing_directory(tmp_path, small_bnn, no_conversion):
+    with pytest.raises(FileNotFoundError, match=r"path=.*no_such_dir.*directory .* does not exist"):
+        convert(small_bnn, tmp_path / "no_such_dir" / "m.tflite")
+
+
+def test_path_is_a_directory(tmp_path, small_bnn, no_conversion):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        convert(small_bnn, tmp_path)
+
+
+def test_unknown_batch_free_dims(tmp_path, no_conversion):
+    inputs = tf.keras.Input((None, None, 3))
+    outputs = tf.keras.layers.GlobalAveragePooling2D()(lq.layers.QuantConv2D(8, 3, **BINARY)(inputs))
+    model = tf.keras.Model(inputs, outputs)
+    expected = r"shape \(None, None, None, 3\): only the batch dimension may be None"
+    with pytest.raises(ValueError, match=expected):
+        convert(model, tmp_path / "m.tflite")
+
+
+def test_mixed_precision(tmp_path, no_conversion):
+    tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inputs = tf.keras.Input((8, 8, 3))
+        outputs = tf.keras.layers.Conv2D(4, 3, name="half_conv")(inputs)
+        model = tf.keras.Model(inputs, outputs)
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(ValueError, match=r"Mixed-precision.*half_conv \(mixed_float16\)"):
+        convert(model, tmp_path / "m.tflite")
+
+
+def test_grouped_binary_conv_needs_32_channels_per_group(tmp_path, no_conversion):
+    model = build_grouped_bnn(channels_per_group=16, groups=2)
+    expected = (
+        r"Layer 'grouped_bconv' \(QuantConv2D, groups=2\).*16 input channels per group "
+        r"\(32 input channels / 2 groups\).*multiple of 32.*Nearest valid choice: groups=1 "
+        r"\(32 channels per group\), or 32 channels per group \(64 input channels at groups=2\)"
+    )
+    with pytest.raises(ValueError, match=expected):
+        convert(model, tmp_path / "m.tflite")
+
+
+def test_grouped_float_conv_is_not_checked(tmp_path, small_flatbuffer, monkeypatch):
+    """groups>1 without a binary input quantizer is not a binary grouped conv."""
+    inputs = tf.keras.Input((8, 8, 32))
+    outputs = lq.layers.QuantConv2D(32, 3, groups=2, name="float_grouped")(inputs)
+    model = tf.keras.Model(inputs, outputs)
+    lce_module._check_grouped_binary_convs(model)  # no error
