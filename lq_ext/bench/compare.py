@@ -150,7 +150,7 @@ def _share(value):
 def markdown_table(rows: list[ModelRow]) -> str:
     """The rows as a markdown table (OPs in millions, size in MiB, latency in ms)."""
     lines = [
-        "| model | converter | OPs (M) | BOPs (M) | FLOPs (M) | .tflite (MiB) | binary MACs bit-packed | parity max rel. err | latency median (ms) | min (ms) | kernel |",
+        "| model | converter | OPs (M) | BOPs (M) | FLOPs (M) | .tflite (MiB) | binary MACs bit-packed | parity max rel. err (all images) | latency median (ms) | min (ms) | kernel |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
