@@ -18,7 +18,18 @@ import time
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 from lq_ext.bench.compare import benchmark_models, machine_description, markdown_table
 
-MODELS = ("bdnet_mobilenet", "bdnet_mobilenet_naive", "quicknet_small", "quicknet", "mobilenet_v1_float")
+MODELS = (
+    "bdnet_mobilenet",
+    "bdnet_mobilenet_naive",
+    "reactnet_a",
+    "bcdnet_a",
+    "bcdnet_b",
+    "es_reactnet",
+    "es_resnet18",
+    "quicknet_small",
+    "quicknet",
+    "mobilenet_v1_float",
+)
 
 
 def main(argv=None):

@@ -193,6 +193,30 @@ def _valid_groups(channels_in: int, filters: int) -> list[int]:
     ]
 
 
+def grouped_bconv_error(layer_name, layer_type, groups, per_group, filters) -> str | None:
+    """The error message for a grouped binary conv LCE rejects, or None if it is valid.
+
+    ``per_group`` input channels per group, ``filters`` output channels (kernels).
+    Shared by :func:`convert` and the construction-time check of lq_ext layers
+    (:class:`lq_ext.layers.ESQuantConv2D`).
+    """
+    if groups <= 1 or per_group % 32 == 0:
+        return None
+    channels_in = per_group * groups
+    valid = _valid_groups(channels_in, filters)
+    nearest_groups = min(valid, key=lambda g: (abs(g - groups), g)) if valid else 1
+    nearest_per_group = max(32, 32 * round(per_group / 32))
+    return (
+        f"Layer {layer_name!r} ({layer_type}, groups={groups}) is a grouped "
+        f"binary conv with {per_group} input channels per group ({channels_in} input "
+        f"channels / {groups} groups); LCE needs a multiple of 32 per group "
+        f"(\"Invalid binary grouped convolution\"). Nearest valid choice: "
+        f"groups={nearest_groups} ({channels_in // nearest_groups} channels per group), "
+        f"or {nearest_per_group} channels per group ({nearest_per_group * groups} input "
+        f"channels at groups={groups})."
+    )
+
+
 def _check_grouped_binary_convs(model):
     import larq as lq
 
@@ -203,21 +227,9 @@ def _check_grouped_binary_convs(model):
         if groups <= 1 or not _is_binary_quantizer(getattr(layer, "input_quantizer", None)):
             continue
         per_group = int(layer.kernel.shape[2])  # kernel (kh, kw, Cin/groups, filters)
-        if per_group % 32 == 0:
-            continue
-        channels_in = per_group * groups
-        valid = _valid_groups(channels_in, layer.filters)
-        nearest_groups = min(valid, key=lambda g: (abs(g - groups), g)) if valid else 1
-        nearest_per_group = max(32, 32 * round(per_group / 32))
-        raise ValueError(
-            f"Layer {layer.name!r} ({type(layer).__name__}, groups={groups}) is a grouped "
-            f"binary conv with {per_group} input channels per group ({channels_in} input "
-            f"channels / {groups} groups); LCE needs a multiple of 32 per group "
-            f"(\"Invalid binary grouped convolution\"). Nearest valid choice: "
-            f"groups={nearest_groups} ({channels_in // nearest_groups} channels per group), "
-            f"or {nearest_per_group} channels per group ({nearest_per_group * groups} input "
-            f"channels at groups={groups})."
-        )
+        message = grouped_bconv_error(layer.name, type(layer).__name__, groups, per_group, layer.filters)
+        if message:
+            raise ValueError(message)
 
 
 def _is_number(value) -> bool:

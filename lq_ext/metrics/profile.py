@@ -38,7 +38,7 @@ thresholds) its own Larq precision, else 32 bits.
 **Element-wise ops** (reported apart; not part of OPs or ACE): one op per output
 element for ``BatchNormalization``, the activation layers ``Activation`` (unless
 ``linear``), ``ReLU``, ``PReLU``, ``LeakyReLU``, ``ELU``, ``ThresholdedReLU``,
-``Softmax`` and lq_ext's ``RPReLU``, a non-linear activation fused into a Conv/Dense
+``Softmax``, lq_ext's ``RPReLU`` and ``LearnableBias``, a non-linear activation fused into a Conv/Dense
 layer, and the TF-op layers ``x + y`` / ``tf.add`` / ``tf.subtract`` / ``tf.multiply``
 / ``tf.nn.relu`` / ``tf.nn.relu6``; (n − 1) ops per output element for the n-input
 merge layers ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``,
@@ -59,7 +59,7 @@ from typing import NamedTuple
 import larq as lq
 import tensorflow as tf
 
-from lq_ext.layers.activations import RPReLU
+from lq_ext.layers import LearnableBias, RPReLU
 from lq_ext.metrics.cost import LayerCost, ModelCost
 from lq_ext.metrics.precision import (
     FLOAT,
@@ -98,6 +98,7 @@ _ELEMENTWISE = (
     _layers.ThresholdedReLU,
     _layers.Softmax,
     RPReLU,
+    LearnableBias,
 )
 #: ``TFOpLambda.symbol`` of the TF ops counted as one element-wise op per output element.
 ELEMENTWISE_TF_OPS = frozenset(

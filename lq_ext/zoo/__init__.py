@@ -8,14 +8,24 @@ from lq_ext.zoo import references
 from lq_ext.zoo._common import preprocess_input
 from lq_ext.zoo._registry import ModelSpec, create_model, get_model_spec, list_models
 from lq_ext.zoo.bdnet import BDNetMobileNet, BDNetMobileNetNaive
+from lq_ext.zoo.reactnet import ReActNetA
+from lq_ext.zoo.bcdnet import BCDNetA, BCDNetB, fold_distillation_head
 
 __all__ = [
+    "BCDNetA",
+    "BCDNetB",
     "BDNetMobileNet",
     "BDNetMobileNetNaive",
     "ModelSpec",
+    "ReActNetA",
     "create_model",
+    "fold_distillation_head",
     "get_model_spec",
     "list_models",
     "preprocess_input",
     "references",
 ]
+
+from lq_ext.zoo.esbnn import ESReActNet, ESResNet18, ESResNet20  # noqa: E402
+
+__all__ += ["ESReActNet", "ESResNet18", "ESResNet20"]

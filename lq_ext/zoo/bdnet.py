@@ -69,7 +69,8 @@ def block_strides(widths):
 def residual_unit(x, make_conv, shortcut, *, residual_mode, name):
     """One conv unit with its own residual, then RPReLU.
 
-    ``make_conv(name)`` returns the binary conv layer (input binarizer included).
+    ``make_conv(name)`` returns the binary conv layer (input binarizer included), or any
+    callable on a tensor built from such layers.
     """
     bn = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")
     add = tf.keras.layers.Add(name=f"{name}_add")
@@ -80,6 +81,68 @@ def residual_unit(x, make_conv, shortcut, *, residual_mode, name):
     else:  # sum_then_bn
         out = bn(add([shortcut, make_conv(f"{name}_conv")(x)]))
     return RPReLU(name=f"{name}_act")(out)
+
+
+def residual_block(
+    x,
+    filters,
+    strides,
+    *,
+    spatial_conv,
+    pointwise_conv,
+    name,
+    residual_mode="post_bn",
+    broadcast_mode="concat_dup",
+    roles=("dw", "pw"),
+):
+    """Two residual units: a 3×3 (spatial) conv unit, then a 1×1 point-wise unit.
+
+    The skeleton BD-Net and ReActNet-A share. A strided spatial unit average-pools its
+    identity 2×2; a point-wise unit that doubles the channels widens its identity by
+    ``broadcast_mode`` (``"concat_dup"``: two C→C convs, each with the identity, then
+    concatenated, ReActNet-A's). Each unit is a :func:`residual_unit`.
+
+    # Arguments
+        spatial_conv: ``spatial_conv(conv_name)`` returns the spatial conv (a layer or
+            any callable on a tensor, input binarizer included; ``strides`` baked in).
+        pointwise_conv: ``pointwise_conv(conv_name, out_filters)`` likewise for the 1×1.
+        roles: the unit names' suffixes, ``{name}_{role}`` (``{name}_{role}{i}`` for the
+            halves of a ``"concat_dup"`` doubling).
+    """
+    _check_choice("residual_mode", residual_mode, RESIDUAL_MODES)
+    _check_choice("broadcast_mode", broadcast_mode, BROADCAST_MODES)
+    channels = x.shape[-1]
+    if filters != channels and filters != 2 * channels:
+        raise ValueError(
+            f"{name}: a residual block keeps or doubles the channels; got {channels} → {filters}."
+        )
+    spatial_role, pointwise_role = roles
+
+    def unit(x, make_conv, shortcut, unit_name):
+        return residual_unit(x, make_conv, shortcut, residual_mode=residual_mode, name=unit_name)
+
+    shortcut = x
+    if strides > 1:
+        shortcut = tf.keras.layers.AveragePooling2D(
+            strides, padding="same", name=f"{name}_{spatial_role}_shortcut"
+        )(x)
+    x = unit(x, spatial_conv, shortcut, f"{name}_{spatial_role}")
+
+    def pointwise(out_filters):
+        return lambda conv_name: pointwise_conv(conv_name, out_filters)
+
+    channels = x.shape[-1]
+    if filters == channels:
+        return unit(x, pointwise(filters), x, f"{name}_{pointwise_role}")
+    if broadcast_mode == "concat_dup":
+        halves = [
+            unit(x, pointwise(channels), x, f"{name}_{pointwise_role}{i}") for i in (1, 2)
+        ]
+        return tf.keras.layers.Concatenate(name=f"{name}_{pointwise_role}_concat")(halves)
+    shortcut = ChannelBroadcast(
+        filters, mode=broadcast_mode, name=f"{name}_{pointwise_role}_shortcut"
+    )(x)
+    return unit(x, pointwise(filters), shortcut, f"{name}_{pointwise_role}")
 
 
 def bdnet_block(
@@ -97,21 +160,11 @@ def bdnet_block(
 
     Each unit has its own residual (``residual_mode``); a strided depth-wise unit
     average-pools its identity, a point-wise unit that doubles the channels
-    broadcasts its identity (``broadcast_mode``).
+    broadcasts its identity (``broadcast_mode``). See :func:`residual_block`.
     """
-    _check_choice("residual_mode", residual_mode, RESIDUAL_MODES)
-    _check_choice("broadcast_mode", broadcast_mode, BROADCAST_MODES)
-    channels = x.shape[-1]
-    if filters != channels and filters != 2 * channels:
-        raise ValueError(
-            f"{name}: a BD-Net block keeps or doubles the channels; got {channels} → {filters}."
-        )
     # Without a BatchNorm after the conv (pre_bn) the kernel magnitude matters, so every
     # kernel carries the parameter-free per-channel mean|w| scale (in all modes, for one
     # recipe: where a BatchNorm follows it absorbs the scale exactly).
-
-    def unit(x, make_conv, shortcut, unit_name):
-        return residual_unit(x, make_conv, shortcut, residual_mode=residual_mode, name=unit_name)
 
     def depthwise(conv_name):
         return BinaryDepthwiseConv2D(
@@ -126,38 +179,30 @@ def bdnet_block(
             name=conv_name,
         )
 
-    shortcut = x
-    if strides > 1:
-        shortcut = tf.keras.layers.AveragePooling2D(
-            strides, padding="same", name=f"{name}_dw_shortcut"
-        )(x)
-    x = unit(x, depthwise, shortcut, f"{name}_dw")
+    def pointwise(conv_name, out_filters):
+        return lq.layers.QuantConv2D(
+            out_filters,
+            1,
+            use_bias=False,
+            input_quantizer=RSign(),
+            kernel_quantizer=ScaledSign(clip_value=CLIP_VALUE),
+            kernel_constraint=lq.constraints.WeightClip(CLIP_VALUE),
+            name=conv_name,
+        )
 
-    def pointwise(out_filters):
-        def make(conv_name):
-            return lq.layers.QuantConv2D(
-                out_filters,
-                1,
-                use_bias=False,
-                input_quantizer=RSign(),
-                kernel_quantizer=ScaledSign(clip_value=CLIP_VALUE),
-                kernel_constraint=lq.constraints.WeightClip(CLIP_VALUE),
-                name=conv_name,
-            )
-
-        return make
-
-    channels = x.shape[-1]
-    if filters == channels:
-        return unit(x, pointwise(filters), x, f"{name}_pw")
-    if broadcast_mode == "concat_dup":
-        halves = [unit(x, pointwise(channels), x, f"{name}_pw{i}") for i in (1, 2)]
-        return tf.keras.layers.Concatenate(name=f"{name}_pw_concat")(halves)
-    shortcut = ChannelBroadcast(filters, mode=broadcast_mode, name=f"{name}_pw_shortcut")(x)
-    return unit(x, pointwise(filters), shortcut, f"{name}_pw")
+    return residual_block(
+        x,
+        filters,
+        strides,
+        spatial_conv=depthwise,
+        pointwise_conv=pointwise,
+        name=name,
+        residual_mode=residual_mode,
+        broadcast_mode=broadcast_mode,
+    )
 
 
-def _stem(x, strides):
+def stem(x, strides):
     """Real-valued 3×3 conv to 32 channels + BN (ReActNet-A's first layer)."""
     x = tf.keras.layers.Conv2D(
         MOBILENET_WIDTHS[0], 3, strides=strides, padding="same", use_bias=False, name="stem_conv"
@@ -242,7 +287,7 @@ def BDNetMobileNet(
     small_input = max(input_shape[:2]) <= _common.SMALL_INPUT_MAX
 
     inputs = _common.model_input(input_shape, input_tensor)
-    x = _stem(inputs, strides=1 if small_input else 2)
+    x = stem(inputs, strides=1 if small_input else 2)
     widths = MOBILENET_WIDTHS
     for i, (filters, strides) in enumerate(zip(widths[1:], block_strides(widths))):
         x = bdnet_block(

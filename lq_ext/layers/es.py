@@ -1,0 +1,210 @@
+r"""ES-BNN's expanding-and-shrinking (τ) convolution with binary group convolution (g).
+
+Shi, Sun, Qi, Hao, Yang, "Expanding-and-Shrinking Binary Neural Networks",
+arXiv:2503.23709; spec ``../shared/specs/esbnn.md`` §1–§3.
+
+.. code-block:: text
+
+    X: (…, C_in·τ·g)                                 the network already runs τ·g× wide
+    Y = tile(Conv_g(X), τ²·g): (…, C_out·τ·g)         Conv_g: g groups, C_out/τ kernels
+
+:class:`ESQuantConv2D` replaces a ``QuantConv2D(C_out)`` of a C-wide network. Its
+conv has ``C_out / τ`` kernels in ``g`` groups (``C_out / (τ·g)`` per group, each
+seeing ``C_in·τ`` inputs), and its output is replicated τ²·g times by *whole-tensor
+tiling* ``[y, y, …]`` — the order of the official code's ``x.repeat(1, τ*τ, 1, 1)``
+(NCHW), not an interleave. Binary MACs per position stay ``C_in·C_out·k²`` for any τ,
+g. Everything after the layer (BatchNorm, PReLU/RPReLU, the next binarizer's learnable
+threshold, residual adds) acts on the replicated width, so it carries one parameter per
+replica, which is what makes the copies differ.
+
+Provenance:
+
+- τ (ES): the official code's ``bnext_rep_ops.py`` [R] — shrunk conv
+  ``int(planes / rep_beta)``, ``repeat(1, τ*τ, 1, 1)``, stem ``repeat(1, τ, 1, 1)``.
+- g (binary group conv): only the paper's figure 2(c) ("concatenate & replicate");
+  the code has no G. The τ²·g replication factor, the conv's group layout (standard
+  grouped conv: concatenated group outputs, then the whole tensor tiled) and the τ·g×
+  network width are **reconstructions** [I].
+- τ = g = 1 is exactly the layer's ``QuantConv2D`` (no tile).
+
+LCE: the conv converts to ``LceBconv2d`` (grouped ones too, which need the
+``indirect_bgemm`` kernel) followed by a float ``TILE``; a grouped binary conv needs a
+multiple of 32 input channels per group, checked at build when ``for_lce=True`` with
+the converter's own check (:func:`lq_ext.converters.lce.grouped_bconv_error`).
+"""
+
+from __future__ import annotations
+
+import larq as lq
+import tensorflow as tf
+
+from lq_ext._serialization import register
+from lq_ext.converters.lce import _is_binary_quantizer, _valid_groups, grouped_bconv_error
+
+__all__ = ["ChannelSlice", "ESQuantConv2D", "check_es_factors", "nearest_divisors"]
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def nearest_divisors(value: int, target: int, count: int = 2) -> list[int]:
+    """The ``count`` divisors of ``value`` closest to ``target`` (ties: the smaller first)."""
+    divisors = [d for d in range(1, value + 1) if value % d == 0]
+    return sorted(divisors, key=lambda d: (abs(d - target), d))[:count]
+
+
+def check_es_factors(tau, groups, *, where="ES"):
+    """τ and g are positive ints; errors name ``where`` and the value."""
+    for arg, value in (("tau", tau), ("groups", groups)):
+        if not _is_positive_int(value):
+            raise ValueError(f"{where}: {arg} must be a positive int, got {arg}={value!r}.")
+
+
+@register
+class ESQuantConv2D(lq.layers.QuantConv2D):
+    r"""Expanding-and-shrinking ``QuantConv2D``: ``filters / tau`` kernels in ``groups``
+    groups, output tiled ``tau² · groups`` times to ``filters · tau · groups`` channels.
+
+    A drop-in for ``QuantConv2D(filters, …)`` in a network whose feature maps are
+    expanded τ·g× (module docstring). With ``tau=1, groups=1`` it *is* that
+    ``QuantConv2D``. The Keras attribute ``self.filters`` is the kernel count
+    ``filters // tau`` (what the kernel variable holds); ``get_config()`` stores the
+    constructor's ``filters``.
+
+    # Arguments
+        filters: C_out of the layer ES replaces (the un-expanded output width).
+        kernel_size, strides, padding, pad_values, quantizers, …: as
+            ``lq.layers.QuantConv2D``, same defaults. ``input_quantizer=None`` gives a
+            float ES conv (used for shrunk real-valued 1×1 shortcuts).
+        tau: expansion factor τ; must divide ``filters``.
+        groups: binary group conv g; must divide the input channels and ``filters / tau``.
+        for_lce: with a binary input quantizer and ``groups > 1``, require a multiple of
+            32 input channels per group (LCE rejects anything else) at build.
+
+    # Raises
+        ValueError: at construction for τ, g that do not divide ``filters``; at build
+            for input channels that g does not divide or, with ``for_lce``, that give
+            a per-group count LCE cannot run. Messages name the layer, the numbers
+            and the nearest valid choice.
+
+    # References
+        - ES-BNN, arXiv:2503.23709, Fig. 2 (b) ES, (c) ES + binary group conv.
+    """
+
+    def __init__(self, filters, kernel_size, *, tau=1, groups=1, for_lce=True, **kwargs):
+        name = kwargs.get("name") or type(self).__name__
+        check_es_factors(tau, groups, where=f"{type(self).__name__} {name!r}")
+        if not _is_positive_int(filters):
+            raise ValueError(f"{name}: filters must be a positive int, got filters={filters!r}.")
+        if not isinstance(for_lce, bool):
+            raise ValueError(f"{name}: for_lce must be True or False, got for_lce={for_lce!r}.")
+        if filters % tau:
+            raise ValueError(
+                f"{type(self).__name__} {name!r}: tau={tau} must divide filters={filters} "
+                f"(the conv keeps filters/tau kernels); nearest valid tau: "
+                f"{nearest_divisors(filters, tau)}."
+            )
+        kernels = filters // tau
+        if kernels % groups:
+            raise ValueError(
+                f"{type(self).__name__} {name!r}: groups={groups} must divide the "
+                f"filters/tau = {filters}/{tau} = {kernels} kernels; nearest valid groups: "
+                f"{nearest_divisors(kernels, groups)}."
+            )
+        self.tau = tau
+        self.for_lce = for_lce
+        self.es_filters = filters
+        super().__init__(kernels, kernel_size, groups=groups, **kwargs)
+
+    @property
+    def replicas(self) -> int:
+        """τ²·g: how many copies of the conv output the layer emits."""
+        return self.tau * self.tau * self.groups
+
+    @property
+    def output_channels(self) -> int:
+        return self.filters * self.replicas
+
+    def build(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        channels = input_shape[-1]
+        where = f"{type(self).__name__} {self.name!r} (tau={self.tau}, groups={self.groups})"
+        if channels is None:
+            raise ValueError(f"{where} needs a known channel dimension (last axis).")
+        if channels % self.groups:
+            raise ValueError(
+                f"{where}: groups={self.groups} must divide the {channels} input channels; "
+                f"nearest valid groups: {nearest_divisors(channels, self.groups)}."
+            )
+        if self.for_lce and _is_binary_quantizer(self.input_quantizer):
+            message = grouped_bconv_error(
+                self.name, type(self).__name__, self.groups, channels // self.groups, self.filters
+            )
+            if message:
+                valid = _valid_groups(channels, self.filters)
+                raise ValueError(
+                    f"{message} With ES the channels per group are C_in·tau: pick tau or "
+                    f"the widths so that they are a multiple of 32 (valid groups for these "
+                    f"{channels} input channels: {valid or 'none'}), or pass for_lce=False "
+                    f"to build it for training only."
+                )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        # Keras' Conv.call checks its result against compute_output_shape: answer with
+        # the conv's own (un-tiled) shape while it runs.
+        self._computing_conv = True
+        try:
+            outputs = super().call(inputs)
+        finally:
+            self._computing_conv = False
+        if self.replicas == 1:
+            return outputs
+        return tf.tile(outputs, [1] * (outputs.shape.rank - 1) + [self.replicas])
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        if getattr(self, "_computing_conv", False):
+            return shape
+        return tf.TensorShape(shape[:-1]).concatenate([self.output_channels])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.es_filters,
+            "tau": self.tau,
+            "for_lce": self.for_lce,
+        }
+
+
+@register
+class ChannelSlice(tf.keras.layers.Layer):
+    """The first ``channels`` channels, ``x[..., :channels]``.
+
+    ES-BNN's FLOP-neutral "ops" head keeps only the first C of the C·τ channels before
+    the classifier (``x[:, :1024]`` in ``bnext_rep_ops.py``) [R].
+    """
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        if not _is_positive_int(channels):
+            raise ValueError(f"channels must be a positive int, got channels={channels!r}.")
+        self.channels = channels
+
+    def build(self, input_shape):
+        available = tf.TensorShape(input_shape)[-1]
+        if available is None or available < self.channels:
+            raise ValueError(
+                f"{self.name}: cannot keep the first {self.channels} of {available} channels."
+            )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return inputs[..., : self.channels]
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape)[:-1].concatenate([self.channels])
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}

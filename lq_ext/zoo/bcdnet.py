@@ -1,0 +1,411 @@
+"""BCDNet: binary shift-MLP blocks and contextual dynamic embeddings.
+
+Xing, Li, Li, Ding, Jiang, Wang, Shao, Liu, Liu, "Towards Accurate Binary Neural
+Networks via Modeling Contextual Dependencies", ECCV 2022, arXiv:2209.01404. Code:
+github.com/Sense-GVT/BCDNet (``prototype/model/a_3.py``).
+
+**Provenance** (spec ``../shared/specs/bcdnet.md``). The paper body was not available;
+the abstract, the ECCV poster (architecture figure, equations, tables) and the
+released code were.
+
+* From the released code [code]: :func:`shift_block` (binarize once after a learnable
+  bias; three binary 1×1 convs on the unshifted, short-range and long-range shifted
+  binary tensor; summed; one BatchNorm; residual; RPReLU), :func:`point_block`,
+  :func:`mlp_block` (3 shift blocks + 1 point block), the BCDNet-A layout (ReActNet-A
+  with the last two 512→512 blocks and the 1024→1024 block replaced by 3 MLP blocks
+  at 7×7×1024), the DeiT-style head pair ``fc`` / ``fc_dist`` averaged at inference.
+  Circular (wrap-around) shifts, C/4 channels per direction (issue #1), long range
+  ``H // 2`` (3 on the 7×7 map, the code's constant).
+* From the poster [paper]: BOPs 4.82·10⁹ and OPs 0.87·10⁸ for BCDNet-A (stem conv and
+  one FC counted as float), 0.89·10⁸ for BCDNet-B; top-1 71.8 % (A), 72.3 % (B).
+* **Reconstructed** [inference]: BCDNet-B = BCDNet-A + contextual dynamic embeddings in
+  every binary *conv* block (the figure shows them in the conv blocks only; the released
+  checkpoints are A). Their sizes, activation and sharing are unknown: ``reduction``
+  (default 4, which adds 1.91 M float MACs at 224×224, matching the poster's FLOPs
+  0.12 → 0.14 and OPs 0.87 → 0.89 ×10⁸), ``embedding_activation`` (default ReLU) and
+  ``share_embedding`` (default False) are arguments; see
+  :mod:`lq_ext.layers.embedding`. The small-input layout (≤ 64 px) is ours.
+
+**Conversion.** LCE only emits ``LceBconv2d`` when a conv's input comes straight from the
+binarizer. The shift block therefore shifts the float tensor ``x + b`` (the binarizer's
+input) and lets each branch conv binarize its own input: the sign is element-wise and
+the bias per channel, while the shift moves pixels within channel quarters, so
+``sign(shift(x + b)) == shift(sign(x + b))`` exactly, gradient included. The flatbuffer
+has three ``LceQuantize`` ops per shift block instead of one, and every binary conv is an
+``LceBconv2d``; the shifts are ``STRIDED_SLICE`` + ``CONCATENATION`` builtins.
+
+Same deviations as :mod:`lq_ext.zoo.reactnet` (+1 padding of binary 3×3 convs by
+default, ``WeightClip(1.0)``, Keras' stride-2 "same" padding).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from lq_ext.layers.embedding import LearnableBias, embedding_units
+from lq_ext.layers.shift import CircularShift
+from lq_ext.zoo import _common
+from lq_ext.zoo._registry import register_model
+from lq_ext.zoo.bdnet import residual_unit
+from lq_ext.zoo.reactnet import binary_conv, build_reactnet, final_size
+
+__all__ = [
+    "BCDNET_A_WIDTHS",
+    "BCDNetA",
+    "BCDNetB",
+    "MIN_SHIFT_MAP",
+    "fold_distillation_head",
+    "mlp_block",
+    "point_block",
+    "shift_block",
+]
+
+#: BCDNet-A's conv part (``stage_out_channel`` of ``a_3.py``): ReActNet-A without the
+#: last two 512→512 blocks and the 1024→1024 block.
+BCDNET_A_WIDTHS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 1024)
+
+#: MLP blocks (3 shift blocks + 1 point block each) at the end: the released 11/9 model.
+MLP_BLOCKS = 3
+SHIFT_BLOCKS_PER_MLP_BLOCK = 3
+
+#: Smallest side of a shift block's feature map (default shifts): the long-range shift
+#: H // 2 must exceed the short-range shift 1, else both branches see the same shift.
+MIN_SHIFT_MAP = 4
+
+#: Poster figures (×10⁸ for FLOPs / OPs), shown next to our counts, never used to compute.
+PAPER_COSTS = {
+    "bcdnet_a": {"bops": 4.82e9, "flops": 0.12e8, "ops": 0.87e8, "top1": 71.8},
+    "bcdnet_b": {"bops": 4.82e9, "flops": 0.14e8, "ops": 0.89e8, "top1": 72.3},
+    "reactnet_a": {"bops": 4.82e9, "flops": 0.12e8, "ops": 0.87e8, "top1": 69.4},
+}
+
+
+def _check_shift_map(x, name, short_range):
+    """The long-range shift ``(H // 2, W // 2)`` must exceed the short-range one, per axis."""
+    height, width, channels = x.shape[1:]
+    if channels % 4:
+        raise ValueError(
+            f"{name}: the channels must be divisible by 4 (one quarter per shift "
+            f"direction), got channels={channels}."
+        )
+    if isinstance(short_range, int) and not isinstance(short_range, bool):
+        short = (short_range, short_range)
+    elif isinstance(short_range, (tuple, list)) and len(short_range) == 2:
+        short = tuple(short_range)
+    else:
+        return  # CircularShift names the bad value
+    if not (height // 2 > short[0] and width // 2 > short[1]):
+        raise ValueError(
+            f"{name}: the {height}x{width} feature map is too small for the shifts: the "
+            f"long-range shift (H // 2, W // 2) = ({height // 2}, {width // 2}) must exceed "
+            f"the short-range shift {short}, so height must be at least {2 * short[0] + 2} "
+            f"and width at least {2 * short[1] + 2} (got input shape {tuple(x.shape)})."
+        )
+
+
+def shift_block(x, *, name, short_range=1, long_range="half"):
+    """BCDNet's binary shift-MLP block (released ``ShiftBlock``), C → C.
+
+    .. code-block:: text
+
+        t = x + b                                   {name}_bias (one threshold)
+        y = Conv0(sign(t)) + Conv1(sign(S₁(t))) + Conv2(sign(S_L(t)))
+        out = RPReLU(BN(y) + x)
+
+    with S₁ = ``CircularShift(short_range)`` (``{name}_shift_short``), S_L =
+    ``CircularShift(long_range)`` (``{name}_shift_long``), binary 1×1 convs
+    ``{name}_conv`` / ``{name}_conv_short`` / ``{name}_conv_long`` (ApproxSign input,
+    ±mean|W| kernels), their sum ``{name}_conv_sum``, then :func:`residual_unit`'s
+    ``{name}_bn``, ``{name}_add``, ``{name}_act``. Shifting ``t`` before the per-conv
+    binarizer equals shifting ``sign(t)`` (module docstring).
+
+    # Arguments
+        short_range, long_range: shifts, see :class:`~lq_ext.layers.CircularShift`
+            (defaults: 1 and ``"half"`` = (H // 2, W // 2), the code's 1 and 3 at 7×7).
+
+    # Raises
+        ValueError: channels not divisible by 4; with ``long_range="half"``, a map whose
+            half side does not exceed ``short_range`` (below 4×4 for the default 1); or
+            shifts the map cannot take.
+    """
+    if long_range == "half":
+        _check_shift_map(x, name, short_range)
+    channels = x.shape[-1]
+    thresholded = LearnableBias(name=f"{name}_bias")(x)
+    shifts = {
+        "": None,
+        "_short": CircularShift(short_range, name=f"{name}_shift_short"),
+        "_long": CircularShift(long_range, name=f"{name}_shift_long"),
+    }
+
+    def branches(conv_name):
+        def apply(t):
+            outputs = []
+            for suffix, shift in shifts.items():
+                branch_input = t if shift is None else shift(t)
+                conv = binary_conv(channels, 1, name=f"{conv_name}{suffix}")
+                outputs.append(conv(branch_input))
+            return tf.keras.layers.Add(name=f"{conv_name}_sum")(outputs)
+
+        return apply
+
+    return residual_unit(thresholded, branches, x, residual_mode="post_bn", name=name)
+
+
+def point_block(x, *, name):
+    """BCDNet's ``PointBlock``: ``RPReLU(BN(Conv1x1(sign(x + b))) + x)``, C → C.
+
+    Layers ``{name}_bias``, ``{name}_conv``, ``{name}_bn``, ``{name}_add``, ``{name}_act``.
+    """
+    thresholded = LearnableBias(name=f"{name}_bias")(x)
+
+    def conv(conv_name):
+        return binary_conv(x.shape[-1], 1, name=conv_name)
+
+    return residual_unit(thresholded, conv, x, residual_mode="post_bn", name=name)
+
+
+def mlp_block(x, *, name, shift_blocks=SHIFT_BLOCKS_PER_MLP_BLOCK, short_range=1, long_range="half"):
+    """BCDNet's ``Block``: ``shift_blocks`` shift blocks, then a point block, C → C.
+
+    Layers ``{name}_shift{i}_*`` (:func:`shift_block`) and ``{name}_point_*``
+    (:func:`point_block`).
+    """
+    for i in range(1, shift_blocks + 1):
+        x = shift_block(x, name=f"{name}_shift{i}", short_range=short_range, long_range=long_range)
+    return point_block(x, name=f"{name}_point")
+
+
+def _mlp_stage(x):
+    for i in range(1, MLP_BLOCKS + 1):
+        x = mlp_block(x, name=f"mlp{i}")
+    return x
+
+
+def _check_input_shape(model_name):
+    def check(input_shape):
+        size = final_size(input_shape, BCDNET_A_WIDTHS)
+        if min(size) < MIN_SHIFT_MAP:
+            raise ValueError(
+                f"{model_name}: input_shape={tuple(input_shape)} gives a {size[0]}x{size[1]} "
+                f"feature map at the shift (MLP) stage, too small for the shifts: the "
+                f"long-range shift H // 2 must exceed the short-range shift 1, so the map "
+                f"must be at least {MIN_SHIFT_MAP}x{MIN_SHIFT_MAP}. Use 32-64 px inputs "
+                f"(small-input layout, stride 8) or at least 97 px (ImageNet layout, stride 32)."
+            )
+
+    return check
+
+
+def _distillation_top(num_classes, classifier_activation):
+    """DeiT-style training head: pooled features → ``logits`` and ``logits_dist``."""
+
+    def top(x):
+        features = _common.global_pool(x)
+        outputs = []
+        for suffix in ("", "_dist"):
+            out = tf.keras.layers.Dense(num_classes, name=f"logits{suffix}")(features)
+            if classifier_activation == "softmax":
+                out = tf.keras.layers.Activation(
+                    "softmax", dtype="float32", name=f"predictions{suffix}"
+                )(out)
+            outputs.append(out)
+        return outputs
+
+    return top
+
+
+def fold_distillation_head(model, *, name=None) -> tf.keras.Model:
+    """Fold a ``distillation_head=True`` model's ``fc`` + ``fc_dist`` into one classifier.
+
+    The released code's inference output is ``(fc(f) + fc_dist(f)) / 2``; both are
+    linear, so it equals one Dense with kernel ``(W + W_dist) / 2`` and bias
+    ``(b + b_dist) / 2``. Returns a single-output model (``logits`` → optional
+    ``predictions`` softmax, the zoo's inference head) that **shares** every other layer
+    and variable with ``model``: convert, save or profile it for inference/export.
+    """
+    try:
+        fc, dist = model.get_layer("logits"), model.get_layer("logits_dist")
+    except ValueError:
+        raise ValueError(
+            f"fold_distillation_head expects a model built with distillation_head=True "
+            f"(layers 'logits' and 'logits_dist'); {model.name!r} has no such pair."
+        ) from None
+    folded = tf.keras.layers.Dense(fc.units, name="logits")
+    outputs = folded(fc.input)
+    folded.set_weights([(a + b) / 2 for a, b in zip(fc.get_weights(), dist.get_weights())])
+    if any(layer.name == "predictions" for layer in model.layers):
+        outputs = tf.keras.layers.Activation("softmax", dtype="float32", name="predictions")(outputs)
+    return tf.keras.Model(model.inputs, outputs, name=name or model.name)
+
+
+def _bcdnet(
+    *,
+    model_name,
+    input_shape,
+    input_tensor,
+    weights,
+    include_top,
+    num_classes,
+    pooling,
+    classifier_activation,
+    distillation_head,
+    pad_values,
+    embedding_reduction=None,
+    embedding_activation="relu",
+    share_embedding=False,
+):
+    if not isinstance(distillation_head, bool):
+        raise ValueError(
+            f"{model_name}: distillation_head must be True or False, got "
+            f"distillation_head={distillation_head!r}."
+        )
+    if distillation_head and not include_top:
+        raise ValueError(
+            f"{model_name}: distillation_head=True adds the training head pair (fc, "
+            f"fc_dist) and needs include_top=True, got include_top={include_top!r}."
+        )
+    top = _distillation_top(num_classes, classifier_activation) if distillation_head else None
+    return build_reactnet(
+        model_name=model_name,
+        widths=BCDNET_A_WIDTHS,
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        pad_values=pad_values,
+        embedding_reduction=embedding_reduction,
+        embedding_activation=embedding_activation,
+        share_embedding=share_embedding,
+        stage=_mlp_stage,
+        check_shape=_check_input_shape(model_name),
+        top=top,
+    )
+
+
+#: The arguments part of BCDNetA's / BCDNetB's docstrings (appended to each below).
+_ARGS_DOCSTRING = """
+    Inputs are images mapped to [−1, 1] (:func:`lq_ext.zoo.preprocess_input`). Inputs of
+    at most 64 px use the small-input layout (stride-1 stem and 512→1024 block: 32×32
+    reaches the shift stage at 4×4, 64×64 at 8×8), inputs of at least 97 px the ImageNet
+    layout (224×224 → 7×7); 65–96 px would leave the shift stage below 4×4 and are
+    refused.
+
+    # Arguments
+        input_shape: ``(H, W, C)``, default ``(224, 224, 3)``.
+        input_tensor: optional Keras tensor to use as the input.
+        weights: None (random init) or the path of a local weights file saved from
+            the same configuration. No pretrained weights are hosted.
+        include_top: add the float classifier (global pool → Dense → softmax).
+        num_classes: classes of the classifier (include_top only).
+        pooling: without the top, None (feature map), ``"avg"`` or ``"max"``.
+        classifier_activation: ``"softmax"`` or None / ``"linear"`` for logits.
+        distillation_head: build the DeiT-style training head pair instead of one
+            classifier: outputs ``[logits, logits_dist]`` (or their softmaxes), for the
+            released recipe (CE on ``fc``, KD from a ResNet-50 teacher on ``fc_dist``).
+            :func:`fold_distillation_head` folds it into the inference classifier.
+        pad_values: padding of the binary 3×3 convs, 1.0 (LCE "same-one", default) or
+            0.0 (the code's zero padding).
+{extra}        name: model name (default ``{name}``).
+
+    # Returns
+        A ``tf.keras.Model``.
+    """
+
+_BCDNET_B_ARGS = """        reduction: hidden size of W₁ = C // reduction (default 4: +1.91 M float MACs at
+            224×224, matching the poster's FLOPs increase 0.12 → 0.14 ×10⁸). A
+            reconstruction.
+        embedding_activation: after W₁ (default ``"relu"``; None for linear).
+        share_embedding: one embedding per block (from the block input) for both
+            convs, instead of one per conv from its own input (default False).
+"""
+
+
+@register_model(
+    "bcdnet_a",
+    description="BCDNet-A: ReActNet-A conv blocks + 3 binary shift-MLP blocks at 7x7x1024",
+    paper="arXiv:2209.01404",
+)
+def BCDNetA(
+    *,
+    input_shape=None,
+    input_tensor=None,
+    weights=None,
+    include_top=True,
+    num_classes=1000,
+    pooling=None,
+    classifier_activation="softmax",
+    distillation_head=False,
+    pad_values=1.0,
+    name=None,
+) -> tf.keras.Model:
+    """BCDNet-A, the released model (71.8 % ImageNet top-1; 4.82·10⁹ BOPs, 0.87·10⁸ OPs).
+
+    Reference: arXiv:2209.01404, code ``a_3.py``. 10 binary conv blocks (ReActNet-A's),
+    then 3 MLP blocks of 3 shift blocks + 1 point block (see the module docstring).
+    """
+    return _bcdnet(
+        model_name=name or "bcdnet_a",
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        distillation_head=distillation_head,
+        pad_values=pad_values,
+    )
+
+
+@register_model(
+    "bcdnet_b",
+    description="BCDNet-B: BCDNet-A + contextual dynamic embeddings in the conv blocks (reconstruction)",
+    paper="arXiv:2209.01404",
+)
+def BCDNetB(
+    *,
+    input_shape=None,
+    input_tensor=None,
+    weights=None,
+    include_top=True,
+    num_classes=1000,
+    pooling=None,
+    classifier_activation="softmax",
+    distillation_head=False,
+    pad_values=1.0,
+    reduction=4,
+    embedding_activation="relu",
+    share_embedding=False,
+    name=None,
+) -> tf.keras.Model:
+    """BCDNet-B (72.3 % top-1; 4.82·10⁹ BOPs, 0.89·10⁸ OPs): BCDNet-A + dynamic embeddings.
+
+    **Reconstruction** (the released code has no embeddings): every binary conv of the 10
+    conv blocks binarizes ``A − α(e)`` and adds ``W₃·e`` before its BatchNorm, with
+    ``e = act(W₁·GAP(A))`` (:mod:`lq_ext.layers.embedding`). The shift blocks keep
+    static thresholds.
+    """
+    embedding_units(min(BCDNET_A_WIDTHS), reduction)  # reduction=None would silently give A
+    return _bcdnet(
+        model_name=name or "bcdnet_b",
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        distillation_head=distillation_head,
+        pad_values=pad_values,
+        embedding_reduction=reduction,
+        embedding_activation=embedding_activation,
+        share_embedding=share_embedding,
+    )
+
+
+BCDNetA.__doc__ += _ARGS_DOCSTRING.format(extra="", name="bcdnet_a")
+BCDNetB.__doc__ += _ARGS_DOCSTRING.format(extra=_BCDNET_B_ARGS, name="bcdnet_b")
