@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from lq_ext.converters.lce import grouped_bconv_error
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D
+from lq_ext.testing import randomize_weights
 
 BINARY = dict(
     input_quantizer="ste_sign",
@@ -19,17 +20,6 @@ RNG = np.random.default_rng(0)
 
 def _x(shape):
     return RNG.uniform(-1, 1, size=shape).astype(np.float32)
-
-
-def _randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.weights:
-        value = rng.normal(scale=0.5, size=w.shape)
-        if "moving_variance" in w.name:
-            value = np.abs(value) + 0.5
-        weights.append(value.astype(np.float32))
-    model.set_weights(weights)
 
 
 def test_tau1_groups1_is_the_plain_binary_layer():
@@ -53,7 +43,7 @@ def test_equals_hand_built_conv_tile_bn(tau, groups):
     y = tf.keras.layers.BatchNormalization()(es(inputs))
     es_model = tf.keras.Model(inputs, y)
     assert es_model.output_shape == (None, 4, 4, c_out * tau * groups)
-    _randomize(es_model, seed=tau * 10 + groups)
+    randomize_weights(es_model, seed=tau * 10 + groups)
 
     conv = lq.layers.QuantConv2D(
         c_out // tau, 3, strides=2, padding="same", pad_values=1.0, groups=groups, **BINARY
@@ -122,7 +112,7 @@ def test_config_round_trip_and_h5_and_savedmodel(tmp_path):
     x = tf.keras.layers.BatchNormalization()(x)
     x = ChannelSlice(32, name="slice")(x)
     model = tf.keras.Model(inputs, x)
-    _randomize(model, seed=7)
+    randomize_weights(model, seed=7)
     layer = model.get_layer("es")
     config = layer.get_config()
     assert (config["filters"], config["tau"], config["groups"], config["for_lce"]) == (32, 2, 2, True)

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from lq_ext.layers import BinaryDepthwiseConv2D, ChannelBroadcast, RPReLU
 from lq_ext.quantizers import RSign
+from lq_ext.testing import randomize_weights
 
 
 def _model(layer, input_shape):
@@ -14,17 +15,12 @@ def _model(layer, input_shape):
     return tf.keras.Model(inputs, layer(inputs))
 
 
-def _randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
-
-
 @pytest.mark.parametrize("kernel_bits", [1.58, 1])
 def test_binary_depthwise_equals_float_depthwise_on_signs(kernel_bits):
     """Larq's test_binarization idea: same as a float DepthwiseConv2D fed sign(x)."""
     layer = BinaryDepthwiseConv2D(3, padding="same", kernel_bits=kernel_bits)
     model = _model(layer, (5, 5, 4))
-    _randomize(model)
+    randomize_weights(model)
     kernel = layer.depthwise_kernel.numpy()
     if kernel_bits == 1:
         expected_kernel = np.where(kernel >= 0, 1.0, -1.0)
@@ -88,7 +84,7 @@ LAYER_CASES = [
 @pytest.mark.parametrize("make_layer, input_shape", LAYER_CASES)
 def test_layer_config_round_trip(make_layer, input_shape):
     model = _model(make_layer(), input_shape)
-    _randomize(model)
+    randomize_weights(model)
     layer = model.layers[-1]
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
@@ -105,7 +101,7 @@ def test_layers_save_and_load(tmp_path, save_format):
     x = RPReLU()(x)
     x = ChannelBroadcast(8)(x)
     model = tf.keras.Model(inputs, x)
-    _randomize(model)
+    randomize_weights(model)
     path = str(tmp_path / ("model.h5" if save_format == "h5" else "model"))
     model.save(path, save_format=save_format)
     loaded = tf.keras.models.load_model(path)

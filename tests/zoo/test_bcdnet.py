@@ -13,24 +13,13 @@ from lq_ext.layers.embedding import contextual_embedding
 from lq_ext.zoo import BCDNetA, BCDNetB, ReActNetA, fold_distillation_head
 from lq_ext.zoo.bcdnet import mlp_block, point_block, shift_block
 from lq_ext.zoo.reactnet import reactnet_block
+from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 
 #: BCDNet-A's 10 conv blocks at 224×224 (``a_3.py``): widths and strides.
 CONV_WIDTHS = [32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 1024]
 CONV_STRIDES = [1, 2, 1, 2, 1, 2, 1, 1, 1, 2]
-
-
-def _randomize(model, seed=0):
-    """Random weights, with BN variances kept positive."""
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.weights:
-        value = rng.normal(scale=0.5, size=w.shape)
-        if "moving_variance" in w.name:
-            value = np.abs(value) + 0.5
-        weights.append(value.astype(np.float32))
-    model.set_weights(weights)
 
 
 def _binary_convs(model):
@@ -71,7 +60,7 @@ def test_shift_and_point_blocks_equal_a_hand_built_reference():
     against the graph that shifts x + b and binarizes per branch (for LCE)."""
     inputs = tf.keras.Input((6, 5, 8))
     model = tf.keras.Model(inputs, point_block(shift_block(inputs, name="s"), name="p"))
-    _randomize(model, seed=1)
+    randomize_weights(model, seed=1)
     x = np.random.default_rng(1).normal(size=(3, 6, 5, 8)).astype(np.float32)
     shifted, out = tf.keras.Model(inputs, [model.get_layer("s_act").output, model.output]).predict(x, verbose=0)
     layer = model.get_layer
@@ -128,7 +117,7 @@ def _static_and_dynamic(**embedding):
 def test_dynamic_block_starts_as_the_static_block():
     """Zero-initialised W₂, W₃: α = b₂ (= −b of the static bias) and W₃·e = 0."""
     static, dynamic = _static_and_dynamic()
-    _randomize(static, seed=2)
+    randomize_weights(static, seed=2)
     for layer in static.layers:
         if not layer.weights:
             continue
@@ -145,7 +134,7 @@ def test_dynamic_block_starts_as_the_static_block():
 
 def test_dynamic_threshold_and_bias_by_hand():
     _, dynamic = _static_and_dynamic()
-    _randomize(dynamic, seed=3)
+    randomize_weights(dynamic, seed=3)
     x = np.random.default_rng(3).normal(size=(2, 8, 8, 16)).astype(np.float32)
     names = ("d_3x3_threshold", "d_3x3_conv", "d_3x3_conv_context")
     thresholded, conv, context = tf.keras.Model(dynamic.input, [dynamic.get_layer(n).output for n in names]).predict(x, verbose=0)
@@ -241,7 +230,7 @@ def test_layouts_keep_the_shift_stage_at_least_4x4(side, final):
 
 def test_distillation_head_folds_into_one_classifier(tmp_path):
     train = BCDNetA(**SMALL, distillation_head=True, classifier_activation=None)
-    _randomize(train, seed=4)
+    randomize_weights(train, seed=4)
     assert [o.name.split("/")[0] for o in train.outputs] == ["logits", "logits_dist"]
     x = np.random.default_rng(4).uniform(-1, 1, size=(3, 32, 32, 3)).astype(np.float32)
     fc, fc_dist = train.predict(x, verbose=0)
@@ -314,7 +303,7 @@ def test_registry_entries():
 
 def test_h5_round_trip_identical_outputs(tmp_path):
     model = BCDNetA(**SMALL)
-    _randomize(model, seed=5)
+    randomize_weights(model, seed=5)
     path = str(tmp_path / "bcdnet_a.h5")
     model.save(path)
     loaded = tf.keras.models.load_model(path)
@@ -330,7 +319,7 @@ def test_blocks_round_trip(tmp_path, save_format):
     x = reactnet_block(inputs, 32, 2, name="c", embedding_reduction=4, embedding_activation="swish")
     x = point_block(shift_block(x, name="s"), name="p")
     model = tf.keras.Model(inputs, x)
-    _randomize(model, seed=6)
+    randomize_weights(model, seed=6)
     path = str(tmp_path / ("blocks.h5" if save_format == "h5" else "blocks"))
     model.save(path, save_format=save_format)
     loaded = tf.keras.models.load_model(path)
@@ -349,7 +338,7 @@ ALLOWED_OPS = {
 def test_lce_conversion_every_binary_conv_is_bitpacked(tmp_path, fn, embeddings):
     """Shifted branches included: 25 conv-block + 30 MLP bconvs, shifts as builtins, no Flex."""
     model = fn(**SMALL, classifier_activation=None)
-    _randomize(model, seed=7)
+    randomize_weights(model, seed=7)
     for layer in model.layers:
         if layer.name.endswith("_fc"):  # embedding W₁..W₃: keep α, β at the activations' scale
             layer.set_weights([w * 0.05 for w in layer.get_weights()])

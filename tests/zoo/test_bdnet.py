@@ -9,6 +9,7 @@ import lq_ext
 from lq_ext.layers import BinaryDepthwiseConv2D
 from lq_ext.zoo import BDNetMobileNet
 from lq_ext.zoo.bdnet import MOBILENET_WIDTHS, bdnet_block
+from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 
@@ -16,18 +17,6 @@ SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 @pytest.fixture(scope="module")
 def small_model():
     return BDNetMobileNet(**SMALL)
-
-
-def _randomize(model, seed=0):
-    """Random weights, with BN variances kept positive."""
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.weights:
-        value = rng.normal(scale=0.5, size=w.shape)
-        if "moving_variance" in w.name:
-            value = np.abs(value) + 0.5
-        weights.append(value.astype(np.float32))
-    model.set_weights(weights)
 
 
 def _layers_of(model, cls):
@@ -80,7 +69,7 @@ def test_residual_modes_wire_bn_where_the_reading_says():
 def test_pre_bn_block_computes_z_plus_conv_of_bn(small_model):
     """Recompute one block by hand from its layers: z + Conv(sign(BN(z) − β))."""
     model = small_model
-    _randomize(model)
+    randomize_weights(model)
     x = np.random.default_rng(1).uniform(-1, 1, size=(2, 32, 32, 3)).astype(np.float32)
     probe = tf.keras.Model(
         model.input,
@@ -96,7 +85,7 @@ def test_pre_bn_block_computes_z_plus_conv_of_bn(small_model):
 
 def test_doubling_block_tiles_identity_and_pools_when_strided(small_model):
     model = small_model
-    _randomize(model, seed=3)
+    randomize_weights(model, seed=3)
     x = np.random.default_rng(2).uniform(-1, 1, size=(1, 32, 32, 3)).astype(np.float32)
     names = ("block1_pw_act", "block2_dw_shortcut", "block2_dw_act", "block2_pw_shortcut")
     probe = tf.keras.Model(model.input, [model.get_layer(n).output for n in names])
@@ -152,7 +141,7 @@ def test_bad_arguments_give_clear_errors(kwargs, error, match):
 
 
 def test_weights_from_local_file_and_wrong_architecture(tmp_path, small_model):
-    _randomize(small_model, seed=5)
+    randomize_weights(small_model, seed=5)
     path = str(tmp_path / "bdnet32.h5")
     small_model.save_weights(path)
     loaded = BDNetMobileNet(**SMALL, weights=path)
@@ -163,7 +152,7 @@ def test_weights_from_local_file_and_wrong_architecture(tmp_path, small_model):
 
 
 def test_model_h5_save_and_load_identical_outputs(tmp_path, small_model):
-    _randomize(small_model, seed=7)
+    randomize_weights(small_model, seed=7)
     path = str(tmp_path / "m.h5")
     small_model.save(path)
     loaded = tf.keras.models.load_model(path)
@@ -179,7 +168,7 @@ def test_blocks_savedmodel_round_trip(tmp_path, residual_mode):
     x = bdnet_block(inputs, 32, 2, name="a", residual_mode=residual_mode)
     x = bdnet_block(x, 32, 1, name="b", depthwise_bits=1, residual_mode=residual_mode)
     model = tf.keras.Model(inputs, x)
-    _randomize(model, seed=8)
+    randomize_weights(model, seed=8)
     path = str(tmp_path / "blocks")
     model.save(path, save_format="tf")
     loaded = tf.keras.models.load_model(path)

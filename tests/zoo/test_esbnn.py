@@ -10,21 +10,10 @@ from lq_ext.converters import convert
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D
 from lq_ext.zoo import ESReActNet, ESResNet18, ESResNet20, create_model, list_models
 from lq_ext.zoo.esbnn import es_reactnet_block, es_resnet_block
+from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 MODELS = [ESResNet20, ESResNet18, ESReActNet]
-
-
-def _randomize(model, seed=0):
-    """Random weights, with BN variances kept positive."""
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.weights:
-        value = rng.normal(scale=0.5, size=w.shape)
-        if "moving_variance" in w.name:
-            value = np.abs(value) + 0.5
-        weights.append(value.astype(np.float32))
-    model.set_weights(weights)
 
 
 def _es_convs(model, binary=True):
@@ -122,7 +111,7 @@ def test_g_only_ablation_builds_for_training_when_not_for_lce():
 
 def test_h5_round_trip_identical_outputs(tmp_path):
     model = ESResNet20(**SMALL, tau=2, groups=2)
-    _randomize(model, seed=3)
+    randomize_weights(model, seed=3)
     path = str(tmp_path / "es.h5")
     model.save(path)
     x = _x()
@@ -142,7 +131,7 @@ def test_block_savedmodel_round_trip(tmp_path):
     x = es_reactnet_block(inputs, 64, 2, tau=2, groups=2, name="a")
     x = es_resnet_block(x, 128, 2, tau=2, groups=2, name="b")
     model = tf.keras.Model(inputs, ChannelSlice(128)(x))
-    _randomize(model, seed=4)
+    randomize_weights(model, seed=4)
     path = str(tmp_path / "blocks")
     model.save(path, save_format="tf")
     x = np.random.default_rng(0).uniform(-1, 1, size=(2, 8, 8, 128)).astype(np.float32)
@@ -164,7 +153,7 @@ def test_block_savedmodel_round_trip(tmp_path):
 )
 def test_lce_conversion_grouped_bconvs_bitpacked_and_parity(fn, groups, bconvs, max_outlier_fraction, tmp_path):
     model = fn(**SMALL, tau=2, groups=groups, classifier_activation=None)
-    _randomize(model, seed=5)
+    randomize_weights(model, seed=5)
     result = convert(model, tmp_path / f"{model.name}.tflite", max_outlier_fraction=max_outlier_fraction)
     ops = result.ops
     counts = ops.op_counts

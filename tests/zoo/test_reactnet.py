@@ -10,23 +10,12 @@ from lq_ext.converters import convert
 from lq_ext.layers import LearnableBias
 from lq_ext.zoo import ReActNetA
 from lq_ext.zoo.reactnet import REACTNET_A_WIDTHS, reactnet_block
+from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 
 #: ReActNet-A at 224×224 (paper, Table / BCDNet poster): stride of each of the 13 blocks.
 IMAGENET_STRIDES = [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
-
-
-def _randomize(model, seed=0):
-    """Random weights, with BN variances kept positive."""
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.weights:
-        value = rng.normal(scale=0.5, size=w.shape)
-        if "moving_variance" in w.name:
-            value = np.abs(value) + 0.5
-        weights.append(value.astype(np.float32))
-    model.set_weights(weights)
 
 
 def _binary_convs(model):
@@ -91,7 +80,7 @@ def test_small_input_layout_keeps_4x4(side, final, stem_stride):
 def test_block_recomputed_from_its_layers():
     """block2 (64→128, stride 2): pooled shortcut, one threshold shared by both 1×1 convs."""
     model = ReActNetA(**SMALL)
-    _randomize(model, seed=1)
+    randomize_weights(model, seed=1)
     x = np.random.default_rng(1).uniform(-1, 1, size=(2, 32, 32, 3)).astype(np.float32)
     names = ("block1_pw_concat", "block2_3x3_act", "block2_pw_concat")
     z, o1, out = tf.keras.Model(model.input, [model.get_layer(n).output for n in names]).predict(x, verbose=0)
@@ -112,7 +101,7 @@ def test_block_recomputed_from_its_layers():
 
 def test_kernels_are_sign_times_mean_abs_per_output_channel():
     model = ReActNetA(**SMALL)
-    _randomize(model, seed=2)
+    randomize_weights(model, seed=2)
     conv = model.get_layer("block3_3x3_conv")
     latent = conv.kernel.numpy()
     expected = np.where(latent >= 0, 1.0, -1.0) * np.abs(latent).mean(axis=(0, 1, 2))
@@ -152,7 +141,7 @@ def test_zero_padding_option():
 
 def test_h5_round_trip_identical_outputs(tmp_path):
     model = ReActNetA(**SMALL)
-    _randomize(model, seed=3)
+    randomize_weights(model, seed=3)
     path = str(tmp_path / "reactnet.h5")
     model.save(path)
     loaded = tf.keras.models.load_model(path)
@@ -170,7 +159,7 @@ def test_block_savedmodel_round_trip(tmp_path):
     x = reactnet_block(inputs, 32, 2, name="a")
     x = reactnet_block(x, 32, 1, name="b", pad_values=0.0)
     model = tf.keras.Model(inputs, x)
-    _randomize(model, seed=4)
+    randomize_weights(model, seed=4)
     path = str(tmp_path / "blocks")
     model.save(path, save_format="tf")
     loaded = tf.keras.models.load_model(path)
@@ -180,7 +169,7 @@ def test_block_savedmodel_round_trip(tmp_path):
 
 def test_lce_conversion_every_binary_conv_is_bitpacked(tmp_path):
     model = ReActNetA(**SMALL, classifier_activation=None)
-    _randomize(model, seed=5)
+    randomize_weights(model, seed=5)
     result = convert(model, tmp_path / "reactnet_a.tflite")
     ops = result.ops
     counts = ops.op_counts
