@@ -55,7 +55,7 @@ def main(argv=None):
             f"Machine: {machine_description()}.",
             f"Latency: LCE {importlib.metadata.version('larq-compute-engine')} Python interpreter, single image, "
             f"{args.threads} thread(s), XNNPACK off, median of {args.runs} runs after {args.warmup} "
-            "warm-up; random weights, 224x224x3 input.",
+            "warm-up; random weights and BatchNorm statistics, 224x224x3 input.",
             "",
             table,
             "",

@@ -1,6 +1,6 @@
 """Side-by-side benchmark of registered models: OPs, flatbuffer size, latency, one run.
 
-Every model is built with random weights, profiled (:func:`lq_ext.profile`),
+Every model is built with random weights and BatchNorm statistics, profiled (:func:`lq_ext.profile`),
 converted with the converter its registry entry names (LCE for binary models, the
 standard TFLite converter for float references), parity-checked on real images and
 timed in LCE's Python Interpreter — all in one process on one machine, so the rows
@@ -18,6 +18,7 @@ from typing import Callable
 from lq_ext.bench.interpreter import run
 from lq_ext.converters import ParityError, convert
 from lq_ext.metrics import profile
+from lq_ext.testing import randomize_weights
 from lq_ext.zoo import get_model_spec
 
 
@@ -81,6 +82,11 @@ def measure_model(
 ) -> Measurement:
     """Build (unless ``model`` is given), profile, convert with parity check, and time.
 
+    A model built here gets random weights and BatchNorm statistics
+    (:func:`lq_ext.testing.randomize_weights`): a fresh model's statistics of exactly
+    0 and 1 put binary activations exactly on their thresholds, which makes the parity
+    check meaningless; latency does not depend on the values.
+
     The flatbuffer goes to ``output_dir/<name>.tflite``, replacing an earlier output of
     this function there. ``model_kwargs`` go to the zoo entry (e.g. ``input_shape``).
     """
@@ -89,8 +95,9 @@ def measure_model(
     label = f"{step} {spec.name}".strip()
     os.makedirs(output_dir, exist_ok=True)
     if model is None:
-        say(f"{label}: building")
+        say(f"{label}: building with random weights and BatchNorm statistics")
         model = spec.build(**model_kwargs)
+        randomize_weights(model)
     cost = profile(model)
     say(f"{label}: converting ({spec.engine}) and checking parity on real images")
     path = os.path.join(output_dir, f"{spec.name}.tflite")

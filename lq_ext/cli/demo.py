@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from lq_ext.bench.compare import machine_description, markdown_table, measure_model
+from lq_ext.testing import randomize_weights
 from lq_ext.zoo import BDNetMobileNet
 from lq_ext.zoo.bdnet import PAPER_OPS
 
@@ -65,6 +66,7 @@ def demo(output_dir="results", *, input_shape=None, num_classes=None, threads=1,
 
     print("== lq_ext demo: BD-Net binary MobileNetV1 (reconstruction of arXiv:2511.17633) ==\n")
     model = BDNetMobileNet(**model_kwargs)
+    randomize_weights(model)  # untrained, but with realistic BatchNorm statistics
     bdnet = measure_model(
         "bdnet_mobilenet", output_dir, model=model, step=f"[1/{len(names)}]", **timing
     )

@@ -127,3 +127,55 @@ def load_weights(model, path):
             f"from this architecture and configuration (same input_shape, include_top, "
             f"num_classes and options). Underlying error: {str(error).splitlines()[0]}"
         ) from error
+
+
+def build_model(
+    body,
+    *,
+    model_name,
+    input_shape,
+    input_tensor,
+    weights,
+    include_top,
+    num_classes,
+    pooling,
+    classifier_activation,
+    check_shape=None,
+    top=None,
+):
+    """The frame every zoo entry shares: arguments → input → ``body`` → head → weights.
+
+    Validates the larq-zoo arguments (``input_shape`` defaults to 224×224×3, or to
+    ``input_tensor``'s shape; at least 32 px), calls ``check_shape(input_shape)`` for
+    entry-specific limits, builds ``body(inputs, small_input)`` (``small_input`` is
+    True up to :data:`SMALL_INPUT_MAX` px), then the standard head — or ``top(x)``
+    when given and ``include_top`` — and loads ``weights``.
+    """
+    validate_head_args(
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        weights=weights,
+        model_name=model_name,
+    )
+    if input_tensor is not None and input_shape is None:
+        input_shape = tuple(input_tensor.shape[1:])
+    input_shape = validate_input_shape(
+        input_shape, default=(224, 224, 3), min_size=32, model_name=model_name
+    )
+    if check_shape is not None:
+        check_shape(input_shape)
+    inputs = model_input(input_shape, input_tensor)
+    x = body(inputs, max(input_shape[:2]) <= SMALL_INPUT_MAX)
+    if include_top and top is not None:
+        outputs = top(x)
+    else:
+        outputs = head(
+            x,
+            include_top=include_top,
+            num_classes=num_classes,
+            pooling=pooling,
+            classifier_activation=classifier_activation,
+        )
+    return finish_model(inputs, outputs, input_tensor=input_tensor, weights=weights, name=model_name)

@@ -271,44 +271,32 @@ def BDNetMobileNet(
     _check_choice("depthwise_bits", depthwise_bits, KERNEL_BITS)
     _check_choice("residual_mode", residual_mode, RESIDUAL_MODES)
     _check_choice("broadcast_mode", broadcast_mode, BROADCAST_MODES)
-    _common.validate_head_args(
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        weights=weights,
-        model_name=model_name,
-    )
-    if input_tensor is not None and input_shape is None:
-        input_shape = tuple(input_tensor.shape[1:])
-    input_shape = _common.validate_input_shape(
-        input_shape, default=(224, 224, 3), min_size=32, model_name=model_name
-    )
-    small_input = max(input_shape[:2]) <= _common.SMALL_INPUT_MAX
+    def body(inputs, small_input):
+        x = stem(inputs, strides=1 if small_input else 2)
+        widths = MOBILENET_WIDTHS
+        for i, (filters, strides) in enumerate(zip(widths[1:], block_strides(widths))):
+            x = bdnet_block(
+                x,
+                filters,
+                strides,
+                name=f"block{i + 1}",
+                depthwise_bits=depthwise_bits,
+                threshold=threshold,
+                residual_mode=residual_mode,
+                broadcast_mode=broadcast_mode,
+            )
+        return x
 
-    inputs = _common.model_input(input_shape, input_tensor)
-    x = stem(inputs, strides=1 if small_input else 2)
-    widths = MOBILENET_WIDTHS
-    for i, (filters, strides) in enumerate(zip(widths[1:], block_strides(widths))):
-        x = bdnet_block(
-            x,
-            filters,
-            strides,
-            name=f"block{i + 1}",
-            depthwise_bits=depthwise_bits,
-            threshold=threshold,
-            residual_mode=residual_mode,
-            broadcast_mode=broadcast_mode,
-        )
-    outputs = _common.head(
-        x,
+    return _common.build_model(
+        body,
+        model_name=model_name,
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
         include_top=include_top,
         num_classes=num_classes,
         pooling=pooling,
         classifier_activation=classifier_activation,
-    )
-    return _common.finish_model(
-        inputs, outputs, input_tensor=input_tensor, weights=weights, name=model_name
     )
 
 

@@ -263,41 +263,33 @@ def _build(
     """
     _check_choice("pad_values", pad_values, PAD_VALUES)
     check_es_widths(widths, tau, groups, for_lce=for_lce, model_name=model_name)
-    _common.validate_head_args(
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        weights=weights,
-        model_name=model_name,
-    )
-    if input_tensor is not None and input_shape is None:
-        input_shape = tuple(input_tensor.shape[1:])
-    input_shape = _common.validate_input_shape(
-        input_shape, default=(224, 224, 3), min_size=32, model_name=model_name
-    )
-    small_input = max(input_shape[:2]) <= _common.SMALL_INPUT_MAX
-    stem_kernel, stem_stride, stem_pool, strides = layout(small_input)
-
-    inputs = _common.model_input(input_shape, input_tensor)
-    x = es_stem(inputs, widths[0], kernel_size=stem_kernel, strides=stem_stride, replicas=tau * groups)
-    if stem_pool:
-        x = tf.keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-    for i, (filters, block_stride) in enumerate(zip(widths[1:], strides)):
-        x = block(
-            x, filters, block_stride, tau=tau, groups=groups, for_lce=for_lce,
-            pad_values=pad_values, name=f"block{i + 1}",
+    def body(inputs, small_input):
+        stem_kernel, stem_stride, stem_pool, strides = layout(small_input)
+        x = es_stem(
+            inputs, widths[0], kernel_size=stem_kernel, strides=stem_stride, replicas=tau * groups
         )
-    if tau * groups > 1:
-        x = ChannelSlice(widths[-1], name="head_slice")(x)
-    outputs = _common.head(
-        x,
+        if stem_pool:
+            x = tf.keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+        for i, (filters, block_stride) in enumerate(zip(widths[1:], strides)):
+            x = block(
+                x, filters, block_stride, tau=tau, groups=groups, for_lce=for_lce,
+                pad_values=pad_values, name=f"block{i + 1}",
+            )
+        if tau * groups > 1:
+            x = ChannelSlice(widths[-1], name="head_slice")(x)
+        return x
+
+    return _common.build_model(
+        body,
+        model_name=model_name,
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
         include_top=include_top,
         num_classes=num_classes,
         pooling=pooling,
         classifier_activation=classifier_activation,
     )
-    return _common.finish_model(inputs, outputs, input_tensor=input_tensor, weights=weights, name=model_name)
 
 
 _ARGS_DOC = """

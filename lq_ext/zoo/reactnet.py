@@ -240,51 +240,34 @@ def build_reactnet(
             raise ValueError(
                 f"share_embedding must be True or False, got share_embedding={share_embedding!r}."
             )
-    _common.validate_head_args(
+    def body(inputs, small_input):
+        stem_stride, strides = layout_strides(widths, small_input)
+        x = stem(inputs, strides=stem_stride)
+        for i, (filters, block_stride) in enumerate(zip(widths[1:], strides)):
+            x = reactnet_block(
+                x,
+                filters,
+                block_stride,
+                name=f"block{i + 1}",
+                pad_values=pad_values,
+                embedding_reduction=embedding_reduction,
+                embedding_activation=embedding_activation,
+                share_embedding=share_embedding,
+            )
+        return x if stage is None else stage(x)
+
+    return _common.build_model(
+        body,
+        model_name=model_name,
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
         include_top=include_top,
         num_classes=num_classes,
         pooling=pooling,
         classifier_activation=classifier_activation,
-        weights=weights,
-        model_name=model_name,
-    )
-    if input_tensor is not None and input_shape is None:
-        input_shape = tuple(input_tensor.shape[1:])
-    input_shape = _common.validate_input_shape(
-        input_shape, default=(224, 224, 3), min_size=32, model_name=model_name
-    )
-    if check_shape is not None:
-        check_shape(input_shape)
-    small_input = max(input_shape[:2]) <= _common.SMALL_INPUT_MAX
-    stem_stride, strides = layout_strides(widths, small_input)
-
-    inputs = _common.model_input(input_shape, input_tensor)
-    x = stem(inputs, strides=stem_stride)
-    for i, (filters, block_stride) in enumerate(zip(widths[1:], strides)):
-        x = reactnet_block(
-            x,
-            filters,
-            block_stride,
-            name=f"block{i + 1}",
-            pad_values=pad_values,
-            embedding_reduction=embedding_reduction,
-            embedding_activation=embedding_activation,
-            share_embedding=share_embedding,
-        )
-    if stage is not None:
-        x = stage(x)
-    if include_top and top is not None:
-        outputs = top(x)
-    else:
-        outputs = _common.head(
-            x,
-            include_top=include_top,
-            num_classes=num_classes,
-            pooling=pooling,
-            classifier_activation=classifier_activation,
-        )
-    return _common.finish_model(
-        inputs, outputs, input_tensor=input_tensor, weights=weights, name=model_name
+        check_shape=check_shape,
+        top=top,
     )
 
 
