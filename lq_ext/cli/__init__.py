@@ -69,10 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="op report of a .tflite file (bit-packed / int8 / float MACs)")
     inspect.add_argument("path", help="a .tflite file")
 
-    bench = commands.add_parser("bench", help="time a .tflite file in LCE's Python interpreter")
+    bench = commands.add_parser(
+        "bench", help="time a .tflite file in LCE's Python interpreter, or with lce_benchmark_model (--tool)"
+    )
     bench.add_argument("path", help="a .tflite file")
     _add_timing_arguments(bench)
     bench.add_argument("--kernel", default="auto", choices=KERNEL_CHOICES, help="LceBconv2d kernel (default auto)")
+    bench.add_argument(
+        "--tool", metavar="PATH",
+        help="run LCE's lce_benchmark_model binary at PATH instead of the Python interpreter "
+        "(with --ssh: its path on that machine)",
+    )
+    bench.add_argument("--ssh", metavar="USER@HOST", help="copy the model to USER@HOST with scp and run --tool there")
+    bench.add_argument("--ssh-port", type=int, metavar="PORT", help="SSH port for --ssh (default: ssh's)")
+    bench.add_argument("--op-profiling", action="store_true", help="with --tool: print the time per op type")
+    bench.set_defaults(bench_parser=bench)
 
     demo = commands.add_parser(
         "demo", help="BDNetMobileNet end to end: summary, conversion, op report, parity, benchmark"
@@ -108,11 +119,31 @@ def _run(args) -> None:
     elif args.command == "inspect":
         print(lq_ext.converters.inspect(args.path))
     elif args.command == "bench":
-        print(
-            lq_ext.bench.run(
-                args.path, threads=args.threads, warmup=args.warmup, runs=args.runs, kernel=args.kernel
+        if args.tool is None:
+            for flag, value in (("--ssh", args.ssh), ("--ssh-port", args.ssh_port), ("--op-profiling", args.op_profiling)):
+                if value is not None and value is not False:
+                    args.bench_parser.error(f"{flag} needs --tool PATH (the lce_benchmark_model binary)")
+            print(
+                lq_ext.bench.run(
+                    args.path, threads=args.threads, warmup=args.warmup, runs=args.runs, kernel=args.kernel
+                )
             )
-        )
+        else:
+            if args.ssh_port is not None and args.ssh is None:
+                args.bench_parser.error("--ssh-port needs --ssh USER@HOST")
+            print(
+                lq_ext.bench.run_tool(
+                    args.path,
+                    args.tool,
+                    ssh=args.ssh,
+                    port=args.ssh_port,
+                    threads=args.threads,
+                    warmup=args.warmup,
+                    runs=args.runs,
+                    kernel=args.kernel,
+                    op_profiling=args.op_profiling,
+                )
+            )
     elif args.command == "demo":
         from lq_ext.cli.demo import demo
 
