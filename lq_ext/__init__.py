@@ -8,7 +8,7 @@ from lq_ext._env import ensure_legacy_keras
 
 ensure_legacy_keras()
 
-from lq_ext import bench, converters, layers, quantizers, zoo  # noqa: E402
+from lq_ext import bench, callbacks, converters, fake_quant, layers, quantizers, zoo  # noqa: E402
 from lq_ext.metrics import ModelCost, profile, summary  # noqa: E402
 
 
@@ -17,7 +17,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ModelCost",
     "bench",
+    "callbacks",
     "converters",
+    "fake_quant",
     "layers",
     "profile",
     "quantizers",

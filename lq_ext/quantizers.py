@@ -1,4 +1,5 @@
-"""Quantizers that Larq lacks: the 1.58-bit ternary weight quantizer and RSign.
+"""Quantizers that Larq lacks: 1.58-bit ternary weights, RSign, ScaledSign, and PokeBNN's
+BoundedSign (activations, clip bound B) and MaxAbsSign (weights, switchable).
 
 Each quantizer is a pure function holding the forward/backward math plus a thin,
 serializable Keras layer (``lq.quantizers.Quantizer``) that stores the arguments,
@@ -6,8 +7,9 @@ exactly as Larq's own quantizers do.  ``precision`` is the integer Larq's
 ``lq.models.summary`` reads; ``bits`` is the (possibly fractional) bit width
 ``lq_ext.summary`` reads.
 
-Both forward passes are built from ``tf.sign`` / ``larq.math.sign`` so that Larq
-Compute Engine recognises the activation binarizer (``RSign``) as ``LceQuantize``.
+All forward passes are built from ``tf.sign`` / ``larq.math.sign`` so that Larq
+Compute Engine recognises the activation binarizers (``RSign``, ``BoundedSign``) as
+``LceQuantize``.  k-bit integer quantizers live in :mod:`lq_ext.fake_quant`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ import tensorflow as tf
 
 from lq_ext._serialization import register
 
-__all__ = ["RSign", "ScaledSign", "Ternary", "ternarize", "THRESHOLD_MODES"]
+__all__ = [
+    "BoundedSign",
+    "MaxAbsSign",
+    "RSign",
+    "ScaledSign",
+    "Ternary",
+    "THRESHOLD_MODES",
+    "bounded_sign",
+    "max_abs_sign",
+    "ternarize",
+]
 
 #: Named threshold rules of :class:`Ternary`: Δ = factor · mean|w|.
 THRESHOLD_MODES = {"absmean": 0.5, "twn": 0.7}
@@ -111,7 +123,7 @@ def ternarize(
 
         return t, grad
 
-    return _call(w)
+    return _call(tf.convert_to_tensor(w))  # a variable read inside would need grad(variables=)
 
 
 @register
@@ -202,7 +214,7 @@ def scaled_sign(w, clip_value=1.0, channel_axes=(-1,)):
 
         return lq.math.sign(w) * alpha, grad
 
-    return _call(w)
+    return _call(tf.convert_to_tensor(w))  # a variable read inside would need grad(variables=)
 
 
 @register
@@ -280,3 +292,128 @@ class RSign(lq.quantizers.Quantizer):
 
     def get_config(self):
         return {**super().get_config(), "clip_value": self.clip_value}
+
+
+def _check_bound(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {name}={value!r}.")
+
+
+def bounded_sign(x, bound=3.0):
+    """``larq.math.sign(x)`` (+1 at 0) with a straight-through gradient where |x| < ``bound``."""
+
+    @tf.custom_gradient
+    def _call(x):
+        def grad(dy):
+            return tf.where(tf.abs(x) < bound, dy, tf.zeros_like(dy))
+
+        return lq.math.sign(x), grad
+
+    return _call(tf.convert_to_tensor(x))
+
+
+@register
+class BoundedSign(lq.quantizers.Quantizer):
+    r"""Activation sign with clip bound B: PokeBNN's binary activation quantizer.
+
+    \\[ q(x) = \mathrm{sign}(x), \quad \partial q/\partial x = 1[|x| < B] \\]
+
+    PokeBNN's official code (AQT, ``fixed_bound = 3.0``, ``half_shift``) outputs
+    ±B/2 and passes the gradient where |x| < B·(1 − 2⁻⁷) ≈ 2.977; here the output is
+    ±1 — every PokeBNN binary conv is followed by BatchNorm, which absorbs the
+    magnitude exactly — and the mask is |x| < B.  The forward pass is
+    ``larq.math.sign``, so LCE turns it into ``LceQuantize``.  The abstract's
+    "under-explored hyper-parameter controlling the binarization gradient
+    approximation" is B; Larq's ``SteSign`` fixes it to 1.
+
+    # Arguments
+        bound: B > 0 (PokeBNN: 3.0).
+
+    # References
+        - PokeBNN, arXiv:2112.00133; google/aqt ``pokebnn_config.py``
+    """
+
+    precision = 1
+    bits = 1
+
+    def __init__(self, bound: float = 3.0, **kwargs):
+        _check_bound("bound", bound)
+        self.bound = float(bound)
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        return bounded_sign(inputs, self.bound)
+
+    def get_config(self):
+        return {**super().get_config(), "bound": self.bound}
+
+
+def max_abs_sign(w, channel_axes=(-1,)):
+    """sign(w) · max|w_c| / 2 per output channel, identity straight-through gradient."""
+
+    @tf.custom_gradient
+    def _call(w):
+        rank = w.shape.rank
+        keep = {axis % rank for axis in channel_axes}
+        axes = [axis for axis in range(rank) if axis not in keep]
+        scale = tf.stop_gradient(tf.reduce_max(tf.abs(w), axis=axes, keepdims=True)) / 2
+
+        def grad(dy):
+            return dy
+
+        return lq.math.sign(w) * scale, grad
+
+    return _call(tf.convert_to_tensor(w))  # a variable read inside would need grad(variables=)
+
+
+@register
+class MaxAbsSign(lq.quantizers.Quantizer):
+    r"""Binary weights ±max|w_c|/2 per output channel with an identity gradient (PokeBNN).
+
+    \\[ q(w) = \mathrm{sign}(w)\,\tfrac12\max_{k}|w_{c,k}|, \quad \partial q/\partial w = 1 \\]
+
+    This is AQT's 1-bit weight quantizer with ``half_shift``: never clipped (|w| ≤
+    max|w| by construction), the scale under ``stop_gradient``.  LCE accepts per-channel
+    ±α kernels and folds α into ``LceBconv2d``.
+
+    PokeBNN trains the first 50 epochs with real-valued kernels.  ``binarized`` is a
+    non-trainable scalar variable: while it is 0 the quantizer passes ``w`` through
+    unchanged (identity gradient either way).  :class:`lq_ext.callbacks.WeightBinarization`
+    sets it from a given epoch; ``binarized=True`` (the default) is the inference state,
+    the only one LCE can turn into ``LceBconv2d``.
+
+    # Arguments
+        binarized: initial state of the switch.
+        channel_axes: the kernel axes that index an output channel (``(-1,)`` for Conv2D).
+    """
+
+    precision = 1
+    bits = 1
+
+    def __init__(self, binarized: bool = True, channel_axes=(-1,), **kwargs):
+        if not isinstance(binarized, bool):
+            raise ValueError(f"binarized must be True or False, got binarized={binarized!r}.")
+        self.binarized = binarized
+        self.channel_axes = tuple(int(axis) for axis in channel_axes)
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        self.switch = self.add_weight(
+            name="binarized",
+            shape=(),
+            initializer=tf.keras.initializers.Constant(float(self.binarized)),
+            trainable=False,
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        # Both branches pass the gradient through unchanged (max_abs_sign's is the
+        # identity), so the switch does not change the backward pass.
+        return tf.where(self.switch > 0.5, max_abs_sign(inputs, self.channel_axes), inputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "binarized": self.binarized,
+            "channel_axes": list(self.channel_axes),
+        }

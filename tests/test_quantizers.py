@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lq_ext.quantizers import RSign, ScaledSign, Ternary, ternarize
+from lq_ext.quantizers import BoundedSign, MaxAbsSign, RSign, ScaledSign, Ternary, ternarize
 
 
 def reference_ternary(w, delta):
@@ -141,3 +141,32 @@ def test_larq_summary_reads_ternary_precision():
     assert Ternary.precision == 2 and Ternary.bits == 1.58
     assert [p.bitwidth for p in layer.weight_profiles] == [2]
     assert layer.op_profiles[0].precision == 2
+
+
+# --- PokeBNN's binarizers -------------------------------------------------------------
+
+
+def test_bounded_sign_forward_and_gradient_mask():
+    x = tf.Variable([-4.0, -2.9, 0.0, 2.99, 3.0])
+    with tf.GradientTape() as tape:
+        y = BoundedSign(3.0)(x)
+    np.testing.assert_array_equal(y.numpy(), [-1, -1, 1, 1, 1])  # sign(0) = +1
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0, 1, 1, 1, 0])  # |x| < B
+
+
+def test_max_abs_sign_scale_identity_gradient_and_switch():
+    w = tf.Variable([[0.5, -4.0], [-0.1, 1.0]])  # (in, out): channel maxima 0.5, 4.0
+    quantizer = MaxAbsSign()
+    with tf.GradientTape() as tape:
+        y = quantizer(w)
+        loss = tf.reduce_sum(y * [[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_allclose(y.numpy(), [[0.25, -2.0], [-0.25, 2.0]])  # ±max|w_c| / 2
+    np.testing.assert_allclose(tape.gradient(loss, w).numpy(), [[1, 2], [3, 4]])  # never clipped
+    quantizer.switch.assign(0.0)  # before PokeBNN's epoch 50: real-valued kernels
+    np.testing.assert_allclose(quantizer(w).numpy(), w.numpy())
+
+
+@pytest.mark.parametrize("bound", [0, -3.0, "3", True])
+def test_bounded_sign_rejects_bad_bounds(bound):
+    with pytest.raises(ValueError, match="bound must be a positive number"):
+        BoundedSign(bound)

@@ -232,13 +232,28 @@ def _check_grouped_binary_convs(model):
             raise ValueError(message)
 
 
+def _check_calibrated(model):
+    from lq_ext.fake_quant import uncalibrated
+
+    missing = uncalibrated(model)
+    if missing:
+        raise ValueError(
+            f"{len(missing)} 8-/4-bit activation quantizer(s) have no bound yet (first: "
+            f"layer {missing[0]!r}), so TFLite would run those layers in float. Calibrate "
+            f"them on real images first: lq_ext.fake_quant.calibrate(model, images) "
+            f"(or train past their freeze_step)."
+        )
+
+
 def _is_number(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
-def _check_tolerances(rtol, max_outlier_fraction, min_top1_agreement):
+def _check_tolerances(rtol, max_outlier_fraction, min_top1_agreement, atol=0.0):
     if not _is_number(rtol) or not rtol > 0:
         raise ValueError(f"rtol must be a positive number, got rtol={rtol!r}.")
+    if not _is_number(atol) or not atol >= 0:
+        raise ValueError(f"atol must be a non-negative number, got atol={atol!r}.")
     for name, value in [
         ("max_outlier_fraction", max_outlier_fraction),
         ("min_top1_agreement", min_top1_agreement),
@@ -357,6 +372,7 @@ def convert(
     rtol: float = DEFAULT_RTOL,
     max_outlier_fraction: float = DEFAULT_MAX_OUTLIER_FRACTION,
     min_top1_agreement: float = DEFAULT_MIN_TOP1_AGREEMENT,
+    atol: float = 0.0,
 ) -> ConversionResult:
     """Convert ``model`` to a ``.tflite`` file, report its ops and verify it on real images.
 
@@ -384,6 +400,10 @@ def convert(
             deep BNN.
         min_top1_agreement: least fraction of samples whose argmax agrees, for
             (batch, classes) outputs (default 0.9).
+        atol: absolute error allowed on top of ``rtol`` (default 0), for outputs that
+            TFLite quantizes: e.g. ``2 / 256`` (two steps) for a model whose int8
+            softmax output has steps of 1/256.  Top-1 then agrees up to ties within
+            ``2·atol`` (see :mod:`lq_ext.converters.parity`).
 
     # Returns
         A :class:`ConversionResult`; ``print`` it for the op table and parity numbers.
@@ -391,7 +411,8 @@ def convert(
     # Raises
         TypeError / ValueError: invalid arguments or an unconvertible model (non-float32
             dtype policy, None in non-batch input dims, grouped binary conv whose input
-            channels per group are not a multiple of 32), before converting.
+            channels per group are not a multiple of 32, 8-/4-bit activation quantizers
+            not calibrated), before converting.
         FileNotFoundError: the directory of ``path`` does not exist.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         ParityError: (an ``AssertionError``) outputs differ beyond the tolerances.
@@ -408,8 +429,9 @@ def convert(
     _check_input_shapes(model)
     if engine == "lce":
         _check_grouped_binary_convs(model)
+    _check_calibrated(model)
     if verify:
-        _check_tolerances(rtol, max_outlier_fraction, min_top1_agreement)
+        _check_tolerances(rtol, max_outlier_fraction, min_top1_agreement, atol)
         inputs, description = _parity_inputs(model, samples)
 
     flatbuffer = _to_flatbuffer(model, engine, target)
@@ -427,6 +449,7 @@ def convert(
             max_outlier_fraction=max_outlier_fraction,
             samples=description,
             kernel=kernel,
+            atol=atol,
         )
         if not parity.passed:
             raise ParityError(

@@ -10,6 +10,11 @@ Metrics, over the samples (and all outputs of the model):
 - ``top1_agreement``: fraction of samples whose argmax agrees, for outputs shaped
   (batch, classes) with classes > 1 (``None`` otherwise).
 
+``atol`` (default 0) is an absolute allowance for models whose outputs TFLite quantizes
+(an int8 softmax has steps of 1/256): ``e_i`` counts only the part of the error above
+``atol``, and the flatbuffer's top-1 class agrees when its Keras value is within
+``2·atol`` of the Keras maximum (two classes within one step each can swap).
+
 The check passes when ``outliers <= max_outlier_fraction · n`` and ``top1_agreement >=
 min_top1_agreement`` (and nothing is NaN). Outliers are allowed because a binarizer
 input that lies within float round-off of its threshold can flip sign between Keras
@@ -54,6 +59,7 @@ class ParityReport:
     max_outlier_fraction: float
     min_top1_agreement: float
     kernel: str  # LCE Interpreter kernel used for the flatbuffer
+    atol: float = 0.0  # absolute allowance (quantized outputs)
 
     @property
     def outliers(self) -> tuple[int, ...]:
@@ -105,7 +111,9 @@ class ParityReport:
             [
                 f"Parity Keras vs TFLite ({self.kernel} kernel) on {self.n_samples} {self.samples}: {status}",
                 f"  relative error max {self.max_rel_error:.3g}, median {self.median_rel_error:.3g} "
-                f"(rtol {self.rtol:g}); max abs error {self.max_abs_error:.3g} "
+                f"(rtol {self.rtol:g}"
+                + (f", above atol {self.atol:g}" if self.atol else "")
+                + f"); max abs error {self.max_abs_error:.3g} "
                 f"(max|keras| {self.keras_max_abs:.3g}); worst sample #{self.worst_sample}",
                 f"  samples above rtol: {len(outliers)}" + (f": {listed}" if outliers else ""),
                 f"  top-1 agreement {top1}",
@@ -140,6 +148,7 @@ def compare_outputs(
     max_outlier_fraction: float = 0.0,
     samples: str = "samples",
     kernel: str = "optimized",
+    atol: float = 0.0,
 ) -> ParityReport:
     """Compare two sets of outputs (arrays or lists of arrays, batch first)."""
     keras_list, tflite_list = _as_list(keras_outputs), _as_list(tflite_outputs)
@@ -164,10 +173,11 @@ def compare_outputs(
         scale = float(np.max(np.abs(k))) if k.size else 0.0
         per_sample_abs = diff.max(axis=1) if diff.size else np.zeros(n_samples)
         nan_rows = np.isnan(diff).any(axis=1) if diff.size else np.zeros(n_samples, bool)
+        beyond = np.maximum(per_sample_abs - atol, 0.0)
         if scale > 0:
-            rel = per_sample_abs / scale
+            rel = beyond / scale
         else:
-            rel = np.where(per_sample_abs == 0, 0.0, np.inf)
+            rel = np.where(beyond == 0, 0.0, np.inf)
         rel = np.where(nan_rows, np.nan, rel)
         sample_rel = np.where(np.isnan(rel) | (rel > sample_rel), rel, sample_rel)
         output_rel = float(np.nanmax(rel)) if not np.isnan(rel).all() else float("inf")
@@ -178,7 +188,8 @@ def compare_outputs(
         elif not math.isnan(max_abs):
             max_abs = max(max_abs, float(per_sample_abs.max()) if per_sample_abs.size else 0.0)
         if k.ndim == 2 and k.shape[1] > 1:
-            agreements.append(np.argmax(k, axis=1) == np.argmax(t, axis=1))
+            picked = k[np.arange(n_samples), np.argmax(t, axis=1)]
+            agreements.append(picked >= k.max(axis=1) - 2 * atol)
     top1 = float(np.mean(np.concatenate(agreements))) if agreements else None
     max_rel = float("nan") if np.isnan(sample_rel).any() else float(sample_rel.max(initial=0.0))
     return ParityReport(
@@ -193,6 +204,7 @@ def compare_outputs(
         max_outlier_fraction=float(max_outlier_fraction),
         min_top1_agreement=float(min_top1_agreement),
         kernel=kernel,
+        atol=float(atol),
     )
 
 
@@ -214,6 +226,7 @@ def run_parity(
     max_outlier_fraction: float,
     samples: str,
     kernel: str = "optimized",
+    atol: float = 0.0,
 ) -> ParityReport:
     """Keras ``model.predict(inputs)`` vs the flatbuffer in the LCE Interpreter."""
     keras_outputs = model.predict(inputs, verbose=0)
@@ -226,4 +239,5 @@ def run_parity(
         max_outlier_fraction=max_outlier_fraction,
         samples=samples,
         kernel=kernel,
+        atol=atol,
     )

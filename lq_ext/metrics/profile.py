@@ -38,9 +38,11 @@ thresholds) its own Larq precision, else 32 bits.
 **Element-wise ops** (reported apart; not part of OPs or ACE): one op per output
 element for ``BatchNormalization``, the activation layers ``Activation`` (unless
 ``linear``), ``ReLU``, ``PReLU``, ``LeakyReLU``, ``ELU``, ``ThresholdedReLU``,
-``Softmax``, lq_ext's ``RPReLU`` and ``LearnableBias``, a non-linear activation fused into a Conv/Dense
-layer, and the TF-op layers ``x + y`` / ``tf.add`` / ``tf.subtract`` / ``tf.multiply``
-/ ``tf.nn.relu`` / ``tf.nn.relu6``; (n − 1) ops per output element for the n-input
+``Softmax``, lq_ext's ``RPReLU``, ``LearnableBias``, ``DPReLU``, ``HardSigmoid`` and
+``ReshapeAdd`` (its add; the channel averaging and pooling of the residual are not
+counted), a non-linear activation fused into a Conv/Dense layer, and the TF-op layers
+``x + y`` / ``tf.add`` / ``tf.subtract`` / ``tf.multiply`` / ``tf.nn.relu`` /
+``tf.nn.relu6``; (n − 1) ops per output element for the n-input
 merge layers ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``,
 ``Minimum``.  Pooling, reshapes, padding, concatenation and bias adds are not counted.
 
@@ -59,7 +61,7 @@ from typing import NamedTuple
 import larq as lq
 import tensorflow as tf
 
-from lq_ext.layers import LearnableBias, RPReLU
+from lq_ext.layers import DPReLU, HardSigmoid, LearnableBias, ReshapeAdd, RPReLU
 from lq_ext.metrics.cost import LayerCost, ModelCost
 from lq_ext.metrics.precision import (
     FLOAT,
@@ -99,6 +101,9 @@ _ELEMENTWISE = (
     _layers.Softmax,
     RPReLU,
     LearnableBias,
+    DPReLU,
+    HardSigmoid,
+    ReshapeAdd,
 )
 #: ``TFOpLambda.symbol`` of the TF ops counted as one element-wise op per output element.
 ELEMENTWISE_TF_OPS = frozenset(
@@ -316,6 +321,7 @@ def _is_known(layer) -> bool:
     return (
         _has_kernel_ops(layer)
         or isinstance(layer, (*_ELEMENTWISE, *_MERGE))
+        or isinstance(layer, lq.quantizers.Quantizer)  # a quantizer used as a layer: no ops
         or getattr(layer, "symbol", None) is not None
     )
 

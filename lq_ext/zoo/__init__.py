@@ -7,16 +7,27 @@
 from lq_ext.zoo import references
 from lq_ext.zoo._common import preprocess_input
 from lq_ext.zoo._registry import ModelSpec, create_model, get_model_spec, list_models
-from lq_ext.zoo.bdnet import BDNetMobileNet, BDNetMobileNetNaive
-from lq_ext.zoo.reactnet import ReActNetA
 from lq_ext.zoo.bcdnet import BCDNetA, BCDNetB, fold_distillation_head
+from lq_ext.zoo.bdnet import BDNetMobileNet, BDNetMobileNetNaive
+from lq_ext.zoo.bnext import ESBNextTiny
+from lq_ext.zoo.esbnn import ESReActNet, ESResNet18, ESResNet20
+from lq_ext.zoo.pokebnn import PokeBNN, PokeBNN075, PokeBNN10, PokeBNN14
+from lq_ext.zoo.reactnet import ReActNetA
 
 __all__ = [
     "BCDNetA",
     "BCDNetB",
     "BDNetMobileNet",
     "BDNetMobileNetNaive",
+    "ESBNextTiny",
+    "ESReActNet",
+    "ESResNet18",
+    "ESResNet20",
     "ModelSpec",
+    "PokeBNN",
+    "PokeBNN075",
+    "PokeBNN10",
+    "PokeBNN14",
     "ReActNetA",
     "create_model",
     "fold_distillation_head",
@@ -25,7 +36,3 @@ __all__ = [
     "preprocess_input",
     "references",
 ]
-
-from lq_ext.zoo.esbnn import ESReActNet, ESResNet18, ESResNet20  # noqa: E402
-
-__all__ += ["ESReActNet", "ESResNet18", "ESResNet20"]

@@ -109,3 +109,19 @@ def test_small_bnn_matches_to_roundoff(converted_small):
     assert parity.n_samples == 20 and "cifar10" in parity.samples
     assert parity.max_rel_error < 1e-4 <= DEFAULT_RTOL / 10
     assert parity.outliers == () and parity.top1_agreement == 1.0
+
+
+def test_atol_allows_quantized_outputs_and_ties_in_top1():
+    keras = np.array([[0.50, 0.497, 0.01], [0.2, 0.7, 0.1]])
+    # an int8 softmax: every value within one step (1/256) of Keras; sample 0's top two
+    # classes swap because they are closer than two steps
+    tflite = np.array([[0.4961, 0.4961 + 1 / 256, 0.0117], [0.1992, 0.6992, 0.1016]])
+    strict = compare_outputs(keras, tflite, rtol=1e-3, min_top1_agreement=1.0)
+    assert len(strict.outliers) == 2 and strict.top1_agreement == 0.5 and not strict.passed
+    loose = compare_outputs(keras, tflite, rtol=1e-3, min_top1_agreement=1.0, atol=2 / 256)
+    assert loose.outliers == () and loose.top1_agreement == 1.0 and loose.passed
+    assert "above atol 0.0078125" in loose.format()
+    # a real error stays visible: 0.1 off is far beyond two steps
+    wrong = compare_outputs(keras, tflite + [[0, 0, 0.1], [0, 0, 0]], rtol=1e-3,
+                            min_top1_agreement=1.0, atol=2 / 256)
+    assert wrong.outliers == (0,)

@@ -1,0 +1,365 @@
+r"""PokeBNN (arXiv:2112.00133): PokeConv, PokeInit, DPReLU and the 4-bit SE, as a zoo entry.
+
+Source of truth: the official code (google/aqt, ``jax_legacy/jax/imagenet/pokebnn.py``
+and its config/tests; the paper body was not available).  ``../shared/specs/pokebnn.md``
+in the project repository tags each fact as read, computed or inferred.
+
+Network (224×224): PokeInit (8-bit 4×4/4 conv to ``init_group`` = 32, then an 8-bit
+grouped 3×3 conv to 64, each with BN and DPReLU) → 16 ResNet-50 bottlenecks of three
+PokeConvs (1×1, 3×3 with the stride, 1×1 to 4f; widths f = int(64·m), int(128·m),
+int(256·m), int(512·m), 3/4/6/3 blocks) → global average pool → 8-bit classifier.
+
+One **PokeConv**: binary conv (sign activations with clip bound B = 3, ±max|w|
+per-channel weights) → BN (γ initialised to 0 on each bottleneck's third conv) → local
+shortcut (:class:`~lq_ext.layers.ReshapeAdd`, ``"zeropad"``) → block shortcut (third
+conv only, ``"tile"``) → :class:`~lq_ext.layers.DPReLU` → × SE gate computed from the
+PokeConv's *input* (4-bit 1×1 convs C_in → C_in // 8 → C_out, ReLU, hard sigmoid) → BN.
+
+**Cost.**  ``lq_ext.summary`` reproduces the official ACE exactly: for 1.0× at 224,
+conv ACE 4,091,469,824 + dense ACE 131,072,000 = 4,222,541,824 (binary 1×1, 4-bit
+4×4 = 16, 8-bit 8×8 = 64 per MAC); element-wise work is counted apart, as the
+official ``size_stats`` does.  The width multipliers of the abstract's two other models
+are inferred from their ACE (0.75× → 2.59 G ≈ "2.6", 1.4× → 7.76 G ≈ "7.8"); the
+variant names are ours.
+
+**Deployment choices** (where LCE/TFLite force them; the docstring of
+:func:`PokeBNN` lists the options):
+
+- 8-/4-bit layers use :mod:`lq_ext.fake_quant`.  TFLite int8 ops need int8 *outputs*,
+  so by default (``int8_outputs=True``) each 8-/4-bit layer's output (the raw conv
+  output, or the SE's ReLU) is fake-quantized to 8 bits as well; the official model
+  keeps those outputs in bf16.  PokeInit's BNs follow this quantizer in float: folded
+  into the int8 conv, BN would round its bias and weights once more in TFLite.  ``int8_outputs=False``
+  gives the official numerics, but TFLite then runs these layers in float.
+- Activation bounds are per tensor (TFLite), the official ones per channel.
+- The classifier is a 1×1 conv on the pooled features: TFLite quantizes a conv's
+  weights per output channel (as the official dense layer), but not a Dense layer's.
+- Binary convs pad with 0 like the official code (``pad_value=0.0``; LCE's "same-zero"
+  runs only on its reference kernel or with float output, which PokeConv has anyway);
+  ``pad_value=1.0`` is LCE's faster "same-one" padding and changes the numerics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import numbers
+
+import larq as lq
+import tensorflow as tf
+
+from lq_ext.fake_quant import IntActivationQuantizer, IntWeightQuantizer
+from lq_ext.layers import DPReLU, HardSigmoid, ReshapeAdd
+from lq_ext.quantizers import BoundedSign, MaxAbsSign
+from lq_ext.zoo import _common
+from lq_ext.zoo._registry import register_model
+
+__all__ = [
+    "PAD_VALUES",
+    "PokeBNN",
+    "PokeBNN075",
+    "PokeBNN10",
+    "PokeBNN14",
+    "bottleneck",
+    "poke_conv",
+    "poke_init",
+    "squeeze_excite",
+    "stage_widths",
+]
+
+#: Bottlenecks per stage (ResNet-50) and the base widths f of the stages.
+STAGE_BLOCKS = (3, 4, 6, 3)
+STAGE_BASE_WIDTHS = (64, 128, 256, 512)
+#: PokeInit's output channels: fixed, independent of the width multiplier.
+INIT_FEATURES = 64
+PAD_VALUES = (0.0, 1.0)
+_L = tf.keras.layers
+
+
+def stage_widths(width_multiplier: float) -> list[int]:
+    """Bottleneck widths f per stage: ``int(base · m)`` like the official code."""
+    return [int(base * width_multiplier) for base in STAGE_BASE_WIDTHS]
+
+
+@contextlib.contextmanager
+def _no_starvation_warning():
+    # Larq warns about binary kernels without a kernel_constraint ("starved weights"):
+    # MaxAbsSign's gradient is the identity, never clipped, so it does not apply.
+    logger = logging.getLogger("larq")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _batch_norm(name, gamma="ones"):
+    # flax.linen.BatchNorm(momentum=0.9, epsilon=1e-5) as in the official code.
+    return _L.BatchNormalization(momentum=0.9, epsilon=1e-5, gamma_initializer=gamma, name=name)
+
+
+def _int8_output(x, int8_outputs, name):
+    """The 8-bit output quantizer that lets TFLite run the layer before it in int8."""
+    return IntActivationQuantizer(8, name=name)(x) if int8_outputs else x
+
+
+def _int_conv(x, filters, kernel_size, *, bits, name, strides=1, padding="same", groups=1,
+              use_bias=False, signed_input=True):
+    return lq.layers.QuantConv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        groups=groups,
+        use_bias=use_bias,
+        input_quantizer=IntActivationQuantizer(bits, signed=signed_input),
+        kernel_quantizer=IntWeightQuantizer(bits),
+        kernel_initializer="lecun_normal",
+        name=name,
+    )(x)
+
+
+def squeeze_excite(r, filters, *, int8_outputs=True, name):
+    """PokeBNN's 4-bit SE gate of shape (N, 1, 1, ``filters``) computed from ``r``.
+
+    mean over H, W → 4-bit 1×1 conv to C_in // 8 (int4 input) → ReLU → 4-bit 1×1 conv
+    to ``filters`` (uint4 input, floor rounding) → clip(x + 3, 0, 6) / 6.  C_in // 8 is
+    at least 1 (tiny test widths).
+    """
+    s = _L.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(r)
+    s = _int_conv(s, max(r.shape[-1] // 8, 1), 1, bits=4, use_bias=True, name=f"{name}_reduce")
+    s = _L.ReLU(name=f"{name}_relu")(s)
+    s = _int8_output(s, int8_outputs, f"{name}_reduce_out")
+    s = _int_conv(s, filters, 1, bits=4, use_bias=True, signed_input=False, name=f"{name}_expand")
+    s = _int8_output(s, int8_outputs, f"{name}_expand_out")
+    return HardSigmoid(name=f"{name}_gate")(s)
+
+
+def poke_conv(x, r1, filters, kernel_size, strides=1, *, is_third=False, bound=3.0,
+              pad_value=0.0, binarized=True, int8_outputs=True, name):
+    """One PokeConv; ``r1`` is the bottleneck input for the third conv, else None."""
+    with _no_starvation_warning():
+        y = lq.layers.QuantConv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            pad_values=pad_value,
+            use_bias=False,
+            input_quantizer=BoundedSign(bound),
+            kernel_quantizer=MaxAbsSign(binarized=binarized),
+            kernel_initializer="lecun_normal",
+            name=f"{name}_conv",
+        )(x)
+    # "ResNet does this. It is important." (official code): zero γ on the third conv.
+    y = _batch_norm(f"{name}_bn", gamma="zeros" if is_third else "ones")(y)
+    y = ReshapeAdd("zeropad", name=f"{name}_local_add")([x, y])
+    if r1 is not None:
+        y = ReshapeAdd("tile", name=f"{name}_block_add")([r1, y])
+    y = DPReLU(name=f"{name}_dprelu")(y)
+    gate = squeeze_excite(x, filters, int8_outputs=int8_outputs, name=f"{name}_se")
+    y = _L.Multiply(name=f"{name}_gated")([y, gate])
+    return _batch_norm(f"{name}_bn_split")(y)
+
+
+def bottleneck(x, filters, strides=1, *, name, **poke_kwargs):
+    """1×1 (f) → 3×3 (f, ``strides``) → 1×1 (4f) PokeConvs with the block shortcut."""
+    r1 = x
+    x = poke_conv(x, None, filters, 1, name=f"{name}_1", **poke_kwargs)
+    x = poke_conv(x, None, filters, 3, strides, name=f"{name}_2", **poke_kwargs)
+    return poke_conv(x, r1, 4 * filters, 1, is_third=True, name=f"{name}_3", **poke_kwargs)
+
+
+def poke_init(x, *, init_group=32, small_input=False, int8_outputs=True, name="poke_init"):
+    """PokeInit: 8-bit 4×4/4 VALID conv to ``init_group``, BN, DPReLU, then an 8-bit
+    3×3 conv to 64 with ``init_group`` groups (one input channel per group), BN, DPReLU.
+
+    ``small_input``: a 3×3 stride-1 first conv instead of 4×4/4 (a reconstruction for
+    ≤ 64 px inputs; PokeBNN has no CIFAR layout).
+    """
+    if small_input:
+        y = _int_conv(x, init_group, 3, bits=8, name=f"{name}_conv1")
+    else:
+        y = _int_conv(x, init_group, 4, strides=4, padding="valid", bits=8, name=f"{name}_conv1")
+    y = _int8_output(y, int8_outputs, f"{name}_conv1_out")
+    y = _batch_norm(f"{name}_bn1")(y)
+    y = DPReLU(name=f"{name}_dprelu1")(y)
+    y = _int_conv(y, INIT_FEATURES, 3, groups=init_group, bits=8, name=f"{name}_conv2")
+    y = _int8_output(y, int8_outputs, f"{name}_conv2_out")
+    y = _batch_norm(f"{name}_bn2")(y)
+    return DPReLU(name=f"{name}_dprelu2")(y)
+
+
+def _check_args(width_multiplier, init_group, bound, pad_value, binarized_weights, int8_outputs):
+    if (
+        isinstance(width_multiplier, bool)
+        or not isinstance(width_multiplier, numbers.Real)
+        or not width_multiplier > 0
+        or int(64 * width_multiplier) < 1
+    ):
+        raise ValueError(
+            f"width_multiplier must be a positive number with int(64 · m) ≥ 1 (PokeBNN: "
+            f"0.75, 1.0, 1.4), got width_multiplier={width_multiplier!r}."
+        )
+    if (
+        isinstance(init_group, bool)
+        or not isinstance(init_group, int)
+        or init_group < 1
+        or INIT_FEATURES % init_group
+    ):
+        divisors = [d for d in range(1, INIT_FEATURES + 1) if INIT_FEATURES % d == 0]
+        raise ValueError(
+            f"init_group must be a divisor of PokeInit's {INIT_FEATURES} output channels "
+            f"({divisors}; official: 32), got init_group={init_group!r}."
+        )
+    if isinstance(bound, bool) or not isinstance(bound, numbers.Real) or not bound > 0:
+        raise ValueError(
+            f"bound (the activation clip bound B) must be a positive number (official: 3.0), "
+            f"got bound={bound!r}."
+        )
+    if pad_value not in PAD_VALUES or isinstance(pad_value, bool):
+        raise ValueError(
+            f"pad_value must be 0.0 (official, same-zero) or 1.0 (LCE's same-one), got "
+            f"pad_value={pad_value!r}."
+        )
+    for flag_name, flag in (("binarized_weights", binarized_weights), ("int8_outputs", int8_outputs)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{flag_name} must be True or False, got {flag_name}={flag!r}.")
+
+
+def _check_stage_blocks(stage_blocks):
+    blocks = tuple(stage_blocks) if isinstance(stage_blocks, (list, tuple)) else None
+    if blocks is None or len(blocks) != len(STAGE_BLOCKS) or not all(
+        isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in blocks
+    ):
+        raise ValueError(
+            f"stage_blocks must be {len(STAGE_BLOCKS)} positive ints (official: "
+            f"{STAGE_BLOCKS}), got stage_blocks={stage_blocks!r}."
+        )
+    return blocks
+
+
+def _classifier(num_classes, classifier_activation, int8_outputs):
+    def top(x):
+        x = _L.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
+        x = _int_conv(x, num_classes, 1, bits=8, use_bias=True, name="logits")
+        x = _int8_output(x, int8_outputs, "logits_out")
+        x = _L.Flatten(name="logits_flatten")(x)
+        if classifier_activation == "softmax":
+            x = _L.Activation("softmax", dtype="float32", name="predictions")(x)
+        return x
+
+    return top
+
+
+def PokeBNN(
+    *,
+    width_multiplier: float = 1.0,
+    stage_blocks=STAGE_BLOCKS,
+    init_group: int = 32,
+    bound: float = 3.0,
+    pad_value: float = 0.0,
+    binarized_weights: bool = True,
+    int8_outputs: bool = True,
+    input_shape=None,
+    input_tensor=None,
+    weights=None,
+    include_top=True,
+    num_classes=1000,
+    pooling=None,
+    classifier_activation="softmax",
+    name=None,
+) -> tf.keras.Model:
+    """PokeBNN with a width multiplier (official config: 1.0).
+
+    # Arguments
+        width_multiplier: m, bottleneck widths ``int(64·m)`` … ``int(512·m)``; PokeInit
+            keeps 64 channels.  0.75 and 1.4 match the abstract's 2.6 / 7.8 ACE models
+            (inferred).
+        stage_blocks: bottlenecks per stage, four positive ints (official: ResNet-50's
+            (3, 4, 6, 3)); fewer make small models for tests and quick experiments.
+        init_group: PokeInit's first-conv width and the group count of its second
+            conv (official 32); must divide 64.
+        bound: activation clip bound B of the binary convs (official 3.0).
+        pad_value: binary-conv padding, 0.0 (official) or 1.0 (LCE's faster same-one).
+        binarized_weights: initial state of the binary kernels' switch
+            (:class:`lq_ext.quantizers.MaxAbsSign`); the official schedule trains with
+            real kernels until epoch 50 (:class:`lq_ext.callbacks.WeightBinarization`).
+        int8_outputs: fake-quantize the outputs of the 8-/4-bit layers so that TFLite
+            runs them as int8 ops (default; see the module docstring); False keeps them
+            in float like the official model.
+        input_shape: default (224, 224, 3); inputs ≤ 64 px get a 3×3 stride-1 PokeInit
+            (reconstruction, no official small-input layout).
+        input_tensor, weights, include_top, num_classes, pooling,
+            classifier_activation: as in larq-zoo / keras.applications.  With
+            ``include_top`` the classifier is the official 8-bit one.
+        name: model name (default ``pokebnn_<m>x``).
+
+    # Returns
+        A ``tf.keras.Model``.  Its 8-/4-bit activation quantizers start uncalibrated
+        (float, like the official run before step 7500): train it or call
+        :func:`lq_ext.fake_quant.calibrate` before converting.
+    """
+    _check_args(width_multiplier, init_group, bound, pad_value, binarized_weights, int8_outputs)
+    stage_blocks = _check_stage_blocks(stage_blocks)
+    pad_value = float(pad_value)
+    poke_kwargs = dict(
+        bound=float(bound),
+        pad_value=pad_value,
+        binarized=binarized_weights,
+        int8_outputs=int8_outputs,
+    )
+
+    def body(inputs, small_input):
+        x = poke_init(
+            inputs, init_group=init_group, small_input=small_input, int8_outputs=int8_outputs
+        )
+        for stage, (blocks, filters) in enumerate(zip(stage_blocks, stage_widths(width_multiplier))):
+            for block in range(blocks):
+                strides = 2 if stage > 0 and block == 0 else 1
+                x = bottleneck(x, filters, strides, name=f"stage{stage + 1}_block{block + 1}", **poke_kwargs)
+        return x
+
+    return _common.build_model(
+        body,
+        model_name=name or f"pokebnn_{width_multiplier:g}x".replace(".", "_"),
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        top=_classifier(num_classes, classifier_activation, int8_outputs),
+    )
+
+
+@register_model(
+    "pokebnn_075",
+    description="PokeBNN-0.75x (ACE 2.59 G; the abstract's 70.5 % model, multiplier inferred)",
+    paper="arXiv:2112.00133",
+)
+def PokeBNN075(**kwargs) -> tf.keras.Model:
+    """``PokeBNN(width_multiplier=0.75, **kwargs)``."""
+    return PokeBNN(width_multiplier=0.75, **kwargs)
+
+
+@register_model(
+    "pokebnn_10",
+    description="PokeBNN-1.0x (ACE 4.22 G; the released config)",
+    paper="arXiv:2112.00133",
+)
+def PokeBNN10(**kwargs) -> tf.keras.Model:
+    """``PokeBNN(width_multiplier=1.0, **kwargs)``."""
+    return PokeBNN(width_multiplier=1.0, **kwargs)
+
+
+@register_model(
+    "pokebnn_14",
+    description="PokeBNN-1.4x (ACE 7.76 G; the abstract's 75.6 % model, multiplier inferred)",
+    paper="arXiv:2112.00133",
+)
+def PokeBNN14(**kwargs) -> tf.keras.Model:
+    """``PokeBNN(width_multiplier=1.4, **kwargs)``."""
+    return PokeBNN(width_multiplier=1.4, **kwargs)
