@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/lq-ext demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py

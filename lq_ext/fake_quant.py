@@ -106,9 +106,10 @@ class IntWeightQuantizer(lq.quantizers.Quantizer):
     # Arguments
         bits: 2–8 (PokeBNN: 8 for PokeInit and the classifier, 4 for SE).
 
-    The output channel is the kernel's last axis (Conv2D, grouped Conv2D, Dense).  A
-    depth-wise kernel's channels span its last two axes, which TFLite's per-channel
-    fake-quant cannot express: write a depth-wise conv as a grouped ``Conv2D``.
+    The output channel is the kernel's last axis (Conv2D, grouped Conv2D).  Two layer
+    types need another form for TFLite: a depth-wise kernel's channels span its last
+    two axes (write it as a grouped ``Conv2D``), and the converter of TF 2.16 cannot
+    keep per-channel scales on a ``Dense`` kernel (write it as a 1×1 conv).
     """
 
     def __init__(self, bits: int = 8, **kwargs):

@@ -78,7 +78,7 @@ def test_demo_runs_end_to_end_and_writes_table(tmp_path, capsys):
     assert main(["demo", "--output-dir", str(out_dir), *SMALL, "--runs", "2", "--warmup", "1"]) == 0
     out = capsys.readouterr().out
     assert "paper, abstract: ~33 M" in out
-    assert "run as FLOAT ops after LceQuantize -> LceDequantize" in out
+    assert "13 binary ops" in out and "run as EXACT INT8 ops after LceQuantize" in out
     table = (out_dir / "demo_table.md").read_text()
     for name in ("bdnet_mobilenet", "quicknet_small", "mobilenet_v1_float"):
         assert f"| {name} |" in table

@@ -44,14 +44,21 @@ def describe_depthwise(report) -> str:
     unpacked = report.unpacked_binary
     if not unpacked:
         return "Every binary MAC runs bit-packed."
-    macs = sum(op.macs for op in unpacked)
-    kinds = sorted({op.op_type for op in unpacked})
-    return (
-        f"{len(unpacked)} binary ops ({macs / 1e6:.1f} M MACs, {', '.join(kinds)}) run as FLOAT ops "
-        "after LceQuantize -> LceDequantize:\nLCE has no binary depth-wise op, so the 1.58-bit "
-        "depth-wise convs are unpacked to float with float32 weights\n(no speed-up, no weight "
-        "compression for them). A later issue replaces this with exact int8 depth-wise convs."
-    )
+    lines = []
+    for op_class, how in (
+        ("int8", "run as EXACT INT8 ops after LceQuantize -> LceDequantize(int8):\nLCE has no "
+         "binary depth-wise op; lq_ext feeds the int8 op +-1 activations and {-1, 0, 1} weights, "
+         "whose sums are exact integers\n(no rounding, 8-bit weights instead of 32)."),
+        ("float", "run as FLOAT ops after LceQuantize -> LceDequantize:\nLCE has no binary "
+         "depth-wise op, so these are unpacked to float with float32 weights (no speed-up, no "
+         "weight compression;\nBinaryDepthwiseConv2D(exact_int8=True) makes them exact int8 ops)."),
+    ):
+        ops = [op for op in unpacked if op.op_class == op_class]
+        if ops:
+            kinds = ", ".join(sorted({op.op_type for op in ops}))
+            macs = sum(op.macs for op in ops)
+            lines.append(f"{len(ops)} binary ops ({macs / 1e6:.1f} M MACs, {kinds}) {how}")
+    return "\n".join(lines)
 
 
 def demo(output_dir="results", *, input_shape=None, num_classes=None, threads=1, warmup=3, runs=20):

@@ -19,10 +19,11 @@ MAC conventions (batch as stored in the flatbuffer, 1 after LCE conversion):
 
 Op classes: ``bitpacked`` (LCE's custom ops ``LceBconv2d`` and ``LceBMaxPool2d``, and
 the ``LceQuantize`` / ``LceDequantize`` that pack and unpack), ``int8`` (an op with an
-int8 / uint8 input or output) and ``float`` (the rest). "Binary work unpacked to
-float": a MAC op that is not bit-packed and whose activation input comes from an
-``LceDequantize``, directly or through ops that only move ±1 values around (pad,
-reshape, transpose, max-pool, slicing).
+int8 / uint8 input or output) and ``float`` (the rest). "Binary work unpacked": a MAC
+op that is not bit-packed and whose activation input comes from an ``LceDequantize``,
+directly or through ops that only move ±1 values around (pad, reshape, transpose,
+max-pool, slicing); in a float op it is wasted (float weights, float MACs), in an int8
+op (lq_ext's exact int8 depth-wise conv) it is exact integer work.
 """
 
 from __future__ import annotations
@@ -257,6 +258,11 @@ class OpReport:
         return sum(info.macs for info in self.unpacked_binary)
 
     @property
+    def unpacked_to_float_macs(self) -> int:
+        """Binary MACs that run in a float op (the waste LCE alone leaves; int8 is exact)."""
+        return sum(info.macs for info in self.unpacked_binary if info.op_class == "float")
+
+    @property
     def bitpacked_share(self) -> float | None:
         """bit-packed MACs / (bit-packed + unpacked binary MACs); None without binary work."""
         packed = self.macs_by_class["bitpacked"]
@@ -280,6 +286,7 @@ class OpReport:
             "total_macs": self.total_macs,
             "unpacked_binary": [asdict(info) for info in self.unpacked_binary],
             "unpacked_binary_macs": self.unpacked_binary_macs,
+            "unpacked_to_float_macs": self.unpacked_to_float_macs,
             "bitpacked_share": self.bitpacked_share,
             "quantize_dequantize_pairs": self.quantize_dequantize_pairs,
             "has_grouped_bconv": self.has_grouped_bconv,
@@ -308,9 +315,11 @@ class OpReport:
             + f"; total {total:,}"
         )
         unpacked = self.unpacked_binary
+        float_macs = self.unpacked_to_float_macs
         lines.append(
-            f"  Binary work unpacked to float: {len(unpacked)} op(s), "
-            f"{self.unpacked_binary_macs:,} MACs"
+            f"  Binary work unpacked by LceDequantize: {len(unpacked)} op(s), "
+            f"{self.unpacked_binary_macs:,} MACs (in float ops {float_macs:,}, in int8 ops "
+            f"{self.unpacked_binary_macs - float_macs:,})"
         )
         for info in unpacked:
             lines.append(

@@ -1,9 +1,10 @@
 """Binarized depth-wise convolution: binary activations, 1.58-bit or 1-bit kernel."""
 
 import larq as lq
+import tensorflow as tf
 
 from lq_ext._serialization import register
-from lq_ext.quantizers import ScaledSign, Ternary
+from lq_ext.quantizers import ScaledSign, Ternary, mean_abs
 
 KERNEL_BITS = (1, 1.58)
 
@@ -51,9 +52,17 @@ class BinaryDepthwiseConv2D(lq.layers.QuantDepthwiseConv2D):
             needed where no BatchNorm follows, e.g. BD-Net's pre-BN residual).
         input_quantizer: the activation binarizer (default ``"ste_sign"``; BD-Net's
             block passes :class:`~lq_ext.quantizers.RSign`).
+        exact_int8: compute the conv on integers so that TFLite runs it in int8
+            (see below); the outputs are the same numbers.
 
     LCE has no binary depth-wise op: it converts this layer to
-    ``LceQuantize → LceDequantize → DEPTHWISE_CONV_2D`` (float).
+    ``LceQuantize → LceDequantize → DEPTHWISE_CONV_2D`` in **float**, with float
+    weights.  With ``exact_int8=True`` the activations (±1), the unscaled kernel
+    ({−1, 0, 1} or ±1) and the conv's sums (|sum| ≤ k_h·k_w ≤ 127) pass through 8-bit
+    fake-quant ops of step 1, which represent them without rounding; the converter
+    then emits ``LceQuantize → LceDequantize (int8) → DEPTHWISE_CONV_2D (int8) →
+    DEQUANTIZE``, and the per-channel mean|w| of ``scale_kernel`` multiplies the exact
+    integer result afterwards, in float.  Zero padding only (``pad_values=0``).
     """
 
     def __init__(
@@ -66,15 +75,34 @@ class BinaryDepthwiseConv2D(lq.layers.QuantDepthwiseConv2D):
         scale_kernel=False,
         input_quantizer="ste_sign",
         use_bias=False,
+        exact_int8=False,
         **kwargs,
     ):
-        quantizer = depthwise_kernel_quantizer(kernel_bits, threshold, clip_value, scale_kernel)
+        if not isinstance(exact_int8, bool):
+            raise ValueError(f"exact_int8 must be True or False, got exact_int8={exact_int8!r}.")
+        if exact_int8:
+            size = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+            if size[0] * size[1] > 127:
+                raise ValueError(
+                    f"exact_int8=True needs |sum| ≤ 127: kernel_size={size} sums "
+                    f"{size[0] * size[1]} values of ±1; use a kernel with at most 127 taps."
+                )
+        if exact_int8 and kwargs.get("pad_values", 0.0) != 0.0:
+            raise ValueError(
+                f"exact_int8=True pads with zeros (TFLite's int8 zero point); got "
+                f"pad_values={kwargs['pad_values']!r}, use pad_values=0.0."
+            )
+        # In int8 mode the kernel quantizer stays unscaled; mean|w| is applied after the conv.
+        quantizer = depthwise_kernel_quantizer(
+            kernel_bits, threshold, clip_value, scale_kernel and not exact_int8
+        )
         kwargs.pop("depthwise_quantizer", None)  # derived from kernel_bits
         kwargs.setdefault("depthwise_constraint", lq.constraints.WeightClip(clip_value or 1.0))
         self.kernel_bits = kernel_bits
         self.threshold = threshold
         self.clip_value = clip_value
         self.scale_kernel = scale_kernel
+        self.exact_int8 = exact_int8
         super().__init__(
             kernel_size,
             input_quantizer=input_quantizer,
@@ -92,4 +120,31 @@ class BinaryDepthwiseConv2D(lq.layers.QuantDepthwiseConv2D):
             "threshold": self.threshold,
             "clip_value": self.clip_value,
             "scale_kernel": self.scale_kernel,
+            "exact_int8": self.exact_int8,
         }
+
+    def call(self, inputs):
+        if not self.exact_int8:
+            return super().call(inputs)
+        x = _exact_int8(self.input_quantizer(inputs))
+        latent = getattr(self.depthwise_kernel, "latent_variable", self.depthwise_kernel)
+        kernel = _exact_int8(self.depthwise_quantizer(latent))
+        y = tf.nn.depthwise_conv2d(
+            x,
+            kernel,
+            strides=(1, *self.strides, 1),
+            padding=self.padding.upper(),
+            dilations=self.dilation_rate,
+        )
+        y = _exact_int8(y)
+        if self.scale_kernel:
+            alpha = tf.stop_gradient(mean_abs(latent, DEPTHWISE_CHANNEL_AXES))
+            y = y * tf.reshape(alpha, (-1,))
+        if self.use_bias:
+            y = tf.nn.bias_add(y, self.bias)
+        return self.activation(y) if self.activation is not None else y
+
+
+def _exact_int8(x):
+    """Integers in [−127, 127] through an 8-bit fake-quant op of step 1: unchanged."""
+    return tf.quantization.fake_quant_with_min_max_args(x, -127.0, 127.0, num_bits=8, narrow_range=True)

@@ -155,6 +155,7 @@ def bdnet_block(
     threshold="absmean",
     residual_mode="pre_bn",
     broadcast_mode="tile",
+    depthwise_int8=True,
 ):
     """One BD-Net block: binarized 3×3 depth-wise unit, then binary 1×1 point-wise unit.
 
@@ -176,6 +177,7 @@ def bdnet_block(
             clip_value=CLIP_VALUE,
             scale_kernel=True,
             input_quantizer=RSign(),
+            exact_int8=depthwise_int8,
             name=conv_name,
         )
 
@@ -229,6 +231,7 @@ def BDNetMobileNet(
     residual_mode="pre_bn",
     broadcast_mode="tile",
     baseline=False,
+    depthwise_int8=True,
     name=None,
 ) -> tf.keras.Model:
     """BD-Net's binary MobileNetV1 (reconstruction; see the module docstring).
@@ -248,6 +251,10 @@ def BDNetMobileNet(
         pooling: without the top, None (feature map), ``"avg"`` or ``"max"``.
         classifier_activation: ``"softmax"`` or None / ``"linear"`` for logits.
         depthwise_bits: 1.58 (ternary, default) or 1 (binary) depth-wise kernels.
+        depthwise_int8: compute the depth-wise convs on integers (default), so that
+            TFLite runs them as exact int8 ``DEPTHWISE_CONV_2D`` instead of float (LCE
+            has no binary depth-wise op); the Keras outputs are the same either way
+            (:class:`~lq_ext.layers.BinaryDepthwiseConv2D`, ``exact_int8``).
         threshold: ternary threshold rule, see :class:`lq_ext.quantizers.Ternary`.
         residual_mode: ``"pre_bn"`` (default), ``"post_bn"`` (ReActNet) or
             ``"sum_then_bn"``.
@@ -271,6 +278,11 @@ def BDNetMobileNet(
     _check_choice("depthwise_bits", depthwise_bits, KERNEL_BITS)
     _check_choice("residual_mode", residual_mode, RESIDUAL_MODES)
     _check_choice("broadcast_mode", broadcast_mode, BROADCAST_MODES)
+    if not isinstance(depthwise_int8, bool):
+        raise ValueError(
+            f"depthwise_int8 must be True or False, got depthwise_int8={depthwise_int8!r}."
+        )
+
     def body(inputs, small_input):
         x = stem(inputs, strides=1 if small_input else 2)
         widths = MOBILENET_WIDTHS
@@ -284,6 +296,7 @@ def BDNetMobileNet(
                 threshold=threshold,
                 residual_mode=residual_mode,
                 broadcast_mode=broadcast_mode,
+                depthwise_int8=depthwise_int8,
             )
         return x
 

@@ -36,7 +36,7 @@ def test_macs_match_hand_computed(converted_small):
 def test_unpacked_binary_work_and_share(converted_small):
     ops = converted_small.ops
     assert [info.op_type for info in ops.unpacked_binary] == ["DEPTHWISE_CONV_2D"]
-    assert ops.unpacked_binary_macs == BDW
+    assert ops.unpacked_binary_macs == ops.unpacked_to_float_macs == BDW
     assert ops.bitpacked_share == BCONV / (BCONV + BDW) == 32 / 33
     assert not ops.has_grouped_bconv
 
@@ -57,7 +57,7 @@ def test_report_text_and_dict(converted_small):
         "LceBconv2d",
         "bitpacked",
         "2,359,296",
-        "Binary work unpacked to float: 1 op(s), 73,728 MACs",
+        "Binary work unpacked by LceDequantize: 1 op(s), 73,728 MACs (in float ops 73,728, in int8 ops 0)",
         "DEPTHWISE_CONV_2D",
         "Binary MACs run bit-packed: 97.0%",
         "LceQuantize→LceDequantize pairs (binarized, then unpacked): 1",

@@ -181,3 +181,18 @@ def test_registry_lists_models_and_rejects_unknown_names():
     assert "quicknet_small" in lq_ext.zoo.list_models()
     with pytest.raises(KeyError, match="Unknown model name 'bdnet_mobilnet'. Did you mean bdnet_mobilenet"):
         lq_ext.zoo.get_model_spec("bdnet_mobilnet")
+
+
+def test_depthwise_int8_changes_the_graph_not_the_outputs():
+    exact = BDNetMobileNet(**SMALL)
+    plain = BDNetMobileNet(**SMALL, depthwise_int8=False)
+    depthwise = [l for l in exact.layers if isinstance(l, BinaryDepthwiseConv2D)]
+    assert len(depthwise) == 13 and all(l.exact_int8 for l in depthwise)
+    assert not any(l.exact_int8 for l in plain.layers if isinstance(l, BinaryDepthwiseConv2D))
+    randomize_weights(exact, seed=3)
+    plain.set_weights(exact.get_weights())
+    x = np.random.default_rng(3).uniform(-1, 1, size=(2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(exact(x).numpy(), plain(x).numpy(), rtol=0, atol=1e-5)
+    assert lq_ext.profile(exact).bops == lq_ext.profile(plain).bops
+    with pytest.raises(ValueError, match="depthwise_int8 must be True or False, got depthwise_int8='yes'"):
+        BDNetMobileNet(**SMALL, depthwise_int8="yes")
