@@ -1,8 +1,9 @@
 r"""PokeBNN (arXiv:2112.00133): PokeConv, PokeInit, DPReLU and the 4-bit SE, as a zoo entry.
 
 Source of truth: the official code (google/aqt, ``jax_legacy/jax/imagenet/pokebnn.py``
-and its config/tests; the paper body was not available).  ``../shared/specs/pokebnn.md``
-in the project repository tags each fact as read, computed or inferred.
+and its config/tests; the paper body was not available).  The project's PokeBNN spec
+(``../shared/specs/pokebnn.md``, outside this repository) tags each fact as read,
+computed or inferred.
 
 Network (224×224): PokeInit (8-bit 4×4/4 conv to ``init_group`` = 32, then an 8-bit
 grouped 3×3 conv to 64, each with BN and DPReLU) → 16 ResNet-50 bottlenecks of three
