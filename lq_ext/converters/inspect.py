@@ -117,6 +117,33 @@ def _macs(graph: Graph, op: Operator) -> tuple[int, int]:
     return 0, 1
 
 
+#: Bits per value of constant tensors at their storage width.
+_DTYPE_BITS = {"float32": 32, "int32": 32, "int64": 64, "float16": 16, "int16": 16, "int8": 8, "uint8": 8, "bool": 8}
+
+
+def _weight_floor_bits(graph: Graph) -> int:
+    """Bits the model's constants need at their information width.
+
+    An ``LceBconv2d`` filter is binary: 1 bit per weight (its int32 packing rounds the
+    input channels up to a multiple of 32); every other constant (int8 weights, float
+    weights, biases, multipliers, shapes) counts at its dtype's width.
+    """
+    seen, bits = set(), 0
+    for op in graph.operators:
+        for position, index in enumerate(op.inputs):
+            tensor = graph.tensor(op, position)
+            if tensor is None or not tensor.constant or (op.subgraph, index) in seen:
+                continue
+            seen.add((op.subgraph, index))
+            if op.op_type == BCONV and position == 1 and len(tensor.shape) == 4:
+                channels_in, groups = _bconv_groups(graph, op)
+                c_out, kh, kw = tensor.shape[:3]
+                bits += c_out * kh * kw * (channels_in // groups)
+            else:
+                bits += _numel(tensor.shape) * _DTYPE_BITS.get(tensor.dtype, 32)
+    return bits
+
+
 def _classify(graph: Graph, op: Operator) -> str:
     if op.op_type in _LCE_OPS:
         return "bitpacked"
@@ -191,6 +218,7 @@ def inspect(path_or_bytes) -> "OpReport":
         size_bytes=graph.size_bytes,
         ops=tuple(infos),
         quantize_dequantize_pairs=pairs,
+        weight_floor_bytes=_weight_floor_bits(graph) / 8,
     )
 
 
@@ -205,12 +233,20 @@ class OpReport:
         quantize_dequantize_pairs: ``LceDequantize`` ops to float fed directly by an
             ``LceQuantize``: a binarizer whose ±1 output is unpacked to float again
             instead of feeding a bit-packed op.
+        weight_floor_bytes: what the model's constants need at 1 bit per binary
+            weight, 8 per int8 and 32 per float value (0 if unknown).
     """
 
     source: str
     size_bytes: int
     ops: tuple[OpInfo, ...]
     quantize_dequantize_pairs: int
+    weight_floor_bytes: float = 0.0
+
+    @property
+    def size_over_floor(self) -> float | None:
+        """File size / :attr:`weight_floor_bytes` (1.0: nothing but packed weights)."""
+        return self.size_bytes / self.weight_floor_bytes if self.weight_floor_bytes else None
 
     # -- counts -------------------------------------------------------------
     @property
@@ -289,6 +325,8 @@ class OpReport:
             "unpacked_to_float_macs": self.unpacked_to_float_macs,
             "bitpacked_share": self.bitpacked_share,
             "quantize_dequantize_pairs": self.quantize_dequantize_pairs,
+            "weight_floor_bytes": self.weight_floor_bytes,
+            "size_over_floor": self.size_over_floor,
             "has_grouped_bconv": self.has_grouped_bconv,
             "ops": [asdict(info) for info in self.ops],
         }
@@ -335,6 +373,12 @@ class OpReport:
             f"  LceQuantize→LceDequantize pairs (binarized, then unpacked): "
             f"{self.quantize_dequantize_pairs}"
         )
+        if self.size_over_floor is not None:
+            lines.append(
+                f"  Size vs. bit floor of its constants (binary 1, int8 8, float 32 bits): "
+                f"{self.size_bytes:,} / {self.weight_floor_bytes:,.0f} bytes = "
+                f"{self.size_over_floor:.2f}x"
+            )
         lines.append(
             "  Grouped binary convs: "
             + ("yes (run with the indirect_bgemm kernel)" if self.has_grouped_bconv else "no")

@@ -1,6 +1,9 @@
 import json
 
+import larq as lq
+import larq_compute_engine as lce
 import pytest
+import tensorflow as tf
 
 from lq_ext.converters import OpReport, inspect
 
@@ -104,3 +107,17 @@ def test_directory_and_wrong_type(tmp_path):
         inspect(tmp_path)
     with pytest.raises(TypeError, match="path .* or the flatbuffer bytes"):
         inspect(42)
+
+
+def test_size_against_the_bit_floor():
+    inputs = tf.keras.Input((8, 8, 48))
+    outputs = lq.layers.QuantConv2D(
+        32, 3, padding="same", pad_values=1.0, use_bias=False,
+        input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
+    )(inputs)
+    report = inspect(lce.convert_keras_model(tf.keras.Model(inputs, outputs)))
+    binary_filter = 32 * 3 * 3 * 48 / 8  # 1 bit per weight; LCE packs 48 channels into 64 bits
+    others = report.weight_floor_bytes - binary_filter
+    assert 0 <= others < 600  # per-channel float multiplier / bias and shape constants
+    assert report.size_over_floor == pytest.approx(report.size_bytes / report.weight_floor_bytes)
+    assert "Size vs. bit floor" in report.format()
