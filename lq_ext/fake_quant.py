@@ -219,11 +219,6 @@ class IntActivationQuantizer(lq.quantizers.Quantizer):
         self.steps = self.add_weight(name="steps", initializer="zeros", **scalar)
         super().build(input_shape)
 
-    @property
-    def levels(self) -> int:
-        """Largest integer level: 2^(b−1) − 1 (signed) or 2^b − 1 (unsigned)."""
-        return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
-
     def quantize(self, x, bound):
         """Fake-quantize ``x`` with ``bound`` (a positive scalar); see the class docstring."""
         return _fake_quant(x, bound, self.bits, self.signed, self.rounding)

@@ -29,9 +29,27 @@ from lq_ext.converters._flatbuffer import load_bytes
 from lq_ext.converters.inspect import inspect
 from lq_ext.converters.parity import KERNELS
 
-__all__ = ["BenchResult", "KERNEL_CHOICES", "run"]
+__all__ = ["BenchResult", "KERNEL_CHOICES", "resolve_kernel", "run"]
 
 KERNEL_CHOICES = ("auto", *KERNELS)
+
+
+def resolve_kernel(kernel: str, report, source: str) -> str:
+    """The ``LceBconv2d`` kernel to run the flatbuffer of ``report`` (from ``source``) with.
+
+    ``"auto"`` becomes ``"indirect_bgemm"`` when the model has grouped binary convs, else
+    ``"optimized"``; an explicit ``"optimized"`` on such a model is an error (that kernel
+    refuses grouped convs at run time); other choices pass through.
+    """
+    if kernel == "auto":
+        return "indirect_bgemm" if report.has_grouped_bconv else "optimized"
+    if kernel == "optimized" and report.has_grouped_bconv:
+        raise ValueError(
+            f"kernel='optimized' cannot run {source!r}: it has grouped binary convolutions "
+            f"(\"Grouped binary convolutions are not supported with this kernel\"). Use "
+            f"kernel='indirect_bgemm' (what 'auto' picks) or 'reference'."
+        )
+    return kernel
 
 
 @dataclass(frozen=True)
@@ -147,15 +165,7 @@ def run(
         raise ValueError(f"progress must be a callable(done, total) or None, got {progress!r}.")
 
     flatbuffer, source = load_bytes(path)
-    report = inspect(flatbuffer)
-    if kernel == "auto":
-        kernel = "indirect_bgemm" if report.has_grouped_bconv else "optimized"
-    elif kernel == "optimized" and report.has_grouped_bconv:
-        raise ValueError(
-            f"kernel='optimized' cannot run {source!r}: it has grouped binary convolutions "
-            f"(\"Grouped binary convolutions are not supported with this kernel\"). Use "
-            f"kernel='indirect_bgemm' (what 'auto' picks) or 'reference'."
-        )
+    kernel = resolve_kernel(kernel, inspect(flatbuffer), source)
 
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 

@@ -38,7 +38,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field, fields, replace
 
-from lq_ext.bench.interpreter import KERNEL_CHOICES, BenchResult, _check_int
+from lq_ext.bench.interpreter import KERNEL_CHOICES, BenchResult, _check_int, resolve_kernel
+from lq_ext.converters.inspect import inspect
 
 __all__ = [
     "NodeStats",
@@ -569,21 +570,6 @@ def _check_flag_list(name, value) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _resolve_kernel(kernel: str, model_path: str) -> str:
-    from lq_ext.converters.inspect import inspect
-
-    report = inspect(model_path)  # FileNotFoundError / ValueError naming the path
-    if kernel == "auto":
-        return "indirect_bgemm" if report.has_grouped_bconv else "optimized"
-    if kernel == "optimized" and report.has_grouped_bconv:
-        raise ValueError(
-            f"kernel='optimized' cannot run {model_path!r}: it has grouped binary convolutions "
-            f"(\"Grouped binary convolutions are not supported with this kernel\"). Use "
-            f"kernel='indirect_bgemm' (what 'auto' picks) or 'reference'."
-        )
-    return kernel
-
-
 def _local_tool(tool: str) -> str:
     if os.sep in tool or (os.altsep and os.altsep in tool):
         path = os.path.abspath(tool)
@@ -754,7 +740,8 @@ def run_tool(
                 )
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No TFLite model at model_path={model_path!r}: the file does not exist.")
-    kernel = _resolve_kernel(kernel, model_path)
+    # FileNotFoundError / ValueError naming the path for a missing or invalid model
+    kernel = resolve_kernel(kernel, inspect(model_path), model_path)
     size_bytes = os.path.getsize(model_path)
     if ssh is None:
         tool = _local_tool(tool)
