@@ -204,10 +204,21 @@ def bdnet_block(
     )
 
 
-def stem(x, strides):
-    """Real-valued 3×3 conv to 32 channels + BN (ReActNet-A's first layer)."""
+def scaled_widths(width_multiplier):
+    """MobileNetV1 widths × ``width_multiplier`` (MobileNet's α).
+
+    The stem width is rounded (at least 1) and the others are its multiples, so every
+    doubling of the layout stays a doubling.
+    """
+    base = MOBILENET_WIDTHS[0]
+    stem_width = max(1, int(round(base * width_multiplier)))
+    return tuple(c // base * stem_width for c in MOBILENET_WIDTHS)
+
+
+def stem(x, strides, filters=MOBILENET_WIDTHS[0]):
+    """Real-valued 3×3 conv to ``filters`` (32) channels + BN (ReActNet-A's first layer)."""
     x = tf.keras.layers.Conv2D(
-        MOBILENET_WIDTHS[0], 3, strides=strides, padding="same", use_bias=False, name="stem_conv"
+        filters, 3, strides=strides, padding="same", use_bias=False, name="stem_conv"
     )(x)
     return tf.keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
 
@@ -232,6 +243,7 @@ def BDNetMobileNet(
     broadcast_mode="tile",
     baseline=False,
     depthwise_int8=True,
+    width_multiplier=1.0,
     name=None,
 ) -> tf.keras.Model:
     """BD-Net's binary MobileNetV1 (reconstruction; see the module docstring).
@@ -260,6 +272,9 @@ def BDNetMobileNet(
             ``"sum_then_bn"``.
         broadcast_mode: channel-doubling residual: ``"tile"`` (default),
             ``"concat_dup"`` (ReActNet-A) or ``"zeropad"``.
+        width_multiplier: every width × this factor (MobileNet's α; 1.0 is the
+            paper's network). Smaller values are ours, for reduced-budget experiments:
+            the channel doublings and the layout stay the same.
         baseline: the naive baseline of the paper's claim: ``depthwise_bits=1`` and
             ``residual_mode="post_bn"`` (conflicting explicit values are an error).
         name: model name (default ``bdnet_mobilenet`` / ``bdnet_mobilenet_naive``).
@@ -283,9 +298,18 @@ def BDNetMobileNet(
             f"depthwise_int8 must be True or False, got depthwise_int8={depthwise_int8!r}."
         )
 
+    if (
+        isinstance(width_multiplier, bool)
+        or not isinstance(width_multiplier, (int, float))
+        or not 0 < width_multiplier <= 4
+    ):
+        raise ValueError(
+            f"width_multiplier must be a number in (0, 4], got width_multiplier={width_multiplier!r}."
+        )
+    widths = scaled_widths(width_multiplier)
+
     def body(inputs, small_input):
-        x = stem(inputs, strides=1 if small_input else 2)
-        widths = MOBILENET_WIDTHS
+        x = stem(inputs, strides=1 if small_input else 2, filters=widths[0])
         for i, (filters, strides) in enumerate(zip(widths[1:], block_strides(widths))):
             x = bdnet_block(
                 x,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lq_ext.data import DATASETS, load_samples, preprocess
+from lq_ext.data.samples import DATASETS, load_samples, preprocess
 
 
 @pytest.mark.parametrize(

@@ -196,3 +196,25 @@ def test_depthwise_int8_changes_the_graph_not_the_outputs():
     assert lq_ext.profile(exact).bops == lq_ext.profile(plain).bops
     with pytest.raises(ValueError, match="depthwise_int8 must be True or False, got depthwise_int8='yes'"):
         BDNetMobileNet(**SMALL, depthwise_int8="yes")
+
+
+def test_width_multiplier_scales_every_width_and_the_macs():
+    def conv_widths(model):
+        return [layer.filters for layer in model.layers if layer.name.endswith("pw_conv")]
+
+    full = BDNetMobileNet(input_shape=(32, 32, 3), num_classes=10)
+    half = BDNetMobileNet(input_shape=(32, 32, 3), num_classes=10, width_multiplier=0.5)
+    assert conv_widths(half) == [c // 2 for c in conv_widths(full)] == [c // 2 for c in MOBILENET_WIDTHS[1:]]
+    full_cost, half_cost = lq_ext.profile(full), lq_ext.profile(half)
+    # Point-wise MACs go with C_in·C_out (×1/4), depth-wise ones with C (×1/2).
+    assert half_cost.macs["1-bit"] * 4 == full_cost.macs["1-bit"]
+    assert half_cost.macs["1.58-bit"] * 2 == full_cost.macs["1.58-bit"]
+    # An α whose stem width rounds keeps every doubling a doubling.
+    odd = BDNetMobileNet(input_shape=(32, 32, 3), num_classes=10, width_multiplier=0.3)
+    assert conv_widths(odd)[-1] == 32 * 10  # stem round(9.6) = 10, last 1024/32·10
+
+
+@pytest.mark.parametrize("value", [0, -0.5, 5, True, "0.5"])
+def test_width_multiplier_errors(value):
+    with pytest.raises(ValueError, match=r"width_multiplier must be a number in \(0, 4\]"):
+        BDNetMobileNet(input_shape=(32, 32, 3), width_multiplier=value)

@@ -1,0 +1,37 @@
+"""Training for ``lq_ext`` models: the papers' recipes on Keras ``fit``.
+
+- :func:`train`: checkpoints every epoch, resume after a kill, CSV/TensorBoard logs,
+  ``tf.distribute`` strategies, the final model saved and converted to ``.tflite``.
+- :class:`Recipe` / :data:`RECIPES`: the hyper-parameters (two-step, distillation,
+  optimizer, schedule, weight decay per parameter group, delayed weight binarization).
+- :func:`with_real_weights`, :func:`real_valued_twin`, :func:`transfer_weights`:
+  two-step training and the float network of the same layout.
+- :class:`DistillationModel`, :func:`distribution_loss`: knowledge distillation.
+- :class:`WarmupDecay`, :func:`make_optimizer`: schedules and optimizers.
+"""
+
+from lq_ext.training.distillation import DistillationModel, distribution_loss
+from lq_ext.training.optimizers import OPTIMIZERS, decayed_variables, make_optimizer
+from lq_ext.training.recipe import RECIPES, Recipe
+from lq_ext.training.schedules import DECAYS, WarmupDecay
+from lq_ext.training.trainer import STRATEGIES, TrainResult, resolve_strategy, train
+from lq_ext.training.two_step import real_valued_twin, transfer_weights, with_real_weights
+
+__all__ = [
+    "DECAYS",
+    "DistillationModel",
+    "OPTIMIZERS",
+    "RECIPES",
+    "Recipe",
+    "STRATEGIES",
+    "TrainResult",
+    "WarmupDecay",
+    "decayed_variables",
+    "distribution_loss",
+    "make_optimizer",
+    "real_valued_twin",
+    "resolve_strategy",
+    "train",
+    "transfer_weights",
+    "with_real_weights",
+]

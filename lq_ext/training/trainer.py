@@ -1,0 +1,325 @@
+"""``train``: Keras ``fit`` with the papers' recipes, checkpoints that survive a kill,
+logs, and the final model saved and converted to a verified ``.tflite``.
+
+Layout of ``output_dir``::
+
+    step1/ step2/          two-step training (``train/`` for one step); each holds
+        backup/            Keras BackupAndRestore state (model + optimizer + epoch)
+        last.weights.h5    the weights after the latest finished epoch
+        log.csv            one row per epoch (appended across restarts)
+        tensorboard/       with ``tensorboard=True``
+        weights.h5         written when the step has finished
+    model.h5               the final trained model (logits)
+    model.tflite           its LCE flatbuffer, parity-checked against Keras
+    recipe.json            the recipe; resuming with another one is refused
+    result.json            recipe, per-epoch logs, final accuracy, times, conversion
+
+A killed run started again with the same arguments resumes: finished steps are
+loaded from their ``weights.h5``, the running step continues after its last finished
+epoch with the same optimizer state (at most one epoch lost).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from lq_ext.callbacks import WeightBinarization
+from lq_ext.training.distillation import DistillationModel
+from lq_ext.training.optimizers import make_optimizer
+from lq_ext.training.recipe import Recipe
+from lq_ext.training.schedules import WarmupDecay
+from lq_ext.training.two_step import transfer_weights, with_real_weights
+
+__all__ = ["STRATEGIES", "TrainResult", "resolve_strategy", "train"]
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+#: Images of the validation data used for the conversion's parity check.
+PARITY_IMAGES = 20
+
+
+def resolve_strategy(strategy=None) -> tf.distribute.Strategy:
+    """A ``tf.distribute`` strategy from a name or an instance.
+
+    ``None`` / ``"default"``: the current (default) strategy; ``"mirrored"``:
+    ``MirroredStrategy`` over all visible GPUs, or all logical CPUs when there is no
+    GPU; ``"multi_worker"``: ``MultiWorkerMirroredStrategy`` configured by
+    ``TF_CONFIG``.
+    """
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy is None or strategy == "default":
+        return tf.distribute.get_strategy()
+    if strategy == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(
+        f"strategy must be a tf.distribute.Strategy or one of {list(STRATEGIES)}, got "
+        f"strategy={strategy!r}."
+    )
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    model: tf.keras.Model
+    output_dir: Path
+    history: dict  # step name -> list of per-epoch log rows (from log.csv)
+    val_accuracy: float | None
+    seconds: float
+    conversion: object = None  # lq_ext.converters.ConversionResult, or None
+
+    @property
+    def tflite_path(self) -> Path | None:
+        return self.output_dir / "model.tflite" if self.conversion is not None else None
+
+
+def _steps(data, steps_per_epoch):
+    if steps_per_epoch is not None:
+        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
+            raise ValueError(f"steps_per_epoch must be an int > 0, got steps_per_epoch={steps_per_epoch!r}.")
+        return steps_per_epoch
+    cardinality = int(tf.data.experimental.cardinality(data)) if isinstance(data, tf.data.Dataset) else -1
+    if cardinality <= 0:
+        raise ValueError(
+            "train_data has no known length (an infinite or filtered tf.data.Dataset); pass "
+            "steps_per_epoch=N so the learning-rate schedule knows the run's length."
+        )
+    return cardinality
+
+
+def _read_log(path: Path) -> list:
+    """log.csv's rows; Keras' ``NA`` (a value missing in that epoch) becomes NaN."""
+    if not path.is_file():
+        return []
+
+    def value(key, text):
+        if key == "epoch":
+            return int(text)
+        return float("nan") if text in ("NA", "", None) else float(text)
+
+    with open(path, newline="") as file:
+        return [{key: value(key, text) for key, text in row.items()} for row in csv.DictReader(file)]
+
+
+def _check_resumable(output_dir: Path, recipe: Recipe) -> None:
+    """Record ``recipe`` in ``output_dir``; refuse to resume a run made with another one.
+
+    A resumed run restores its epoch counter and optimizer state, which are only
+    meaningful for the recipe they were made with (e.g. the schedule's length).
+    """
+    path = output_dir / "recipe.json"
+    wanted = dataclasses.asdict(recipe)
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        if recorded != wanted:
+            changed = sorted(key for key in wanted if recorded.get(key) != wanted[key])
+            raise ValueError(
+                f"{output_dir} holds an unfinished run made with another recipe (differs in "
+                f"{', '.join(changed)}); resume it with the same recipe, or pass overwrite=True "
+                f"to start again there."
+            )
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(wanted, indent=2) + "\n")
+
+
+def _load_teacher(teacher):
+    if teacher is None or isinstance(teacher, tf.keras.Model):
+        return teacher
+    if callable(teacher):
+        return teacher()
+    path = Path(teacher)
+    if not path.exists():
+        raise FileNotFoundError(f"teacher={str(teacher)!r}: no such model file or SavedModel directory.")
+    return tf.keras.models.load_model(path, compile=False)
+
+
+def _parity_samples(val_data):
+    if val_data is None:
+        return None
+    images = []
+    for batch in val_data:
+        images.append(np.asarray(batch[0]))
+        if sum(len(b) for b in images) >= PARITY_IMAGES:
+            break
+    return np.concatenate(images)[:PARITY_IMAGES]
+
+
+def _fit_step(
+    stage_model, *, name, recipe, weight_decay, binary, train_data, val_data, steps,
+    steps_per_epoch, teacher, step_dir, callbacks, verbose, tensorboard,
+):
+    warmup = recipe.warmup_epochs * steps
+    schedule = WarmupDecay(
+        recipe.learning_rate, recipe.epochs * steps, warmup_steps=warmup, decay=recipe.schedule
+    )
+    optimizer = make_optimizer(recipe.optimizer, schedule, weight_decay=weight_decay, model=stage_model)
+    metrics = [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if teacher is not None:
+        fit_model = DistillationModel(
+            stage_model, teacher, recipe.kd_temperature, recipe.kd_label_weight, name=f"{name}_kd"
+        )
+        fit_model.compile(optimizer=optimizer, metrics=metrics)
+    else:
+        fit_model = stage_model
+        fit_model.compile(
+            optimizer=optimizer,
+            loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=metrics,
+        )
+    step_callbacks = [
+        tf.keras.callbacks.BackupAndRestore(str(step_dir / "backup")),
+        tf.keras.callbacks.ModelCheckpoint(str(step_dir / "last.weights.h5"), save_weights_only=True),
+        tf.keras.callbacks.CSVLogger(str(step_dir / "log.csv"), append=True),
+    ]
+    if tensorboard:
+        step_callbacks.append(tf.keras.callbacks.TensorBoard(str(step_dir / "tensorboard")))
+    if binary and recipe.weight_binarization_epoch is not None:
+        step_callbacks.append(WeightBinarization(recipe.weight_binarization_epoch))
+    fit_model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=recipe.epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=step_callbacks + list(callbacks),
+        verbose=verbose,
+    )
+    stage_model.save_weights(str(step_dir / "weights.h5"))
+
+
+def train(
+    model_fn,
+    train_data,
+    val_data=None,
+    *,
+    output_dir,
+    recipe: Recipe = Recipe(),
+    teacher=None,
+    strategy=None,
+    seed: int | None = None,
+    steps_per_epoch: int | None = None,
+    callbacks=(),
+    verbose: int = 1,
+    tensorboard: bool = False,
+    convert: bool = True,
+    parity_samples=None,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train ``model_fn()`` on ``train_data`` with ``recipe``; save and convert the result.
+
+    # Arguments
+        model_fn: builds the (binary) model to train, mapping images to **logits**
+            (zoo entries: ``classifier_activation=None``). Called inside the strategy's
+            scope, once per step.
+        train_data, val_data: ``tf.data.Dataset`` of ``(images, labels)`` batches
+            (:func:`lq_ext.data.load_dataset`); ``val_data`` is optional.
+        output_dir: where checkpoints, logs and the final model go (see module doc).
+            A directory holding a finished run is refused unless ``overwrite=True``.
+        recipe: a :class:`~lq_ext.training.Recipe` (default: 10 epochs of Adam).
+        teacher: optional distillation teacher (logits): a model, a callable that
+            builds one, or the path of a saved model.
+        strategy: ``None``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` or a
+            ``tf.distribute.Strategy`` (:func:`resolve_strategy`).
+        seed: seeds Python, NumPy and TensorFlow before the models are built.
+        steps_per_epoch: needed when ``train_data`` has no known length.
+        callbacks: extra Keras callbacks for every step.
+        verbose: Keras' progress output (1 = progress bar, 2 = one line per epoch).
+        tensorboard: also write TensorBoard logs.
+        convert: convert the final model with :func:`lq_ext.converters.convert`,
+            checked on the first 20 validation images (or ``parity_samples``).
+
+    # Returns
+        A :class:`TrainResult`.
+    """
+    if isinstance(model_fn, tf.keras.Model) or not callable(model_fn):
+        raise TypeError(
+            f"model_fn must be a callable that builds the model (e.g. lambda: "
+            f"BDNetMobileNet(...)), got {type(model_fn).__name__}: train builds a fresh model "
+            f"per step, inside the distribution strategy's scope."
+        )
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be an lq_ext.training.Recipe, got {type(recipe).__name__}.")
+    output_dir = Path(output_dir)
+    if (output_dir / "model.h5").exists() and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} holds a finished run (model.h5); pass overwrite=True to train again "
+            f"there, or choose another output_dir."
+        )
+    if overwrite:
+        for stale in ("model.h5", "model.tflite", "result.json", "recipe.json"):
+            (output_dir / stale).unlink(missing_ok=True)
+        for step in ("step1", "step2", "train"):
+            shutil.rmtree(output_dir / step, ignore_errors=True)
+    _check_resumable(output_dir, recipe)
+    steps = _steps(train_data, steps_per_epoch)
+    strategy = resolve_strategy(strategy)
+    if seed is not None:
+        tf.keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+
+    stages = [("step1", False), ("step2", True)] if recipe.two_step else [("train", True)]
+    previous = None
+    with strategy.scope():
+        teacher_model = _load_teacher(teacher)
+        for index, (name, binary) in enumerate(stages):
+            step_dir = output_dir / name
+            step_dir.mkdir(parents=True, exist_ok=True)
+            model = model_fn()
+            if not isinstance(model, tf.keras.Model):
+                raise TypeError(f"model_fn must return a tf.keras.Model, got {type(model).__name__}.")
+            stage_model = model if binary else with_real_weights(model)
+            finished = step_dir / "weights.h5"
+            if finished.exists():
+                stage_model.load_weights(str(finished))
+            else:
+                if previous is not None:  # a resumed step's backup then overrides these
+                    transfer_weights(previous, stage_model)
+                weight_decay = recipe.step2_weight_decay if index == 1 else recipe.weight_decay
+                _fit_step(
+                    stage_model, name=name, recipe=recipe, weight_decay=weight_decay,
+                    binary=binary, train_data=train_data, val_data=val_data, steps=steps,
+                    steps_per_epoch=steps_per_epoch, teacher=teacher_model, step_dir=step_dir,
+                    callbacks=callbacks, verbose=verbose, tensorboard=tensorboard,
+                )
+            previous = stage_model
+        model = previous
+        val_accuracy = None
+        if val_data is not None:
+            model.compile(metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+            val_accuracy = float(model.evaluate(val_data, verbose=0, return_dict=True)["accuracy"])
+    history = {name: _read_log(output_dir / name / "log.csv") for name, _ in stages}
+    seconds = time.perf_counter() - started
+    model.save(str(output_dir / "model.h5"))
+
+    conversion = None
+    if convert:
+        from lq_ext import converters
+
+        samples = parity_samples if parity_samples is not None else _parity_samples(val_data)
+        conversion = converters.convert(model, output_dir / "model.tflite", samples=samples, overwrite=True)
+    result = {
+        "model": model.name,
+        "recipe": dataclasses.asdict(recipe),
+        "seed": seed,
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "steps_per_epoch": steps,
+        "history": history,
+        "val_accuracy": val_accuracy,
+        "seconds": seconds,
+        "tflite": None if conversion is None else str(output_dir / "model.tflite"),
+    }
+    (output_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return TrainResult(model, output_dir, history, val_accuracy, seconds, conversion)
