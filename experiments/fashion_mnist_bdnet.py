@@ -131,6 +131,7 @@ def summary(rows):
 def plot(rows, path):
     try:
         import matplotlib
+        import matplotlib.ticker
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -144,7 +145,9 @@ def plot(rows, path):
             ax.errorbar(runs[0]["ops"] / 1e6, top1.mean(), yerr=top1.std(ddof=1) if len(runs) > 1 else 0,
                         fmt="o", capsize=4, label=f"{config} (n={len(runs)})")
     ax.set_xscale("log")
-    ax.set_xlabel("OPs (M) = FLOPs + BOPs/64, 32×32 input")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("OPs (M) = FLOPs + BOPs/64, 32×32 input, log scale")
     ax.set_ylabel("Fashion-MNIST test top-1 (%)")
     ax.set_title("BD-Net ablation on Fashion-MNIST (mean ± std over seeds)")
     ax.grid(alpha=0.3)
