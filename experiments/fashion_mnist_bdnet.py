@@ -147,6 +147,7 @@ def plot(rows, path):
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xticks([0.1, 0.2, 0.5, 1, 2, 5])
     ax.set_xlabel("OPs (M) = FLOPs + BOPs/64, 32×32 input, log scale")
     ax.set_ylabel("Fashion-MNIST test top-1 (%)")
     ax.set_title("BD-Net ablation on Fashion-MNIST (mean ± std over seeds)")

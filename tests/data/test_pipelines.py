@@ -23,14 +23,6 @@ from lq_ext.data import (
 from lq_ext.data import pipelines
 
 
-@pytest.fixture(scope="module")
-def fashion():
-    try:
-        return load_fashion_mnist()
-    except FileNotFoundError as error:  # pragma: no cover - depends on the machine
-        pytest.skip(f"Fashion-MNIST IDX files not on this machine: {error}")
-
-
 def _scaled(pixels):
     return pixels.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
 
