@@ -97,6 +97,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from lq_ext.data.fashion_mnist import fashion_mnist_dirs, load_fashion_mnist, to_cifar_shape
 
@@ -263,21 +264,15 @@ def _check_args(name, split, batch_size, image_size, channels, augment, shuffle,
 
 
 def _seed_pair(key, index: int):
-    import tensorflow as tf
-
     return tf.stack([tf.cast(key, tf.int64), tf.constant(index, tf.int64)])
 
 
 def _to_unit_range(images):
     """[0, 255] → float32 [-1, 1] (``x / 127.5 - 1``)."""
-    import tensorflow as tf
-
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
 def _resize(images, size):
-    import tensorflow as tf
-
     resized = tf.image.resize(images, size, method="bilinear", antialias=True)
     return tf.clip_by_value(resized, 0.0, 255.0)  # antialiasing can overshoot slightly
 
@@ -287,8 +282,6 @@ def _pad_crop_flip(images, key, pad: int = PAD):
 
     Exact pixel copies (gathers), stateless randomness seeded by ``key``.
     """
-    import tensorflow as tf
-
     height, width = images.shape[1], images.shape[2]
     batch = tf.shape(images)[0]
     padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
@@ -307,8 +300,6 @@ def _pad_crop_flip(images, key, pad: int = PAD):
 
 
 def _decode(image):
-    import tensorflow as tf
-
     if image.dtype == tf.string:
         image = tf.io.decode_image(image, channels=3, expand_animations=False)
         image.set_shape([None, None, 3])
@@ -317,8 +308,6 @@ def _decode(image):
 
 def _random_resized_crop_flip(image, key, size):
     """ReActNet / Bi-Real Net ImageNet training crop (see the module docstring)."""
-    import tensorflow as tf
-
     image = _decode(image)
     begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image),
@@ -340,8 +329,6 @@ def _random_resized_crop_flip(image, key, size):
 
 def _resize_central_crop(image, size, crop_fraction: float = CROP_FRACTION):
     """Evaluation: resize so that ``size`` is ``crop_fraction`` of it, central crop."""
-    import tensorflow as tf
-
     image = _decode(image)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     target = tf.constant(size, tf.float32) / crop_fraction
@@ -369,8 +356,6 @@ def _fashion_arrays(root):
 
 
 def _fashion_mnist(split, data_dir, channels, limit):
-    import tensorflow as tf
-
     root = None if data_dir is None else str(Path(data_dir))
     try:
         images, labels = _fashion_arrays(root)[split]
@@ -420,7 +405,6 @@ def _tfds_missing(name, split, root, builder, manual_dir, reason):
 
 
 def _tfds_dataset(name, tfds_split, *, data_dir, shuffle_files, seed, download, encoded):
-    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     root = _tfds_root(data_dir)
@@ -517,8 +501,6 @@ def load_dataset(
     """
     args = _check_args(name, split, batch_size, image_size, channels, augment, shuffle,
                        seed, data_dir, limit, drop_remainder, download)
-    import tensorflow as tf
-
     info, size, seed = args["info"], args["size"], args["seed"]
     family, buffer, encoded = _RECIPES[name]
     autotune = tf.data.AUTOTUNE

@@ -18,7 +18,6 @@ from lq_ext.data import (
     DatasetNotAvailableError,
     dataset_info,
     load_dataset,
-    load_fashion_mnist,
 )
 from lq_ext.data import pipelines
 
