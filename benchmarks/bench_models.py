@@ -1,11 +1,16 @@
 """Benchmark record: OPs, flatbuffer size and latency of the zoo next to references.
 
     python benchmarks/bench_models.py [--runs 50] [--output benchmarks/results.md]
+        [--models bdnet_mobilenet quicknet_small] [--input-shape 224,224,3] [--plot latency.png]
 
-Builds every model with random weights at 224x224x3, converts it (LCE for binary
+Builds every model with random weights (default 224x224x3), converts it (LCE for binary
 models, the standard TFLite converter for the float MobileNetV1) with the parity
 check on real images, and times it in LCE's Python interpreter, all in one run on
-this machine. Writes a markdown table with the machine description. x86 timings of
+this machine. Where lq_ext's conversion differs from LCE alone (BDNetMobileNet's
+exact-int8 depth-wise convs, binary dense layers), the LCE-alone conversion of the same
+model is timed next to it. Writes a markdown table with the machine description;
+``--plot`` also draws latency against OPs (needs matplotlib, which lq_ext does not
+install: the option fails before any work if it is missing). x86 timings of
 LCE's binary kernels are portable C++, not ARM numbers: compare rows with each other.
 """
 
@@ -16,7 +21,15 @@ import sys
 import time
 
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
-from lq_ext.bench.compare import benchmark_models, machine_description, markdown_table
+from lq_ext.cli import _shape as parse_shape  # the CLI's H,W,C parser
+from lq_ext.bench.compare import (
+    benchmark_models,
+    machine_description,
+    markdown_table,
+    plot_latency_vs_ops,
+    require_matplotlib,
+)
+from lq_ext.zoo import get_model_spec
 
 MODELS = (
     "bdnet_mobilenet",
@@ -42,34 +55,71 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
-    parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results.md"))
+    parser.add_argument(
+        "--output",
+        help="markdown file to write (default: benchmarks/results.md for the full default run; "
+        "a subset or another input shape writes nothing unless --output is given)",
+    )
     parser.add_argument("--flatbuffers", default="results/benchmarks", help="where the .tflite files go")
+    parser.add_argument("--input-shape", type=parse_shape, default="224,224,3", metavar="H,W,C", help="model input (default 224,224,3)")
+    parser.add_argument("--plot", metavar="PATH", help="also plot latency vs OPs to PATH (.png/.svg; needs matplotlib)")
     args = parser.parse_args(argv)
+    input_shape = args.input_shape
+    for name in args.models:
+        try:
+            get_model_spec(name)
+        except KeyError as error:
+            parser.error(str(error.args[0]))
+    if args.plot:  # fail before an hour of benchmarking, not after
+        try:
+            require_matplotlib()
+        except RuntimeError as error:
+            parser.error(f"--plot {args.plot}: {error}")
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = benchmark_models(
-        args.models, args.flatbuffers, threads=args.threads, warmup=args.warmup, runs=args.runs
+        args.models,
+        args.flatbuffers,
+        threads=args.threads,
+        warmup=args.warmup,
+        runs=args.runs,
+        input_shape=input_shape,
     )
     table = markdown_table(rows)
+    command = " ".join(
+        ["python benchmarks/bench_models.py", f"--runs {args.runs}", f"--warmup {args.warmup}", f"--threads {args.threads}"]
+        + ([f"--models {' '.join(args.models)}"] if list(args.models) != list(MODELS) else [])
+        + ([f"--input-shape {','.join(map(str, input_shape))}"] if input_shape != (224, 224, 3) else [])
+        + ([f"--plot {args.plot}"] if args.plot else [])
+    )
     record = "\n".join(
         [
-            f"Measured {started} with `python benchmarks/bench_models.py --runs {args.runs} "
-            f"--warmup {args.warmup} --threads {args.threads}`.",
+            f"Measured {started} with `{command}`.",
             "",
             f"Machine: {machine_description()}.",
             f"Latency: LCE {importlib.metadata.version('larq-compute-engine')} Python interpreter, single image, "
             f"{args.threads} thread(s), XNNPACK off, median of {args.runs} runs after {args.warmup} "
-            "warm-up; random weights and BatchNorm statistics, 224x224x3 input.",
+            f"warm-up; random weights and BatchNorm statistics, {'x'.join(map(str, input_shape))} input.",
             "",
             table,
             "",
+            "size / bit floor: file size over the bits its constants need (1 per binary weight, 8 per "
+            "int8, 32 per float value). LCE alone: the same model and weights converted as LCE 0.16 "
+            "does by itself (exact-int8 depth-wise convs back to float, binary dense as float "
+            "FULLY_CONNECTED), timed right after lq_ext's flatbuffer; '–' where the two are the same.",
             "x86 timings of LCE's binary kernels (portable C++, no x86 SIMD kernels) are not ARM "
             "timings: compare rows with each other, never with Raspberry Pi numbers.",
         ]
     )
-    with open(args.output, "w") as f:
-        f.write(record + "\n")
+    output = args.output
+    if output is None and list(args.models) == list(MODELS) and input_shape == (224, 224, 3):
+        output = os.path.join(os.path.dirname(__file__), "results.md")
+    if output:
+        with open(output, "w") as f:
+            f.write(record + "\n")
     print(record)
+    if args.plot:
+        print(f"Plot: {plot_latency_vs_ops(rows, args.plot)}")
     return 0
 
 

@@ -5,6 +5,13 @@ converted with the converter its registry entry names (LCE for binary models, th
 standard TFLite converter for float references), parity-checked on real images and
 timed in LCE's Python Interpreter — all in one process on one machine, so the rows
 can be compared with each other (and only with each other).
+
+Where lq_ext's conversion differs from what LCE does alone — exact-int8 depth-wise
+convs (``BinaryDepthwiseConv2D(exact_int8=True)``, e.g. BDNetMobileNet's
+``depthwise_int8=True``) and binary dense layers run as 1×1 ``LceBconv2d`` — the same
+model with the same weights is also converted the LCE-alone way (:func:`lce_alone_model`,
+``convert(..., binary_dense="float")``) and timed next to it. :func:`plot_latency_vs_ops`
+draws latency against OPs (needs matplotlib, not a dependency of lq_ext).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from lq_ext.bench.interpreter import run
 from lq_ext.data import load_samples, preprocess
 from lq_ext.fake_quant import calibrate, int_quantizers, uncalibrated
 from lq_ext.converters import ParityError, convert
+from lq_ext.converters.rewrite import replace_layers, rewritable_dense_layers
 from lq_ext.metrics import profile
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import get_model_spec
@@ -46,6 +54,8 @@ class ModelRow:
     min_ms: float
     kernel: str
     path: str
+    size_over_floor: float | None = None  # file size / bit floor of its constants
+    lce_alone_median_ms: float | None = None  # same model converted as LCE does alone
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,6 +74,29 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def lce_alone_model(model):
+    """``model`` with lq_ext's conversion measures turned off: what LCE 0.16 gets alone.
+
+    Exact-int8 depth-wise convs become float ones (``exact_int8=False``, i.e.
+    ``BDNetMobileNet(depthwise_int8=False)``) and :class:`~lq_ext.layers.BinaryDense`
+    layers plain ``QuantDense`` (convert the result with ``binary_dense="float"``); the
+    weights and the Keras outputs stay the same. Returns ``(model, changed layer
+    names)``; ``(model, ())`` — the same object — when there is nothing to change.
+    """
+    import larq as lq
+
+    from lq_ext.layers import BinaryDense, BinaryDepthwiseConv2D
+
+    def replacement(layer):
+        if isinstance(layer, BinaryDepthwiseConv2D) and layer.exact_int8:
+            return type(layer), {**layer.get_config(), "exact_int8": False}
+        if isinstance(layer, BinaryDense):
+            return lq.layers.QuantDense, layer.get_config()
+        return None
+
+    return replace_layers(model, replacement)
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Everything measured for one model: its table row and the full reports."""
@@ -72,6 +105,7 @@ class Measurement:
     cost: object  # lq_ext.metrics.ModelCost
     conversion: object  # lq_ext.converters.ConversionResult
     timing: object  # lq_ext.bench.BenchResult
+    lce_alone_timing: object = None  # BenchResult of the LCE-alone conversion, if it differs
 
 
 def measure_model(
@@ -84,6 +118,7 @@ def measure_model(
     runs: int = 20,
     progress: Callable[[str], None] | None = print,
     step: str = "",
+    lce_alone: bool = True,
     **model_kwargs,
 ) -> Measurement:
     """Build (unless ``model`` is given), profile, convert with parity check, and time.
@@ -94,6 +129,11 @@ def measure_model(
     check meaningless; latency does not depend on the values.  A model with 8-/4-bit
     parts (PokeBNN) is calibrated on the real sample images if it is not yet, and its
     parity check allows ``atol`` = :data:`INT8_OUTPUT_ATOL` (its softmax runs in int8).
+
+    With ``lce_alone=True`` (default) and a model that lq_ext converts differently from
+    LCE alone, the :func:`lce_alone_model` of it goes to
+    ``output_dir/<name>_lce_alone.tflite`` (no parity check: it is a timing reference)
+    and is timed right after lq_ext's flatbuffer.
 
     The flatbuffer goes to ``output_dir/<name>.tflite``, replacing an earlier output of
     this function there. ``model_kwargs`` go to the zoo entry (e.g. ``input_shape``).
@@ -125,6 +165,16 @@ def measure_model(
     say(f"{label}: timing {runs} runs after {warmup} warm-up")
     timing = run(path, threads=threads, warmup=warmup, runs=runs)
     say(f"{label}: {timing.median_ms:.2f} ms median, {conversion.size_bytes / 2**20:.2f} MiB")
+    alone_timing = None
+    if lce_alone and spec.engine == "lce":
+        alone, changed = lce_alone_model(model)
+        changed += tuple(layer.name for layer in rewritable_dense_layers(model))
+        if changed:
+            say(f"{label}: converting as LCE alone ({len(changed)} layer(s) left to LCE's float path), timing it")
+            alone_path = os.path.join(output_dir, f"{spec.name}_lce_alone.tflite")
+            convert(alone, alone_path, engine="lce", overwrite=True, verify=False, binary_dense="float")
+            alone_timing = run(alone_path, threads=threads, warmup=warmup, runs=runs)
+            say(f"{label}: LCE alone {alone_timing.median_ms:.2f} ms median")
     parity = conversion.parity
     row = ModelRow(
         name=spec.name,
@@ -141,8 +191,10 @@ def measure_model(
         min_ms=timing.min_ms,
         kernel=timing.kernel,
         path=path,
+        size_over_floor=conversion.ops.size_over_floor,
+        lce_alone_median_ms=alone_timing.median_ms if alone_timing is not None else None,
     )
-    return Measurement(row, cost, conversion, timing)
+    return Measurement(row, cost, conversion, timing, alone_timing)
 
 
 def benchmark_models(
@@ -153,6 +205,7 @@ def benchmark_models(
     warmup: int = 3,
     runs: int = 20,
     progress: Callable[[str], None] | None = print,
+    lce_alone: bool = True,
     **model_kwargs,
 ) -> list[ModelRow]:
     """:func:`measure_model` for each registered name, in one run; returns the rows."""
@@ -167,6 +220,7 @@ def benchmark_models(
             runs=runs,
             progress=progress,
             step=f"[{i}/{len(names)}]",
+            lce_alone=lce_alone,
             **model_kwargs,
         ).row
         for i, name in enumerate(names, 1)
@@ -177,11 +231,21 @@ def _share(value):
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
+def _optional(value, fmt):
+    return "–" if value is None else format(value, fmt)
+
+
 def markdown_table(rows: list[ModelRow]) -> str:
-    """The rows as a markdown table (OPs in millions, size in MiB, latency in ms)."""
+    """The rows as a markdown table (OPs in millions, size in MiB, latency in ms).
+
+    "size / bit floor" is the file size over the bit floor of its constants (1 bit per
+    binary weight, 8 per int8, 32 per float value; :attr:`OpReport.size_over_floor`).
+    "LCE alone (ms)" is the same model converted as LCE does alone, for the rows where
+    lq_ext's conversion differs ("–" elsewhere: there the two are the same flatbuffer).
+    """
     lines = [
-        "| model | converter | OPs (M) | BOPs (M) | FLOPs (M) | .tflite (MiB) | binary MACs bit-packed | parity max rel. err (all images) | latency median (ms) | min (ms) | kernel |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| model | converter | OPs (M) | BOPs (M) | FLOPs (M) | .tflite (MiB) | size / bit floor | binary MACs bit-packed | parity max rel. err (all images) | latency median (ms) | LCE alone (ms) | min (ms) | kernel |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         parity = "–" if r.parity_max_rel_error is None else f"{r.parity_max_rel_error:.1e}"
@@ -189,7 +253,57 @@ def markdown_table(rows: list[ModelRow]) -> str:
             parity += " FAILED"
         lines.append(
             f"| {r.name} | {r.engine} | {r.ops / 1e6:.1f} | {r.bops / 1e6:.1f} | {r.flops / 1e6:.1f} "
-            f"| {r.size_bytes / 2**20:.2f} | {_share(r.bitpacked_share)} | {parity} "
-            f"| {r.median_ms:.2f} | {r.min_ms:.2f} | {r.kernel} |"
+            f"| {r.size_bytes / 2**20:.2f} | {_optional(r.size_over_floor, '.2f')} "
+            f"| {_share(r.bitpacked_share)} | {parity} "
+            f"| {r.median_ms:.2f} | {_optional(r.lce_alone_median_ms, '.2f')} | {r.min_ms:.2f} | {r.kernel} |"
         )
     return "\n".join(lines)
+
+
+def require_matplotlib():
+    """``matplotlib.pyplot`` with the non-interactive Agg backend, or a RuntimeError that
+    says how to install it (it is not a dependency of lq_ext)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError(
+            "Plotting needs matplotlib, which is not installed (it is not a dependency of "
+            "lq_ext): pip install matplotlib, or pip install -e '.[notebooks]'."
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_latency_vs_ops(rows: list[ModelRow], path, *, title: str = "") -> str:
+    """Scatter plot of median latency (ms) against OPs (M) of ``rows``, written to ``path``.
+
+    One labelled dot per model; a model with an LCE-alone latency gets a hollow marker
+    at that latency, joined to its dot. The format follows the file extension (.png,
+    .svg, .pdf). Returns ``path``. Raises RuntimeError without matplotlib.
+    """
+    plt = require_matplotlib()
+    figure, axes = plt.subplots(figsize=(8, 5.5))
+    for r in rows:
+        x = r.ops / 1e6
+        axes.scatter([x], [r.median_ms], color="tab:blue" if r.engine == "lce" else "tab:gray", zorder=3)
+        axes.annotate(r.name, (x, r.median_ms), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        if r.lce_alone_median_ms is not None:
+            axes.plot([x, x], [r.median_ms, r.lce_alone_median_ms], color="tab:orange", lw=1, zorder=2)
+            axes.scatter([x], [r.lce_alone_median_ms], facecolors="none", edgecolors="tab:orange", zorder=3)
+    axes.scatter([], [], color="tab:blue", label="lq_ext conversion (LCE)")
+    if any(r.engine != "lce" for r in rows):
+        axes.scatter([], [], color="tab:gray", label="float reference (TFLite)")
+    if any(r.lce_alone_median_ms is not None for r in rows):
+        axes.scatter([], [], facecolors="none", edgecolors="tab:orange", label="LCE alone")
+    axes.set_xlabel("OPs (M) = BOPs/64 + FLOPs")
+    axes.set_ylabel("median latency (ms)")
+    axes.set_title(title or "Latency vs. OPs (LCE Python interpreter; x86 timings are ratios only)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    path = os.fspath(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

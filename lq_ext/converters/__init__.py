@@ -5,6 +5,8 @@
 - :func:`inspect`: the ops, MACs and bit-packed share of a ``.tflite`` file
   (:class:`OpReport`).
 - :class:`ParityReport` / :class:`ParityError`: the Keras-vs-flatbuffer comparison.
+- :mod:`lq_ext.converters.rewrite`: the pre-conversion rewrite that runs binary
+  ``QuantDense`` layers as bit-packed 1×1 ``LceBconv2d`` (``convert(binary_dense=)``).
 """
 
 from lq_ext.converters.inspect import OpReport, inspect

@@ -6,6 +6,12 @@ takes seconds and its errors are C++ log lines), converts with Larq Compute Engi
 reference models), reports the ops of the result (:func:`lq_ext.converters.inspect`),
 checks its outputs against Keras on real sample images and only then writes the file,
 atomically and never over an existing file unless ``overwrite=True``.
+
+Before an LCE conversion, binary ``QuantDense`` layers (which LCE 0.16 runs as float
+``FULLY_CONNECTED``) are replaced in a clone of the model by the equivalent
+:class:`lq_ext.layers.BinaryDense`, which LCE runs as a bit-packed 1×1 ``LceBconv2d``
+(``binary_dense="bconv"``, :mod:`lq_ext.converters.rewrite`); the parity check compares
+the flatbuffer with the model as given.
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ import tensorflow as tf
 
 from lq_ext.converters.inspect import OpReport, inspect
 from lq_ext.converters.parity import ParityError, ParityReport, run_parity
+from lq_ext.converters.rewrite import BINARY_DENSE_MODES, binary_dense_as_bconv
+from lq_ext.converters.rewrite import all_layers as _layers
 
 __all__ = [
+    "BINARY_DENSE_MODES",
     "ConversionResult",
     "DEFAULT_MAX_OUTLIER_FRACTION",
     "DEFAULT_MIN_TOP1_AGREEMENT",
@@ -81,6 +90,8 @@ class ConversionResult:
         parity: the :class:`~lq_ext.converters.ParityReport` (``None`` if
             ``verify=False``).
         engine, target: the conversion settings.
+        bconv_dense_layers: names of the binary ``QuantDense`` layers converted as
+            1×1 ``LceBconv2d`` (``binary_dense="bconv"``); empty if none.
     """
 
     path: str
@@ -89,12 +100,18 @@ class ConversionResult:
     parity: ParityReport | None
     engine: str
     target: str
+    bconv_dense_layers: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         head = f"Converted with {self.engine}"
         if self.engine == "lce":
             head += f" (target={self.target})"
         head += f" -> {self.path} ({self.size_bytes:,} bytes)"
+        if self.bconv_dense_layers:
+            head += (
+                f"\nBinary QuantDense run as 1x1 LceBconv2d (lq_ext.layers.BinaryDense): "
+                f"{', '.join(self.bconv_dense_layers)}"
+            )
         parity = str(self.parity) if self.parity is not None else "Parity: not checked (verify=False)"
         return "\n".join([head, self.ops.format(), parity])
 
@@ -140,18 +157,6 @@ def _check_path(path, overwrite) -> str:
             f"(convert() never replaces a file silently)."
         )
     return path
-
-
-def _layers(model):
-    """Every layer of the model, nested models and layers included, each once."""
-    seen, stack = set(), list(model.layers)
-    while stack:
-        layer = stack.pop(0)
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        yield layer
-        stack.extend(getattr(layer, "layers", []) or [])
 
 
 def _check_precision(model):
@@ -373,6 +378,7 @@ def convert(
     max_outlier_fraction: float = DEFAULT_MAX_OUTLIER_FRACTION,
     min_top1_agreement: float = DEFAULT_MIN_TOP1_AGREEMENT,
     atol: float = 0.0,
+    binary_dense: str = "bconv",
 ) -> ConversionResult:
     """Convert ``model`` to a ``.tflite`` file, report its ops and verify it on real images.
 
@@ -404,6 +410,12 @@ def convert(
             TFLite quantizes: e.g. ``2 / 256`` (two steps) for a model whose int8
             softmax output has steps of 1/256.  Top-1 then agrees up to ties within
             ``2·atol`` (see :mod:`lq_ext.converters.parity`).
+        binary_dense: ``"bconv"`` (default) converts every binary ``QuantDense`` (±1
+            input binarizer, ±α kernel) as a bit-packed 1×1 ``LceBconv2d``, by
+            converting a clone of the model in which it is an equivalent
+            :class:`lq_ext.layers.BinaryDense` (same weights, same outputs); ``"float"``
+            leaves it to LCE, which runs it as a float ``FULLY_CONNECTED``. Ignored by
+            ``engine="tflite"``.
 
     # Returns
         A :class:`ConversionResult`; ``print`` it for the op table and parity numbers.
@@ -412,7 +424,8 @@ def convert(
         TypeError / ValueError: invalid arguments or an unconvertible model (non-float32
             dtype policy, None in non-batch input dims, grouped binary conv whose input
             channels per group are not a multiple of 32, 8-/4-bit activation quantizers
-            not calibrated), before converting.
+            not calibrated, or ``binary_dense="bconv"`` on a model with binary
+            ``QuantDense`` layers that cannot be cloned), before converting.
         FileNotFoundError: the directory of ``path`` does not exist.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         ParityError: (an ``AssertionError``) outputs differ beyond the tolerances.
@@ -422,6 +435,7 @@ def convert(
     _check_model(model)
     _check_choice("engine", engine, ENGINES)
     _check_choice("target", target, TARGETS)
+    _check_choice("binary_dense", binary_dense, BINARY_DENSE_MODES)
     if not isinstance(verify, bool):
         raise TypeError(f"verify must be True or False, got verify={verify!r}.")
     path = _check_path(path, overwrite)
@@ -434,7 +448,10 @@ def convert(
         _check_tolerances(rtol, max_outlier_fraction, min_top1_agreement, atol)
         inputs, description = _parity_inputs(model, samples)
 
-    flatbuffer = _to_flatbuffer(model, engine, target)
+    converted, bconv_dense = model, ()
+    if engine == "lce" and binary_dense == "bconv":
+        converted, bconv_dense = binary_dense_as_bconv(model)
+    flatbuffer = _to_flatbuffer(converted, engine, target)
     ops = dataclasses.replace(inspect(flatbuffer), source=path)
 
     parity = None
@@ -468,4 +485,5 @@ def convert(
         parity=parity,
         engine=engine,
         target=target,
+        bconv_dense_layers=bconv_dense,
     )

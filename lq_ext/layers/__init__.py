@@ -2,6 +2,7 @@
 
 from lq_ext.layers.activations import DPReLU, HardSigmoid, RPReLU
 from lq_ext.layers.channels import ChannelBroadcast
+from lq_ext.layers.dense import BinaryDense
 from lq_ext.layers.depthwise import BinaryDepthwiseConv2D
 from lq_ext.layers.embedding import LearnableBias
 from lq_ext.layers.es import ChannelSlice, ESQuantConv2D
@@ -10,6 +11,7 @@ from lq_ext.layers.shift import CircularShift
 from lq_ext.layers.shortcut import ReshapeAdd
 
 __all__ = [
+    "BinaryDense",
     "BinaryDepthwiseConv2D",
     "ChannelBroadcast",
     "ChannelSlice",
