@@ -1,4 +1,4 @@
-"""``lq-ext``: thin commands over the library (summary, convert, inspect, bench, demo, list).
+"""``lq-ext``: thin commands over the library (summary, convert, inspect, bench, demo, train, list).
 
 Exit codes: 0 success, 1 a library error (message on stderr, no traceback),
 2 bad command-line usage, including an unknown model name.
@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="input shape of every model (default 224,224,3)")
     demo.add_argument("--num-classes", type=int, metavar="N", help="classes of every model (default 1000)")
     _add_timing_arguments(demo)
+
+    from lq_ext.cli.train import add_train_parser
+
+    add_train_parser(commands, names)
     return parser
 
 
@@ -155,6 +159,10 @@ def _run(args) -> None:
             warmup=args.warmup,
             runs=args.runs,
         )
+    elif args.command == "train":
+        from lq_ext.cli.train import run_train
+
+        run_train(args)
 
 
 def main(argv=None) -> int:

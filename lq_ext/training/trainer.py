@@ -11,12 +11,14 @@ Layout of ``output_dir``::
         weights.h5         written when the step has finished
     model.h5               the final trained model (logits)
     model.tflite           its LCE flatbuffer, parity-checked against Keras
-    recipe.json            the recipe; resuming with another one is refused
-    result.json            recipe, per-epoch logs, final accuracy, times, conversion
+    recipe.json            the recipe and steps per epoch; resuming with others is refused
+    result.json            recipe, per-epoch logs, final accuracy, times, conversion;
+                           written last: it marks a finished run
 
 A killed run started again with the same arguments resumes: finished steps are
 loaded from their ``weights.h5``, the running step continues after its last finished
-epoch with the same optimizer state (at most one epoch lost).
+epoch with the same optimizer state (at most one epoch lost); a run killed during the
+final conversion only converts again.
 """
 
 from __future__ import annotations
@@ -113,20 +115,21 @@ def _read_log(path: Path) -> list:
         return [{key: value(key, text) for key, text in row.items()} for row in csv.DictReader(file)]
 
 
-def _check_resumable(output_dir: Path, recipe: Recipe) -> None:
-    """Record ``recipe`` in ``output_dir``; refuse to resume a run made with another one.
+def _check_resumable(output_dir: Path, recipe: Recipe, steps: int) -> None:
+    """Record ``recipe`` and the steps per epoch in ``output_dir``; refuse to resume a run
+    made with other ones.
 
     A resumed run restores its epoch counter and optimizer state, which are only
-    meaningful for the recipe they were made with (e.g. the schedule's length).
+    meaningful for the recipe and data they were made with (e.g. the schedule's length).
     """
     path = output_dir / "recipe.json"
-    wanted = dataclasses.asdict(recipe)
+    wanted = {**dataclasses.asdict(recipe), "steps_per_epoch": steps}
     if path.is_file():
         recorded = json.loads(path.read_text())
         if recorded != wanted:
             changed = sorted(key for key in wanted if recorded.get(key) != wanted[key])
             raise ValueError(
-                f"{output_dir} holds an unfinished run made with another recipe (differs in "
+                f"{output_dir} holds an unfinished run made with another recipe or data (differs in "
                 f"{', '.join(changed)}); resume it with the same recipe, or pass overwrite=True "
                 f"to start again there."
             )
@@ -226,7 +229,8 @@ def train(
         train_data, val_data: ``tf.data.Dataset`` of ``(images, labels)`` batches
             (:func:`lq_ext.data.load_dataset`); ``val_data`` is optional.
         output_dir: where checkpoints, logs and the final model go (see module doc).
-            A directory holding a finished run is refused unless ``overwrite=True``.
+            A directory holding a finished run (``result.json``) is refused unless
+            ``overwrite=True``.
         recipe: a :class:`~lq_ext.training.Recipe` (default: 10 epochs of Adam).
         teacher: optional distillation teacher (logits): a model, a callable that
             builds one, or the path of a saved model.
@@ -252,18 +256,18 @@ def train(
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be an lq_ext.training.Recipe, got {type(recipe).__name__}.")
     output_dir = Path(output_dir)
-    if (output_dir / "model.h5").exists() and not overwrite:
+    if (output_dir / "result.json").exists() and not overwrite:
         raise FileExistsError(
-            f"{output_dir} holds a finished run (model.h5); pass overwrite=True to train again "
-            f"there, or choose another output_dir."
+            f"{output_dir} holds a finished run (result.json); pass overwrite=True to train "
+            f"again there, or choose another output_dir."
         )
     if overwrite:
         for stale in ("model.h5", "model.tflite", "result.json", "recipe.json"):
             (output_dir / stale).unlink(missing_ok=True)
         for step in ("step1", "step2", "train"):
             shutil.rmtree(output_dir / step, ignore_errors=True)
-    _check_resumable(output_dir, recipe)
     steps = _steps(train_data, steps_per_epoch)
+    _check_resumable(output_dir, recipe, steps)
     strategy = resolve_strategy(strategy)
     if seed is not None:
         tf.keras.utils.set_random_seed(seed)

@@ -1,0 +1,252 @@
+"""``lq-ext train``: a registered model on a dataset with a paper's recipe, end to end.
+
+A thin layer over :func:`lq_ext.training.train`: the model is built for the dataset's
+input (``dataset_info``: image size, channels, classes) with logits outputs, the recipe
+is ``RECIPES[--recipe]`` with the given flags replacing its fields, the data come from
+:func:`lq_ext.data.load_dataset` (the test split is the validation data). At the end it
+prints the test top-1, the files of the output directory and the conversion report.
+
+A killed run resumes when started again with the same arguments (see
+:mod:`lq_ext.training.trainer` for the output directory's layout).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from pathlib import Path
+
+#: Recipe flags: argparse destination -> Recipe field.
+RECIPE_FLAGS = {
+    "epochs": "epochs",
+    "optimizer": "optimizer",
+    "learning_rate": "learning_rate",
+    "schedule": "schedule",
+    "warmup_epochs": "warmup_epochs",
+    "weight_decay": "weight_decay",
+    "two_step": "two_step",
+    "kd_label_weight": "kd_label_weight",
+    "kd_temperature": "kd_temperature",
+}
+
+#: Sub-directories of a step listed as one line (their files are Keras internals).
+_COLLAPSED = ("backup", "tensorboard")
+
+
+def add_train_parser(commands, model_names):
+    """Register ``train`` on the ``commands`` sub-parsers of ``lq-ext``."""
+    from lq_ext.data import DATASETS
+    from lq_ext.training import OPTIMIZERS, RECIPES, STRATEGIES
+    from lq_ext.training.schedules import DECAYS
+
+    train = commands.add_parser(
+        "train",
+        help="train a model on a dataset with a paper's recipe; save, convert and verify it",
+        description=(
+            "Train MODEL on --dataset with a recipe (RECIPES[--recipe], the flags below "
+            "replace its fields), checkpointing every epoch into --output-dir; then save "
+            "model.h5 and convert it to a parity-checked model.tflite. A killed run "
+            "resumes when started again with the same arguments."
+        ),
+    )
+    train.add_argument(
+        "model", choices=model_names, metavar="MODEL", help="a registered model: " + ", ".join(model_names)
+    )
+    train.add_argument(
+        "--dataset", required=True, choices=DATASETS, metavar="NAME", help="one of " + ", ".join(DATASETS)
+    )
+    train.add_argument("--output-dir", required=True, metavar="DIR", help="checkpoints, logs and the final model")
+    train.add_argument(
+        "--recipe", default="quick", choices=tuple(RECIPES), help="the base hyper-parameters (default quick)"
+    )
+    recipe = train.add_argument_group("recipe fields (default: the recipe's)")
+    recipe.add_argument("--epochs", type=int, metavar="N", help="epochs of each step")
+    recipe.add_argument("--learning-rate", type=float, metavar="LR", help="peak learning rate")
+    recipe.add_argument("--optimizer", choices=OPTIMIZERS)
+    recipe.add_argument("--schedule", choices=DECAYS)
+    recipe.add_argument("--warmup-epochs", type=int, metavar="N")
+    recipe.add_argument("--weight-decay", type=float, metavar="WD", help="on kernels (step 1 with --two-step)")
+    recipe.add_argument(
+        "--two-step", action="store_true", default=None,
+        help="ReActNet's two steps: real weights + binary activations, then binary weights",
+    )
+    recipe.add_argument(
+        "--no-two-step", dest="two_step", action="store_false", default=None, help="one step only"
+    )
+    recipe.add_argument("--teacher", metavar="PATH", help="a saved Keras model (logits) to distil from")
+    recipe.add_argument("--kd-label-weight", type=float, metavar="W", help="with --teacher: label CE weight")
+    recipe.add_argument("--kd-temperature", type=float, metavar="T", help="with --teacher: temperature")
+
+    train.add_argument("--batch-size", type=int, default=128, metavar="N", help="default 128")
+    train.add_argument("--seed", type=int, default=0, metavar="S", help="seeds data order and weights (default 0)")
+    train.add_argument("--limit", type=int, metavar="N", help="use only the first N images of each split")
+    train.add_argument("--data-dir", metavar="DIR", help="where the data are (default: the loader's places)")
+    train.add_argument("--strategy", default="default", choices=STRATEGIES, help="tf.distribute strategy")
+    train.add_argument(
+        "--width-multiplier", type=float, metavar="A", help="width factor, for models that have one (bdnet_mobilenet)"
+    )
+    train.add_argument("--no-convert", action="store_true", help="skip the .tflite conversion")
+    train.add_argument("--overwrite", action="store_true", help="train again in a DIR holding a finished run")
+    train.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    train.add_argument(
+        "--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras output: 0 silent, 1 progress bar, 2 "
+        "one line per epoch (default)",
+    )
+    train.set_defaults(train_parser=train)
+    return train
+
+
+def _accepts(fn, keyword) -> bool | None:
+    """True / False if ``fn``'s signature says whether it takes ``keyword``; None if it
+    only has ``**kwargs`` (then only a call can tell)."""
+    parameters = inspect.signature(fn).parameters
+    if keyword in parameters:
+        return True
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return False
+
+
+def check_model_arguments(spec, kwargs, parser) -> None:
+    """Usage error (exit 2) if ``spec``'s model cannot take ``kwargs`` (logits output,
+    ``width_multiplier``)."""
+    flags = {"classifier_activation": None, "width_multiplier": "--width-multiplier"}
+    unknown = [key for key in flags if key in kwargs and _accepts(spec.fn, key) is None]
+    refused = [key for key in flags if key in kwargs and _accepts(spec.fn, key) is False]
+    if unknown and not refused:  # only **kwargs: build it once to find out
+        try:
+            spec.build(**kwargs)
+        except TypeError as error:
+            refused = [key for key in unknown if key in str(error)]
+            if not refused:
+                raise
+    if refused:
+        key = refused[0]
+        if flags[key] is None:
+            parser.error(
+                f"model {spec.name!r} cannot output logits (it has no classifier_activation "
+                f"argument, its classifier ends in a softmax), so it cannot be trained here"
+            )
+        parser.error(f"{flags[key]}: model {spec.name!r} has no width_multiplier argument")
+
+
+def _for_cli(error):
+    """``error`` with its message on one line (the CLI prints errors on one line) and the
+    library's ``overwrite=True`` advice as the flag ``--overwrite``."""
+    if error.args and isinstance(error.args[0], str):
+        message = " ".join(error.args[0].split()).replace("overwrite=True", "--overwrite")
+        error.args = (message, *error.args[1:])
+    return error
+
+
+def _size(n_bytes) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n_bytes < 1000 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1000
+
+
+def describe_output_dir(output_dir) -> str:
+    """The files of a training output directory, one a line with its size (Keras'
+    backup and TensorBoard directories as one line each)."""
+    root = Path(output_dir)
+    lines = [f"Output directory {root}:"]
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part in _COLLAPSED for part in relative.parts[:-1]):
+            continue  # inside a collapsed directory
+        if path.is_dir():
+            if path.name in _COLLAPSED:
+                count = sum(1 for p in path.rglob("*") if p.is_file())
+                lines.append(f"  {relative}/  ({count} files)")
+            continue
+        lines.append(f"  {str(relative):<28s} {_size(path.stat().st_size):>9s}")
+    return "\n".join(lines)
+
+
+def run_train(args) -> None:
+    """``lq-ext train``: parse-checked ``args`` → :func:`lq_ext.training.train`."""
+    import lq_ext
+    from lq_ext.data import DatasetNotAvailableError, dataset_info, load_dataset
+    from lq_ext.training import RECIPES, train
+
+    parser = args.train_parser
+    if args.teacher is None:
+        for flag, value in (("--kd-label-weight", args.kd_label_weight), ("--kd-temperature", args.kd_temperature)):
+            if value is not None:
+                parser.error(f"{flag} needs --teacher PATH (distillation)")
+
+    # Everything that can be checked without data, first.
+    changes = {field: getattr(args, dest) for dest, field in RECIPE_FLAGS.items() if getattr(args, dest) is not None}
+    recipe = RECIPES[args.recipe].replace(**changes)  # ValueError names the bad field
+    info = dataset_info(args.dataset)
+    spec = lq_ext.zoo.get_model_spec(args.model)
+    model_kwargs = dict(
+        input_shape=(*info.image_size, info.channels), num_classes=info.num_classes, classifier_activation=None
+    )
+    if args.width_multiplier is not None:
+        model_kwargs["width_multiplier"] = args.width_multiplier
+    check_model_arguments(spec, model_kwargs, parser)
+    output_dir = Path(args.output_dir)
+    if (output_dir / "result.json").exists() and not args.overwrite:
+        raise FileExistsError(
+            f"{output_dir} holds a finished run (result.json); pass --overwrite to train again there, "
+            f"or choose another --output-dir."
+        )
+    if args.teacher is not None and not os.path.exists(args.teacher):
+        raise FileNotFoundError(f"--teacher {args.teacher}: no such model file or SavedModel directory.")
+
+    data = dict(batch_size=args.batch_size, seed=args.seed, limit=args.limit, data_dir=args.data_dir)
+    try:
+        train_data = load_dataset(args.dataset, "train", **data)
+        val_data = load_dataset(args.dataset, "test", **data)
+    except DatasetNotAvailableError as error:
+        raise _for_cli(error) from None
+
+    steps = " in two steps" if recipe.two_step else ""
+    print(
+        f"Training {args.model} on {args.dataset}{' (first %d images)' % args.limit if args.limit else ''} "
+        f"with recipe {args.recipe!r}{steps}: {recipe}\ninto {output_dir} (a killed run resumes when "
+        f"started again with the same arguments)",
+        flush=True,
+    )
+    try:
+        result = train(
+            lambda: spec.build(**model_kwargs),
+            train_data,
+            val_data,
+            output_dir=output_dir,
+            recipe=recipe,
+            teacher=args.teacher,
+            strategy=args.strategy,
+            seed=args.seed,
+            verbose=args.verbose,
+            tensorboard=args.tensorboard,
+            convert=not args.no_convert,
+            overwrite=args.overwrite,
+        )
+    except (ValueError, OSError, AssertionError) as error:  # e.g. ParityError: multi-line
+        raise _for_cli(error) from None
+    except KeyboardInterrupt:
+        print(
+            f"\nlq-ext train: interrupted; the same command resumes after the last finished epoch "
+            f"(checkpoints in {output_dir})",
+            file=sys.stderr,
+        )
+        raise
+
+    print()
+    for step, rows in result.history.items():
+        for row in rows:
+            values = ", ".join(f"{key} {value:.4f}" for key, value in row.items() if key != "epoch")
+            print(f"{step} epoch {row['epoch'] + 1}: {values}")
+    if result.val_accuracy is not None:
+        print(
+            f"test top-1: {100 * result.val_accuracy:.2f} % (val_accuracy {result.val_accuracy!r}, "
+            f"{args.dataset} test split{', first %d images' % args.limit if args.limit else ''}) "
+            f"after {result.seconds / 60:.1f} min"
+        )
+    print("\n" + describe_output_dir(output_dir))
+    if result.conversion is not None:
+        print("\n" + str(result.conversion))
