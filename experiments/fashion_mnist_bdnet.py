@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from lq_ext import training
+from lq_ext.bench.compare import require_matplotlib
 from lq_ext.data import dataset_info, load_dataset
 from lq_ext.zoo import BDNetMobileNet
 
@@ -129,14 +130,8 @@ def summary(rows):
 
 
 def plot(rows, path):
-    try:
-        import matplotlib
-        import matplotlib.ticker
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'lq_ext[notebooks]'") from None
+    plt = require_matplotlib()
+    import matplotlib.ticker
     fig, ax = plt.subplots(figsize=(6, 4))
     for config in CONFIGS:
         runs = [r for r in rows if r["config"] == config]

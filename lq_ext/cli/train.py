@@ -188,12 +188,7 @@ def run_train(args) -> None:
     if args.width_multiplier is not None:
         model_kwargs["width_multiplier"] = args.width_multiplier
     check_model_arguments(spec, model_kwargs, parser)
-    output_dir = Path(args.output_dir)
-    if (output_dir / "result.json").exists() and not args.overwrite:
-        raise FileExistsError(
-            f"{output_dir} holds a finished run (result.json); pass --overwrite to train again there, "
-            f"or choose another --output-dir."
-        )
+    output_dir = Path(args.output_dir)  # a finished run there is refused by train()
     if args.teacher is not None and not os.path.exists(args.teacher):
         raise FileNotFoundError(f"--teacher {args.teacher}: no such model file or SavedModel directory.")
 
