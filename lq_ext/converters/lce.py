@@ -12,6 +12,12 @@ Before an LCE conversion, binary ``QuantDense`` layers (which LCE 0.16 runs as f
 :class:`lq_ext.layers.BinaryDense`, which LCE runs as a bit-packed 1×1 ``LceBconv2d``
 (``binary_dense="bconv"``, :mod:`lq_ext.converters.rewrite`); the parity check compares
 the flatbuffer with the model as given.
+
+With ``int8=True`` (LCE engine) the model is first rewritten into a clone whose
+non-binary parts carry calibrated int8 fake-quant ops (:mod:`lq_ext.converters.int8`);
+the parity check then compares the flatbuffer with that clone (the conversion must be
+exact up to an int8 step), and :attr:`ConversionResult.int8_agreement` compares it with
+the float model (what int8 costs).
 """
 
 from __future__ import annotations
@@ -25,7 +31,13 @@ import numpy as np
 import tensorflow as tf
 
 from lq_ext.converters.inspect import OpReport, inspect
-from lq_ext.converters.parity import ParityError, ParityReport, run_parity
+from lq_ext.converters.parity import (
+    ParityError,
+    ParityReport,
+    compare_outputs,
+    run_interpreter,
+    run_parity,
+)
 from lq_ext.converters.rewrite import BINARY_DENSE_MODES, binary_dense_as_bconv
 from lq_ext.converters.rewrite import all_layers as _layers
 
@@ -101,6 +113,8 @@ class ConversionResult:
     engine: str
     target: str
     bconv_dense_layers: tuple[str, ...] = ()
+    int8_plan: object = None  # lq_ext.converters.int8.Int8Plan, with int8=True
+    int8_agreement: ParityReport | None = None
 
     def __str__(self) -> str:
         head = f"Converted with {self.engine}"
@@ -112,8 +126,27 @@ class ConversionResult:
                 f"\nBinary QuantDense run as 1x1 LceBconv2d (lq_ext.layers.BinaryDense): "
                 f"{', '.join(self.bconv_dense_layers)}"
             )
+        if self.int8_plan is not None:
+            plan = self.int8_plan
+            head += (
+                f"\nint8 mode: {len(plan.ranges)} calibrated ranges ({plan.calibration_images} "
+                f"images), {len(plan.folded)} BatchNorm(s) folded, {len(plan.lowered)} layer(s) "
+                f"lowered, {len(plan.quantized_kernels)} float kernel(s) in int8"
+            )
         parity = str(self.parity) if self.parity is not None else "Parity: not checked (verify=False)"
-        return "\n".join([head, self.ops.format(), parity])
+        if self.parity is not None and self.int8_plan is not None:
+            parity = "Against the int8 Keras clone (conversion check):\n" + parity
+        lines = [head, self.ops.format(), parity]
+        if self.int8_agreement is not None:
+            a = self.int8_agreement
+            lines.append(
+                f"int8 vs the float model on {a.n_samples} {a.samples}: top-1 agreement "
+                f"{100 * a.top1_agreement:.1f} %, max |difference| {a.max_abs_error:.3g}"
+                if a.top1_agreement is not None
+                else f"int8 vs the float model on {a.n_samples} {a.samples}: max |difference| "
+                f"{a.max_abs_error:.3g} (max relative {a.max_rel_error:.3g})"
+            )
+        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- validation
@@ -379,6 +412,8 @@ def convert(
     min_top1_agreement: float = DEFAULT_MIN_TOP1_AGREEMENT,
     atol: float = 0.0,
     binary_dense: str = "bconv",
+    int8: bool = False,
+    calibration=None,
 ) -> ConversionResult:
     """Convert ``model`` to a ``.tflite`` file, report its ops and verify it on real images.
 
@@ -416,6 +451,14 @@ def convert(
             :class:`lq_ext.layers.BinaryDense` (same weights, same outputs); ``"float"``
             leaves it to LCE, which runs it as a float ``FULLY_CONNECTED``. Ignored by
             ``engine="tflite"``.
+        int8: also run everything that is not binary (stem, shortcuts, BatchNorm /
+            activation chains, head) as int8 ops (:mod:`lq_ext.converters.int8`;
+            ``engine="lce"`` only). The parity check then compares the flatbuffer with
+            the int8 Keras clone, within ``atol`` of at least two int8 steps of the
+            output, and ``int8_agreement`` of the result with the float model.
+        calibration: with ``int8=True``, the images (n, *input_shape) that set the
+            int8 ranges; default: the parity check's images (so the agreement is then
+            measured on the calibration images; pass held-out ones for a fair figure).
 
     # Returns
         A :class:`ConversionResult`; ``print`` it for the op table and parity numbers.
@@ -444,21 +487,35 @@ def convert(
     if engine == "lce":
         _check_grouped_binary_convs(model)
     _check_calibrated(model)
+    if not isinstance(int8, bool):
+        raise TypeError(f"int8 must be True or False, got int8={int8!r}.")
+    if int8 and engine != "lce":
+        raise ValueError(f"int8=True needs engine='lce' (it converts fake-quant ops), got engine={engine!r}.")
+    if calibration is not None and not int8:
+        raise ValueError("calibration images are only used with int8=True; pass int8=True or drop calibration.")
     if verify:
         _check_tolerances(rtol, max_outlier_fraction, min_top1_agreement, atol)
         inputs, description = _parity_inputs(model, samples)
-
+    if int8 and calibration is None:
+        calibration = inputs if verify else _parity_inputs(model, samples)[0]
     converted, bconv_dense = model, ()
     if engine == "lce" and binary_dense == "bconv":
         converted, bconv_dense = binary_dense_as_bconv(model)
+    plan = None
+    if int8:
+        from lq_ext.converters.int8 import int8_model
+
+        converted, plan = int8_model(converted, calibration)
     flatbuffer = _to_flatbuffer(converted, engine, target)
     ops = dataclasses.replace(inspect(flatbuffer), source=path)
 
-    parity = None
+    parity = agreement = None
     if verify:
         kernel = "indirect_bgemm" if ops.has_grouped_bconv else "optimized"
+        if plan is not None:
+            atol = max(atol, 2 * plan.output_step)
         parity = run_parity(
-            model,
+            converted if plan is not None else model,
             flatbuffer,
             inputs,
             rtol=rtol,
@@ -476,6 +533,16 @@ def convert(
                 f"convert(..., verify=False) writes it anyway." + _parity_hint(model),
                 flatbuffer=flatbuffer,
             )
+        if plan is not None:
+            agreement = compare_outputs(
+                model.predict(inputs, verbose=0),
+                run_interpreter(flatbuffer, inputs, kernel=kernel),
+                rtol=rtol,
+                min_top1_agreement=0.0,
+                max_outlier_fraction=1.0,
+                samples=description,
+                kernel=kernel,
+            )
 
     _write_atomically(flatbuffer, path, overwrite)
     return ConversionResult(
@@ -486,4 +553,6 @@ def convert(
         engine=engine,
         target=target,
         bconv_dense_layers=bconv_dense,
+        int8_plan=plan,
+        int8_agreement=agreement,
     )

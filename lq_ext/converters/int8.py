@@ -1,0 +1,598 @@
+"""Full-int8 mode: a clone of a BNN in which everything that is not binary runs in int8.
+
+LCE runs a Larq model's binary convs bit-packed and leaves the rest (stem, shortcuts,
+BatchNorm / activation chains, head) in float.  LCE has no post-training calibration:
+int8 comes from *fake-quant ops* in the Keras graph (quantization-aware training,
+LCE's ``toy_model_int8`` end-to-end test), which the converter turns into int8 tensors
+and ops.  :func:`int8_model` writes those ops into a clone of the model, with ranges
+calibrated on real images, so ``lq_ext.converters.convert(model, int8=...)`` can
+emit a flatbuffer in which the non-binary parts are int8 too.
+
+What the clone changes (the model passed in is never modified):
+
+1. **BatchNorm folding.**  A float conv / depth-wise conv / dense layer whose only
+   consumer is an inference-mode ``BatchNormalization`` absorbs it: kernel × γ/σ, bias
+   (b − μ)·γ/σ + β; the BN layer disappears.  Its kernel then gets an 8-bit weight
+   quantizer (:class:`~lq_ext.fake_quant.IntWeightQuantizer`: per output channel for
+   ``Conv2D``, per tensor for depth-wise and dense kernels, which TFLite 2.16 cannot
+   keep per channel when they come from fake-quant ops).  Float conv / dense layers
+   without a BN are quantized the same way.  A BN after a *binary* conv is left in
+   place: LCE fuses it into ``LceBconv2d`` as its output multiplier and bias.
+2. **Lowering.**  ``RPReLU`` and ``DPReLU`` are written as a chain of single-op layers
+   (bias, ``PReLU``, scale, bias) so that every intermediate tensor has a range: TFLite
+   cannot quantize a tensor it has no range for and would keep that op in float.
+3. **Activation ranges.**  An :class:`Int8Range` (``fake_quant_with_min_max_args``)
+   follows the model input and every layer output, except the outputs that only feed a
+   BN to be fused (1.) and those of layers that move values without changing their range
+   (padding, reshapes, max-pooling, channel tiling / slicing / shifts, dropout) or that
+   are fake-quantized already (exact-int8 depth-wise convs, PokeBNN's 8-bit layers).
+   Each range is [min(0, m), max(0, M)] of the values the *float* model produces at that
+   tensor on the calibration images (TFLite's post-training rule: min / max, zero
+   exactly representable).  A softmax output gets TFLite's fixed int8 range [0, 1).
+
+Binarizers (±1) are unaffected by the ranges except at zero: a value that rounds to 0
+takes the sign +1.  :func:`int8_agreement` measures what all this costs: the top-1
+agreement of the converted int8 flatbuffer with the float Keras model on real images.
+
+**Scope.**  Functional and Sequential models of single-node layers (no shared layers,
+no nested models).  Custom layers of several TF ops other than those lowered in 2. keep
+float intermediates; :func:`lq_ext.converters.inspect` reports such ops as float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import larq as lq
+import numpy as np
+import tensorflow as tf
+
+from lq_ext._serialization import register
+
+__all__ = ["Int8Plan", "Int8Range", "int8_model"]
+
+#: Kernel layers int8 mode quantizes (exact types: subclasses may compute otherwise).
+_FLOAT_KERNEL_LAYERS = (
+    tf.keras.layers.Conv2D,
+    tf.keras.layers.DepthwiseConv2D,
+    tf.keras.layers.Dense,
+    lq.layers.QuantConv2D,
+    lq.layers.QuantDepthwiseConv2D,
+    lq.layers.QuantDense,
+)
+#: Layers whose outputs keep the range of their input (TFLite requires it of most).
+_RANGE_PRESERVING = (
+    "ZeroPadding2D",
+    "Cropping2D",
+    "MaxPooling2D",
+    "Reshape",
+    "Flatten",
+    "Dropout",
+    "ChannelBroadcast",
+    "ChannelSlice",
+    "CircularShift",
+    "IntActivationQuantizer",
+)
+
+
+@register
+class Int8Range(tf.keras.layers.Layer):
+    """Fake-quantize to 8 bits over the fixed range [low, high] (TFLite: one int8 scale
+    and zero point per tensor).  The identity on the grid; made by :func:`int8_model`."""
+
+    def __init__(self, low: float, high: float, **kwargs):
+        super().__init__(**kwargs)
+        if not (low <= 0.0 <= high and high > low):
+            raise ValueError(f"Int8Range needs low ≤ 0 ≤ high and low < high, got low={low!r}, high={high!r}.")
+        self.low, self.high = float(low), float(high)
+
+    def call(self, inputs):
+        return tf.quantization.fake_quant_with_min_max_args(inputs, self.low, self.high, num_bits=8)
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "low": self.low, "high": self.high}
+
+
+@register
+class PerTensorInt8Weights(lq.quantizers.Quantizer):
+    """Symmetric 8-bit weights with one max|w| scale for the whole kernel (±127 levels)."""
+
+    precision = 8
+
+    def call(self, inputs):
+        step = tf.maximum(tf.stop_gradient(tf.reduce_max(tf.abs(inputs))), 1e-12) / 127.0
+        return tf.quantization.fake_quant_with_min_max_vars(
+            inputs, -127.0 * step, 127.0 * step, num_bits=8, narrow_range=True
+        )
+
+
+@dataclass(frozen=True)
+class Int8Plan:
+    """What :func:`int8_model` did.
+
+    # Attributes
+        folded: ``(layer, batchnorm)`` name pairs folded together.
+        quantized_kernels: layers whose float kernel got an 8-bit weight quantizer.
+        lowered: custom layers written as chains of single-op layers.
+        ranges: ``{tensor: (low, high)}`` of every inserted :class:`Int8Range`, keyed
+            by the name of the layer whose output it quantizes (``"<input>"`` for the
+            model input).
+        calibration_images: how many images set the ranges.
+        output_step: the largest int8 step of the model outputs (0 if an output has no
+            range of its own).
+    """
+
+    folded: tuple[tuple[str, str], ...]
+    quantized_kernels: tuple[str, ...]
+    lowered: tuple[str, ...]
+    ranges: dict
+    calibration_images: int
+    output_step: float = 0.0
+
+
+# --------------------------------------------------------------------------- layer kinds
+def _is_binary_quantizer(quantizer) -> bool:
+    return quantizer is not None and getattr(quantizer, "precision", None) == 1
+
+
+def _is_float_kernel_layer(layer) -> bool:
+    """A conv / depth-wise conv / dense layer computing in float (no quantizers)."""
+    if type(layer) not in _FLOAT_KERNEL_LAYERS:
+        return False
+    quantizers = ("input_quantizer", "kernel_quantizer", "depthwise_quantizer")
+    return all(getattr(layer, name, None) is None for name in quantizers)
+
+
+def _is_binary_mac_layer(layer) -> bool:
+    """A conv / dense layer with a binarized input: LCE runs it as ``LceBconv2d`` and
+    fuses a BatchNorm after it (depth-wise ones excepted: LCE has no binary
+    depth-wise op)."""
+    if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
+        return False
+    return _is_binary_quantizer(getattr(layer, "input_quantizer", None)) and (
+        getattr(layer, "kernel_quantizer", None) is not None
+    )
+
+
+def _is_fake_quantized(layer) -> bool:
+    """Whether the layer's output is fake-quantized already (TFLite runs its op in int8)."""
+    from lq_ext.layers import BinaryDepthwiseConv2D
+
+    if type(layer).__name__ in _RANGE_PRESERVING:
+        return True
+    if isinstance(layer, BinaryDepthwiseConv2D) and layer.exact_int8:
+        linear = layer.activation in (None, tf.keras.activations.linear)
+        return linear and not layer.use_bias and not layer.scale_kernel
+    return False
+
+
+def _foldable_batchnorm(layer) -> bool:
+    config = layer.get_config()
+    axis = config["axis"]
+    axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+    return axis in (-1, len(layer.input_shape) - 1)
+
+
+def _softmax_output(layer) -> bool:
+    activation = getattr(layer, "activation", None)
+    return activation is tf.keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+
+
+#: TFLite's fixed int8 range of a softmax output: scale 1/256, zero point −128.
+SOFTMAX_RANGE = (0.0, 255.0 / 256.0)
+
+
+# --------------------------------------------------------------------------- graph
+def _as_functional(model):
+    if not isinstance(model, tf.keras.Model):
+        raise TypeError(f"int8 mode needs a tf.keras.Model, got {type(model).__name__}.")
+    if not getattr(model, "_is_graph_network", False) and not isinstance(model, tf.keras.Sequential):
+        raise ValueError(
+            f"int8 mode rebuilds the model's layer graph; {model.name!r} is a subclassed "
+            f"model, which has none. Build it with the functional API."
+        )
+    if not model.built or not model.inputs:
+        raise ValueError(f"int8 mode needs a built model with known inputs; {model.name!r} has none.")
+    model = tf.keras.Model(model.inputs, model.outputs, name=model.name)
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.Model):
+            raise ValueError(
+                f"int8 mode does not rebuild nested models; layer {layer.name!r} of "
+                f"{model.name!r} is a {type(layer).__name__}. Flatten it into the outer model."
+            )
+        if len(layer._inbound_nodes) > 1:
+            raise ValueError(
+                f"int8 mode does not rebuild shared layers; layer {layer.name!r} of "
+                f"{model.name!r} is called {len(layer._inbound_nodes)} times."
+            )
+    return model
+
+
+def _inputs_of(layer) -> list[str]:
+    """Names of the layers whose outputs ``layer`` (single node) is called on."""
+    return [t._keras_history.layer.name for t in layer._inbound_nodes[0].keras_inputs]
+
+
+def _call_arguments(layer, tensors):
+    """``(args, kwargs)`` of ``layer``'s call with every Keras tensor replaced by its
+    counterpart in ``tensors`` (layer name → rebuilt output)."""
+    node = layer._inbound_nodes[0]
+
+    def replace(value):
+        history = getattr(value, "_keras_history", None)
+        if history is None:
+            return value
+        return tf.nest.flatten(tensors[history.layer.name])[history.tensor_index]
+
+    return tf.nest.map_structure(replace, (node.call_args, node.call_kwargs))
+
+
+class _Builder:
+    """Rebuilds a functional model layer by layer with folds, lowerings and ranges."""
+
+    def __init__(self, model, ranges):
+        self.model = model
+        self.ranges = ranges  # None: collect the tensors that need one
+        self.probes = {}
+        self.range_of = {}  # id(tensor) -> (low, high) of its Int8Range
+        self.folded, self.quantized, self.lowered = [], [], []
+        self.absorbed = set()  # binary layers whose RSign threshold the BN before took
+        self.consumers = {layer.name: [] for layer in model.layers}
+        for layer in model.layers:
+            if not isinstance(layer, tf.keras.layers.InputLayer):
+                for name in _inputs_of(layer):
+                    self.consumers[name].append(layer)
+        self.folds = {}
+        for layer in model.layers:
+            after = self.consumers[layer.name]
+            if (
+                _is_float_kernel_layer(layer)
+                and len(after) == 1
+                and isinstance(after[0], tf.keras.layers.BatchNormalization)
+                and _foldable_batchnorm(after[0])
+                and layer.activation in (None, tf.keras.activations.linear)
+            ):
+                self.folds[after[0].name] = layer
+
+    def _range(self, key, x, fixed=None):
+        """``x`` followed by its Int8Range (or recorded as a probe on the first pass)."""
+        if self.ranges is None:
+            self.probes[key] = x
+            return x
+        low, high = fixed or self.ranges[key]
+        y = Int8Range(low, high, name=_layer_name(key))(x)
+        self.range_of[id(y)] = (low, high)
+        return y
+
+    def _fused_by_lce(self, bn) -> bool:
+        """Whether LCE fuses ``bn`` into the ``LceBconv2d`` before it."""
+        producer = self.model.get_layer(_inputs_of(bn)[0])
+        return _is_binary_mac_layer(producer) and len(self.consumers[producer.name]) == 1
+
+    def _skips_range(self, layer) -> bool:
+        after = self.consumers[layer.name]
+        only_bn = len(after) == 1 and isinstance(after[0], tf.keras.layers.BatchNormalization)
+        if only_bn and (after[0].name in self.folds or _is_binary_mac_layer(layer)):
+            return True  # fused into the conv: by us (folded) or by LCE (LceBconv2d)
+        return _is_fake_quantized(layer)
+
+    def build(self):
+        tensors = {}
+        inputs = []
+        for layer in self.model.layers:
+            if isinstance(layer, tf.keras.layers.InputLayer):
+                x = tf.keras.Input(batch_shape=layer.input_shape[0] if isinstance(layer.input_shape, list) else layer.input_shape, dtype=layer.dtype, name=layer.name)
+                inputs.append(x)
+                tensors[layer.name] = self._range(layer.name, x)
+        pending = [l for l in self.model.layers if not isinstance(l, tf.keras.layers.InputLayer)]
+        while pending:
+            progress = False
+            for layer in list(pending):
+                if not all(name in tensors for name in _inputs_of(layer)):
+                    continue
+                args, kwargs = _call_arguments(layer, tensors)
+                tensors[layer.name] = self._layer(layer, args, kwargs)
+                pending.remove(layer)
+                progress = True
+            if not progress:
+                raise ValueError(f"int8 mode could not order the layers of {self.model.name!r}.")
+        outputs = [
+            tf.nest.flatten(tensors[t._keras_history.layer.name])[t._keras_history.tensor_index]
+            for t in self.model.outputs
+        ]
+        self.output_steps = [
+            (high - low) / 255.0 for low, high in (self.range_of.get(id(t), (0.0, 0.0)) for t in outputs)
+        ]
+        return tf.keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=f"{self.model.name}_int8")
+
+    def _layer(self, layer, args, kwargs):
+        """The rebuilt output of ``layer`` called as ``layer(*args, **kwargs)``."""
+        x = args[0]
+        if layer.name in self.folds:  # a BN folded into the layer before it
+            return self._range(layer.name, x)
+        lowering = _lowerings().get(type(layer))
+        if lowering is not None and lowering.applies(layer):
+            self.lowered.append(layer.name)
+            for index, (new, weights) in enumerate(lowering.layers(layer)):
+                y = new(x)
+                new.set_weights(weights)
+                x = self._range(f"{layer.name}/{index}", y)
+            return x
+        if _is_float_kernel_layer(layer):
+            return self._float_kernel_layer(layer, x)
+        if (
+            isinstance(layer, tf.keras.layers.BatchNormalization)
+            and _lowerable_batchnorm(layer)
+            and not self._fused_by_lce(layer)
+        ):
+            self.lowered.append(layer.name)
+            after = self.consumers[layer.name]
+            threshold = 0.0
+            if len(after) == 1 and _rsign(after[0]) is not None:
+                threshold = _rsign(after[0]).threshold.numpy()
+                self.absorbed.add(after[0].name)
+            new, weights = _batchnorm_as_depthwise(layer, threshold)
+            y = new(x)
+            new.set_weights(weights)
+            return self._range(layer.name, y)
+        if _rsign(layer) is not None:
+            return self._without_rsign(layer, x, kwargs)
+        new = type(layer).from_config(layer.get_config())
+        y = new(*args, **kwargs)
+        new.set_weights(layer.get_weights())
+        if self._skips_range(layer) or len(tf.nest.flatten(y)) != 1:
+            return y
+        return self._range(layer.name, y, SOFTMAX_RANGE if _softmax_output(layer) else None)
+
+    def _without_rsign(self, layer, x, kwargs):
+        """A binary layer with RSign, sign(x − β), as a bias −β (absorbed by the BN
+        before when it has one) and the layer with a plain sign: the subtraction gets a
+        range, which it cannot have inside the quantizer."""
+        rsign = _rsign(layer)
+        if layer.name not in self.absorbed:
+            self.lowered.append(layer.name)
+            bias, weights = _bias(layer, -rsign.threshold.numpy(), "threshold")
+            y = bias(x)
+            bias.set_weights(weights)
+            x = self._range(f"{layer.name}/threshold", y)
+        config = layer.get_config()
+        config["input_quantizer"] = tf.keras.utils.serialize_keras_object(
+            lq.quantizers.SteSign(clip_value=rsign.clip_value)
+        )
+        new = type(layer).from_config(config)
+        y = new(x, **kwargs)
+        new.set_weights([w.numpy() for w in layer.weights if w is not rsign.threshold])
+        if self._skips_range(layer):
+            return y
+        return self._range(layer.name, y)
+
+    def _float_kernel_layer(self, layer, x):
+        config = layer.get_config()
+        activation = config.get("activation", "linear")
+        bn = next((b for b, conv in self.folds.items() if conv is layer), None)
+        weights = layer.get_weights()
+        if bn is not None:
+            weights = _folded_weights(layer, self.model.get_layer(bn))
+            self.folded.append((layer.name, bn))
+            config["use_bias"] = True
+        config["activation"] = None
+        if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
+            config.pop("depthwise_quantizer", None)
+            new = lq.layers.QuantDepthwiseConv2D.from_config({**config, "depthwise_quantizer": PerTensorInt8Weights()})
+        elif isinstance(layer, tf.keras.layers.Conv2D):
+            from lq_ext.fake_quant import IntWeightQuantizer
+            new = lq.layers.QuantConv2D.from_config({**config, "kernel_quantizer": IntWeightQuantizer(8)})
+        else:
+            new = lq.layers.QuantDense.from_config({**config, "kernel_quantizer": PerTensorInt8Weights()})
+        y = new(x)
+        new.set_weights(weights)
+        self.quantized.append(layer.name)
+        if bn is not None:
+            return y  # its BN's range follows
+        y = self._range(layer.name, y)
+        if activation not in (None, "linear"):
+            act = tf.keras.layers.Activation(activation, name=f"{layer.name}_activation")
+            y = self._range(act.name, act(y), SOFTMAX_RANGE if activation == "softmax" else None)
+        return y
+
+
+def _layer_name(key: str) -> str:
+    return key.replace("/", "_") + "_int8"
+
+
+def _folded_weights(layer, bn):
+    """``[kernel, bias]`` of ``layer`` followed by the inference-mode ``bn``."""
+    weights = layer.get_weights()
+    kernel = weights[0].astype(np.float64)
+    channels = bn.get_weights()[-1].shape[0]
+    bias = weights[1].astype(np.float64) if layer.use_bias else np.zeros(channels)
+    params = dict(zip([w.name.split("/")[-1].split(":")[0] for w in bn.weights], bn.get_weights()))
+    gamma = params.get("gamma", np.ones(channels))
+    beta = params.get("beta", np.zeros(channels))
+    scale = gamma / np.sqrt(params["moving_variance"] + bn.epsilon)
+    if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
+        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
+    else:
+        kernel = kernel * scale
+    bias = (bias - params["moving_mean"]) * scale + beta
+    return [kernel.astype(np.float32), bias.astype(np.float32)]
+
+
+# --------------------------------------------------------------------------- lowerings
+def _channel_shape(layer):
+    return tuple(layer.input_shape[1:])
+
+
+def _prelu(layer, alpha):
+    """A Keras PReLU sharing α over all but the channel axis (TFLite: one PRELU op)."""
+    rank = len(layer.input_shape)
+    prelu = tf.keras.layers.PReLU(shared_axes=list(range(1, rank - 1)), name=f"{layer.name}_prelu")
+    return prelu, [np.reshape(alpha, (1,) * (rank - 2) + (-1,)).astype(np.float32)]
+
+
+def _bias(layer, bias, suffix):
+    from lq_ext.layers.embedding import LearnableBias
+
+    return LearnableBias(name=f"{layer.name}_{suffix}"), [np.asarray(bias, np.float32)]
+
+
+class _RPReLULowering:
+    """RPReLU(x) = PReLU_α(x − γ) + ζ: bias, PRELU, bias."""
+
+    @staticmethod
+    def applies(layer) -> bool:
+        return True
+
+    @staticmethod
+    def layers(layer):
+        shift_in, alpha, shift_out = (w.numpy() for w in (layer.shift_in, layer.alpha, layer.shift_out))
+        return [_bias(layer, -shift_in, "shift_in"), _prelu(layer, alpha), _bias(layer, shift_out, "shift_out")]
+
+
+class _DPReLULowering:
+    """DPReLU(x) = p·PReLU_{n/p}(x − b_x) − b_y for positive slopes p: bias, PRELU, and a
+    1×1 depth-wise conv for the per-channel scale and bias (one int8 op)."""
+
+    @staticmethod
+    def applies(layer) -> bool:
+        return len(layer.input_shape) == 4 and bool(np.all(layer.pos_slope.numpy() > 0))
+
+    @staticmethod
+    def layers(layer):
+        p, n = layer.pos_slope.numpy(), layer.neg_slope.numpy()
+        scale = lq.layers.QuantDepthwiseConv2D(
+            1, depthwise_quantizer=PerTensorInt8Weights(), name=f"{layer.name}_scale"
+        )
+        return [
+            _bias(layer, -layer.bias_x.numpy(), "shift_in"),
+            _prelu(layer, n / p),
+            (scale, [p.reshape(1, 1, -1, 1), -layer.bias_y.numpy()]),
+        ]
+
+
+def _lowerable_batchnorm(layer) -> bool:
+    return len(layer.input_shape) == 4 and _foldable_batchnorm(layer)
+
+
+def _rsign(layer):
+    """The RSign input quantizer of a (binary) conv / dense layer, else None."""
+    quantizer = getattr(layer, "input_quantizer", None)
+    return quantizer if type(quantizer).__name__ == "RSign" else None
+
+
+def _batchnorm_as_depthwise(layer, threshold):
+    """An inference-mode BN, minus ``threshold``, as a 1×1 depth-wise conv: one int8 op.
+
+    BN(x) − t = a·x + (b − t) with a = γ/σ, b = β − μ·a; ``threshold`` t is the RSign
+    threshold of the BN's only consumer (0 otherwise).  The int8 kernel has one scale
+    for all channels, so a channel with a small |a| loses relative precision.
+    """
+    params = dict(zip([w.name.split("/")[-1].split(":")[0] for w in layer.weights], layer.get_weights()))
+    channels = params["moving_mean"].shape[0]
+    gamma = params.get("gamma", np.ones(channels))
+    beta = params.get("beta", np.zeros(channels))
+    a = gamma / np.sqrt(params["moving_variance"] + layer.epsilon)
+    b = beta - params["moving_mean"] * a - threshold
+    conv = lq.layers.QuantDepthwiseConv2D(
+        1, depthwise_quantizer=PerTensorInt8Weights(), name=f"{layer.name}_affine"
+    )
+    return conv, [a.reshape(1, 1, -1, 1).astype(np.float32), b.astype(np.float32)]
+
+
+def _lowerings():
+    from lq_ext.layers.activations import DPReLU, RPReLU
+
+    return {RPReLU: _RPReLULowering, DPReLU: _DPReLULowering}
+
+
+# --------------------------------------------------------------------------- entry point
+def _check_images(images, model) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float32)
+    expected = tuple(model.inputs[0].shape[1:])
+    if images.ndim != len(expected) + 1 or tuple(images.shape[1:]) != expected or len(images) == 0:
+        raise ValueError(
+            f"calibration images must be an array (n ≥ 1, {', '.join(map(str, expected))}) "
+            f"matching the model input, got shape {images.shape}."
+        )
+    if not np.all(np.isfinite(images)):
+        raise ValueError("calibration images contain NaN or inf.")
+    return images
+
+
+def _check_padding(model):
+    """LCE's optimized ``LceBconv2d`` writes int8 (or bit-packed) output only with
+    one-padding: zero-padding needs float output (its kernel error: "Zero-padding is
+    only supported by the reference kernel with an even number of input channels, or
+    when using float output with no fused activation function")."""
+    offenders = [
+        layer.name
+        for layer in model.layers
+        if _is_binary_mac_layer(layer)
+        and getattr(layer, "padding", "valid") == "same"
+        and float(getattr(layer, "pad_values", 0.0)) == 0.0
+        and any(k > 1 for k in getattr(layer, "kernel_size", (1,)))
+    ]
+    if offenders:
+        raise ValueError(
+            f"int8 mode needs one-padded binary convs: {', '.join(map(repr, offenders[:5]))}"
+            f"{' ...' if len(offenders) > 5 else ''} pad with zeros (padding='same', "
+            f"pad_values=0), and LCE's optimized kernel can write int8 output only with "
+            f"pad_values=1.0 (zero-padding needs float output). Build the model with "
+            f"pad_values=1.0, or convert it with int8=False."
+        )
+
+
+def _calibrate(model, probes, images, batch_size):
+    keys = list(probes)
+    probe = tf.keras.Model(model.inputs, [probes[k] for k in keys])
+    low = {k: 0.0 for k in keys}
+    high = {k: 0.0 for k in keys}
+    for start in range(0, len(images), batch_size):
+        values = probe(images[start : start + batch_size], training=False)
+        values = values if isinstance(values, (list, tuple)) else [values]
+        for key, value in zip(keys, values):
+            value = value.numpy()
+            low[key] = min(low[key], float(value.min()))
+            high[key] = max(high[key], float(value.max()))
+    # A tensor that is 0 on every image: any range holds it exactly.
+    return {k: (low[k], high[k]) if high[k] > low[k] else (-1.0, 1.0) for k in keys}
+
+
+def int8_model(model, images, *, batch_size: int = 8):
+    """A clone of ``model`` whose non-binary parts TFLite runs in int8; see the module.
+
+    # Arguments
+        model: a built functional or Sequential ``tf.keras.Model`` (single-node layers).
+        images: calibration inputs ``(n, *input_shape)``, preprocessed as the model
+            expects (e.g. :func:`lq_ext.data.load_samples` + :func:`lq_ext.data.preprocess`).
+        batch_size: images per forward pass while calibrating.
+
+    # Returns
+        ``(clone, plan)``: the clone to convert with LCE, and an :class:`Int8Plan`.
+
+    # Raises
+        TypeError / ValueError: not a Keras model, a subclassed model, nested or shared
+            layers, or images that do not match the model input.
+    """
+    functional = _as_functional(model)
+    _check_padding(functional)
+    images = _check_images(images, functional)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got batch_size={batch_size!r}.")
+    first = _Builder(functional, ranges=None)
+    structural = first.build()
+    ranges = _calibrate(structural, first.probes, images, batch_size)
+    second = _Builder(functional, ranges=ranges)
+    clone = second.build()
+    plan = Int8Plan(
+        folded=tuple(second.folded),
+        quantized_kernels=tuple(second.quantized),
+        lowered=tuple(second.lowered),
+        ranges=ranges,
+        calibration_images=len(images),
+        output_step=max(second.output_steps),
+    )
+    return clone, plan

@@ -1,0 +1,190 @@
+"""Full-int8 mode: the rewrites are exact in float, the flatbuffer has no float op left."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import larq as lq
+
+from lq_ext.converters import convert
+from lq_ext.converters.int8 import Int8Range, _batchnorm_as_depthwise, _lowerings, int8_model
+from lq_ext.layers import DPReLU, RPReLU
+from lq_ext.quantizers import RSign
+from lq_ext.testing import randomize_weights
+
+
+def _images(shape, n=12, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, size=(n, *shape)).astype(np.float32)
+
+
+def _small_bnn():
+    """Stem conv + BN (folded), a pre-BN RSign binary conv (LCE fuses its BN), RPReLU,
+    a residual add, and a softmax head."""
+    inputs = tf.keras.Input((16, 16, 3))
+    x = tf.keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="stem_bn")(x)
+    shortcut = x
+    x = tf.keras.layers.BatchNormalization(name="pre_bn")(x)
+    x = lq.layers.QuantConv2D(
+        32, 3, padding="same", pad_values=1.0, input_quantizer=RSign(), kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip", use_bias=False, name="bconv",
+    )(x)
+    x = tf.keras.layers.BatchNormalization(name="bconv_bn")(x)
+    x = tf.keras.layers.Add(name="add")([x, shortcut])
+    x = RPReLU(name="act")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = tf.keras.layers.Dense(10, activation="softmax", name="head")(x)
+    model = tf.keras.Model(inputs, outputs)
+    randomize_weights(model, seed=3)
+    return model
+
+
+@pytest.fixture(scope="module")
+def small():
+    return _small_bnn()
+
+
+def test_plan_folds_lowers_and_keeps_keras_outputs_within_int8_steps(small):
+    images = _images((16, 16, 3))
+    clone, plan = int8_model(small, images)
+    assert plan.folded == (("stem", "stem_bn"),)
+    assert set(plan.quantized_kernels) == {"stem", "head"}
+    # pre_bn becomes one affine op that also takes the RSign threshold; the RPReLU a chain
+    assert "pre_bn" in plan.lowered and "act" in plan.lowered
+    assert "bconv_bn" not in plan.lowered  # LCE fuses it into LceBconv2d
+    assert plan.output_step == pytest.approx(1 / 256)
+    # ranges come from the float model: the input's is the images' own [min, max]
+    low, high = plan.ranges["input_1"] if "input_1" in plan.ranges else plan.ranges[small.inputs[0].name.split(":")[0]]
+    assert low == pytest.approx(images.min()) and high == pytest.approx(images.max())
+    reference = small.predict(images, verbose=0)
+    quantized = clone.predict(images, verbose=0)
+    # binarizer inputs within an int8 step of their threshold may flip: a BNN's outputs
+    # are only checked by their class here; the float network below gets a tight bound
+    assert (quantized.argmax(1) == reference.argmax(1)).mean() >= 0.9
+    assert small.get_layer("stem_bn") is not None  # the model passed in is untouched
+
+
+def test_float_network_in_int8_stays_within_a_few_output_steps():
+    inputs = tf.keras.Input((12, 12, 3))
+    x = tf.keras.layers.Conv2D(8, 3, padding="same", name="conv")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="bn")(x)
+    x = tf.keras.layers.ReLU(name="relu")(x)
+    x = tf.keras.layers.DepthwiseConv2D(3, name="dw")(x)
+    x = tf.keras.layers.Flatten(name="flat")(x)
+    outputs = tf.keras.layers.Dense(5, name="logits")(x)
+    model = tf.keras.Model(inputs, outputs)
+    randomize_weights(model, seed=1, scale=0.3)
+    images = _images((12, 12, 3), n=16)
+    clone, plan = int8_model(model, images)
+    assert plan.folded == (("conv", "bn"),) and set(plan.quantized_kernels) == {"conv", "dw", "logits"}
+    assert "flat" not in plan.ranges  # a reshape keeps its input's range
+    reference = model.predict(images, verbose=0)
+    error = np.abs(clone.predict(images, verbose=0) - reference).max()
+    assert 0 < error < 0.03 * np.abs(reference).max()
+
+
+def test_convert_int8_leaves_no_float_op_and_matches_the_clone(small, tmp_path):
+    images = _images((16, 16, 3), n=20, seed=1)
+    result = convert(small, tmp_path / "small_int8.tflite", int8=True, samples=images)
+    classes = {info.op_type: info.op_class for info in result.ops.ops}
+    assert result.ops.macs_by_class["float"] == 0
+    assert not [t for t, c in classes.items() if c == "float"], classes
+    assert result.ops.count("LceBconv2d") == 1 and result.ops.bitpacked_share == 1.0
+    assert result.ops.count("CONV_2D") == 1 and result.ops.count("FULLY_CONNECTED") == 1
+    assert result.parity.passed and result.parity.max_abs_error <= 2 / 256
+    agreement = result.int8_agreement
+    assert agreement.n_samples == 20 and agreement.top1_agreement >= 0.9
+    float_result = convert(small, tmp_path / "small_float.tflite", samples=images)
+    assert result.size_bytes < float_result.size_bytes
+    assert "int8 vs the float model" in str(result)
+
+
+def test_batchnorm_affine_absorbs_the_rsign_threshold_exactly():
+    bn = tf.keras.layers.BatchNormalization()
+    bn.build((None, 4, 4, 6))
+    rng = np.random.default_rng(0)
+    gamma, beta, mean = rng.normal(size=(3, 6))
+    variance = rng.uniform(0.5, 2, size=6)
+    bn.set_weights([gamma, beta, mean, variance])
+    threshold = rng.normal(size=6)
+    conv, (kernel, bias) = _batchnorm_as_depthwise(bn, threshold)
+    x = rng.normal(size=(2, 4, 4, 6)).astype(np.float32)
+    expected = bn(x, training=False).numpy() - threshold
+    np.testing.assert_allclose(x * kernel.reshape(-1) + bias, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_type", [RPReLU, DPReLU])
+def test_lowered_activation_chain_equals_the_layer(layer_type):
+    layer = layer_type()
+    x = np.random.default_rng(1).normal(size=(2, 5, 5, 8)).astype(np.float32)
+    layer(tf.keras.Input((5, 5, 8)))  # a functional call: lowerings read input_shape
+    rng = np.random.default_rng(2)
+    layer.set_weights([rng.uniform(0.2, 1.5, size=w.shape).astype(np.float32) * rng.choice([-1, 1], size=w.shape) for w in layer.get_weights()])
+    if layer_type is DPReLU:
+        # the slope p becomes an int8 per-tensor kernel: choose p on its grid, k/127 · max p
+        layer.pos_slope.assign(np.append(rng.integers(20, 127, size=7), 127) / 127 * 1.3)
+    lowering = _lowerings()[layer_type]
+    assert lowering.applies(layer)
+    y = tf.constant(x)
+    for new, weights in lowering.layers(layer):
+        new.build(y.shape)
+        new.set_weights(weights)
+        y = new(y)
+    np.testing.assert_allclose(y.numpy(), layer(x).numpy(), atol=1e-5)
+
+
+def test_dprelu_with_a_negative_slope_is_not_lowered():
+    layer = DPReLU()
+    layer(tf.keras.Input((2, 2, 3)))
+    layer.pos_slope.assign([1.0, -0.5, 1.0])
+    assert not _lowerings()[DPReLU].applies(layer)
+
+
+def test_int8_range_rounds_to_its_grid_and_serializes():
+    layer = Int8Range(-1.0, 1.0)
+    step = 2.0 / 255
+    x = np.array([0.0, 0.3, -0.99, 5.0], np.float32)
+    y = layer(x).numpy()
+    assert np.all(np.abs(y[:3] - x[:3]) <= step / 2 + 1e-7)
+    assert y[3] == pytest.approx(1.0, abs=step)
+    clone = Int8Range.from_config(layer.get_config())
+    assert (clone.low, clone.high) == (-1.0, 1.0)
+    with pytest.raises(ValueError, match="low ≤ 0 ≤ high"):
+        Int8Range(0.5, 1.0)
+
+
+def test_bad_int8_arguments_are_refused_before_converting(small, tmp_path):
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ValueError, match="int8=True needs engine='lce'"):
+        convert(small, path, int8=True, engine="tflite")
+    with pytest.raises(ValueError, match="only used with int8=True"):
+        convert(small, path, calibration=_images((16, 16, 3)))
+    with pytest.raises(TypeError, match="int8 must be True or False"):
+        convert(small, path, int8="yes")
+    with pytest.raises(ValueError, match=r"calibration images must be an array \(n ≥ 1, 16, 16, 3\)"):
+        convert(small, path, int8=True, calibration=_images((8, 8, 3)))
+    assert not path.exists()
+
+
+def test_zero_padded_binary_conv_is_refused_with_the_layer_named():
+    inputs = tf.keras.Input((8, 8, 32))
+    x = lq.layers.QuantConv2D(
+        32, 3, padding="same", input_quantizer="ste_sign", kernel_quantizer="ste_sign", name="zero_pad"
+    )(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.BatchNormalization()(x))
+    with pytest.raises(ValueError, match="'zero_pad'.*pad_values=1.0"):
+        int8_model(model, _images((8, 8, 32)))
+
+
+def test_shared_and_subclassed_models_are_refused():
+    dense = tf.keras.layers.Dense(4)
+    inputs = tf.keras.Input((4,))
+    shared = tf.keras.Model(inputs, dense(dense(inputs)))
+    with pytest.raises(ValueError, match="shared layers; layer 'dense"):
+        int8_model(shared, _images((4,)))
+
+    class Sub(tf.keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="subclassed"):
+        int8_model(Sub(), _images((4,)))
