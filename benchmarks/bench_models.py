@@ -63,6 +63,7 @@ def main(argv=None):
     parser.add_argument("--flatbuffers", default="results/benchmarks", help="where the .tflite files go")
     parser.add_argument("--input-shape", type=parse_shape, default="224,224,3", metavar="H,W,C", help="model input (default 224,224,3)")
     parser.add_argument("--plot", metavar="PATH", help="also plot latency vs OPs to PATH (.png/.svg; needs matplotlib)")
+    parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip the full-int8 conversion of each model")
     args = parser.parse_args(argv)
     input_shape = args.input_shape
     for name in args.models:
@@ -84,6 +85,7 @@ def main(argv=None):
         warmup=args.warmup,
         runs=args.runs,
         input_shape=input_shape,
+        int8=args.int8,
     )
     table = markdown_table(rows)
     command = " ".join(
@@ -91,6 +93,7 @@ def main(argv=None):
         + ([f"--models {' '.join(args.models)}"] if list(args.models) != list(MODELS) else [])
         + ([f"--input-shape {','.join(map(str, input_shape))}"] if input_shape != (224, 224, 3) else [])
         + ([f"--plot {args.plot}"] if args.plot else [])
+        + ([] if args.int8 else ["--no-int8"])
     )
     record = "\n".join(
         [
@@ -107,6 +110,9 @@ def main(argv=None):
             "int8, 32 per float value). LCE alone: the same model and weights converted as LCE 0.16 "
             "does by itself (exact-int8 depth-wise convs back to float, binary dense as float "
             "FULLY_CONNECTED), timed right after lq_ext's flatbuffer; '–' where the two are the same.",
+            "int8 mode: convert(..., int8=True) calibrated on the 20 sample images (LCE also for the "
+            "float reference), timed right after; its outputs are not checked here (random weights), "
+            "experiments/int8_agreement.py measures its agreement on a trained network.",
             "x86 timings of LCE's binary kernels (portable C++, no x86 SIMD kernels) are not ARM "
             "timings: compare rows with each other, never with Raspberry Pi numbers.",
         ]

@@ -56,6 +56,9 @@ class ModelRow:
     path: str
     size_over_floor: float | None = None  # file size / bit floor of its constants
     lce_alone_median_ms: float | None = None  # same model converted as LCE does alone
+    int8_median_ms: float | None = None  # convert(..., int8=True): the non-binary parts in int8
+    int8_float_mac_share: float | None = None  # MACs left in float ops in that flatbuffer
+    int8_size_bytes: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +109,8 @@ class Measurement:
     conversion: object  # lq_ext.converters.ConversionResult
     timing: object  # lq_ext.bench.BenchResult
     lce_alone_timing: object = None  # BenchResult of the LCE-alone conversion, if it differs
+    int8_conversion: object = None  # ConversionResult of int8 mode, with int8=True
+    int8_timing: object = None
 
 
 def measure_model(
@@ -119,6 +124,7 @@ def measure_model(
     progress: Callable[[str], None] | None = print,
     step: str = "",
     lce_alone: bool = True,
+    int8: bool = False,
     **model_kwargs,
 ) -> Measurement:
     """Build (unless ``model`` is given), profile, convert with parity check, and time.
@@ -134,6 +140,12 @@ def measure_model(
     LCE alone, the :func:`lce_alone_model` of it goes to
     ``output_dir/<name>_lce_alone.tflite`` (no parity check: it is a timing reference)
     and is timed right after lq_ext's flatbuffer.
+
+    With ``int8=True`` the model is also converted in full-int8 mode
+    (``convert(..., int8=True)``, calibrated on the real sample images, with LCE even
+    for float references) to ``output_dir/<name>_int8.tflite`` and timed. Its outputs are
+    not checked: with random weights, agreement with the float model means nothing
+    (``experiments/int8_agreement.py`` measures it on a trained network).
 
     The flatbuffer goes to ``output_dir/<name>.tflite``, replacing an earlier output of
     this function there. ``model_kwargs`` go to the zoo entry (e.g. ``input_shape``).
@@ -175,7 +187,19 @@ def measure_model(
             convert(alone, alone_path, engine="lce", overwrite=True, verify=False, binary_dense="float")
             alone_timing = run(alone_path, threads=threads, warmup=warmup, runs=runs)
             say(f"{label}: LCE alone {alone_timing.median_ms:.2f} ms median")
+    int8_conversion = int8_timing = None
+    if int8:
+        say(f"{label}: converting in full-int8 mode (calibrated on the sample images), timing it")
+        int8_path = os.path.join(output_dir, f"{spec.name}_int8.tflite")
+        shape = tuple(model.inputs[0].shape[1:])
+        images = preprocess(load_samples("auto", input_shape=shape)[0])
+        int8_conversion = convert(
+            model, int8_path, engine="lce", overwrite=True, verify=False, int8=True, calibration=images
+        )
+        int8_timing = run(int8_path, threads=threads, warmup=warmup, runs=runs)
+        say(f"{label}: int8 mode {int8_timing.median_ms:.2f} ms median")
     parity = conversion.parity
+    int8_macs = int8_conversion.ops.macs_by_class if int8_conversion is not None else None
     row = ModelRow(
         name=spec.name,
         engine=spec.engine,
@@ -193,8 +217,13 @@ def measure_model(
         path=path,
         size_over_floor=conversion.ops.size_over_floor,
         lce_alone_median_ms=alone_timing.median_ms if alone_timing is not None else None,
+        int8_median_ms=int8_timing.median_ms if int8_timing is not None else None,
+        int8_float_mac_share=(
+            int8_macs["float"] / max(sum(int8_macs.values()), 1) if int8_macs is not None else None
+        ),
+        int8_size_bytes=int8_conversion.size_bytes if int8_conversion is not None else None,
     )
-    return Measurement(row, cost, conversion, timing, alone_timing)
+    return Measurement(row, cost, conversion, timing, alone_timing, int8_conversion, int8_timing)
 
 
 def benchmark_models(
@@ -206,6 +235,7 @@ def benchmark_models(
     runs: int = 20,
     progress: Callable[[str], None] | None = print,
     lce_alone: bool = True,
+    int8: bool = False,
     **model_kwargs,
 ) -> list[ModelRow]:
     """:func:`measure_model` for each registered name, in one run; returns the rows."""
@@ -221,6 +251,7 @@ def benchmark_models(
             progress=progress,
             step=f"[{i}/{len(names)}]",
             lce_alone=lce_alone,
+            int8=int8,
             **model_kwargs,
         ).row
         for i, name in enumerate(names, 1)
@@ -242,11 +273,16 @@ def markdown_table(rows: list[ModelRow]) -> str:
     binary weight, 8 per int8, 32 per float value; :attr:`OpReport.size_over_floor`).
     "LCE alone (ms)" is the same model converted as LCE does alone, for the rows where
     lq_ext's conversion differs ("–" elsewhere: there the two are the same flatbuffer).
+    With int8 measurements, three more columns: the full-int8 file's size, its latency
+    and the share of its MACs still in float ops.
     """
-    lines = [
-        "| model | converter | OPs (M) | BOPs (M) | FLOPs (M) | .tflite (MiB) | size / bit floor | binary MACs bit-packed | parity max rel. err (all images) | latency median (ms) | LCE alone (ms) | min (ms) | kernel |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
+    with_int8 = any(r.int8_median_ms is not None for r in rows)
+    head = "| model | converter | OPs (M) | BOPs (M) | FLOPs (M) | .tflite (MiB) | size / bit floor | binary MACs bit-packed | parity max rel. err (all images) | latency median (ms) | LCE alone (ms) | min (ms) | kernel |"
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    if with_int8:
+        head += " int8 mode (MiB) | int8 mode (ms) | int8 mode: float MACs |"
+        rule += "---:|---:|---:|"
+    lines = [head, rule]
     for r in rows:
         parity = "–" if r.parity_max_rel_error is None else f"{r.parity_max_rel_error:.1e}"
         if not r.parity_passed:
@@ -256,6 +292,12 @@ def markdown_table(rows: list[ModelRow]) -> str:
             f"| {r.size_bytes / 2**20:.2f} | {_optional(r.size_over_floor, '.2f')} "
             f"| {_share(r.bitpacked_share)} | {parity} "
             f"| {r.median_ms:.2f} | {_optional(r.lce_alone_median_ms, '.2f')} | {r.min_ms:.2f} | {r.kernel} |"
+            + (
+                f" {_optional(r.int8_size_bytes and r.int8_size_bytes / 2**20, '.2f')} "
+                f"| {_optional(r.int8_median_ms, '.2f')} | {_optional(r.int8_float_mac_share, '.1%')} |"
+                if with_int8
+                else ""
+            )
         )
     return "\n".join(lines)
 

@@ -69,6 +69,7 @@ class OpInfo:
     output_name: str
     groups: int = 1  # LceBconv2d / CONV_2D groups
     unpacked_binary: bool = False  # a float/int8 MAC op fed by an LceDequantize
+    unpacked_output: bool = False  # an LceBconv2d writing float/int8 that is only binarized
 
 
 def _numel(shape) -> int:
@@ -169,10 +170,23 @@ def inspect(path_or_bytes) -> "OpReport":
             first), or a corrupted one.
     """
     _, graph = read_model(path_or_bytes)
-    producers = {}
+    producers, consumers = {}, {}
     for op in graph.operators:
         for t in op.outputs:
             producers[(op.subgraph, t)] = op
+        for t in op.inputs:
+            if t >= 0:
+                consumers.setdefault((op.subgraph, t), []).append(op)
+
+    def _only_binarized(op: Operator) -> bool:
+        """An LceBconv2d whose float / int8 output is consumed only by LceQuantize ops:
+        LCE could have written it bit-packed (its ``output_threshold`` path)."""
+        out = graph.tensor(op, 0, outputs=True)
+        if op.op_type != BCONV or out is None or out.dtype == "int32":
+            return False
+        key = (op.subgraph, op.outputs[0])
+        after = consumers.get(key, [])
+        return bool(after) and all(c.op_type == QUANTIZE for c in after)
 
     def _source_op(op: Operator, position: int) -> Operator | None:
         """The op producing input ``position``, skipping value-preserving ops."""
@@ -211,6 +225,7 @@ def inspect(path_or_bytes) -> "OpReport":
                 output_name=out.name if out is not None else "",
                 groups=int(groups),
                 unpacked_binary=unpacked,
+                unpacked_output=_only_binarized(op),
             )
         )
     return OpReport(
@@ -299,6 +314,12 @@ class OpReport:
         return sum(info.macs for info in self.unpacked_binary if info.op_class == "float")
 
     @property
+    def unpacked_outputs(self) -> tuple[OpInfo, ...]:
+        """``LceBconv2d`` ops that write float / int8 output which the next ops only
+        binarize again (``LceQuantize``): it could have been bit-packed."""
+        return tuple(info for info in self.ops if info.unpacked_output)
+
+    @property
     def bitpacked_share(self) -> float | None:
         """bit-packed MACs / (bit-packed + unpacked binary MACs); None without binary work."""
         packed = self.macs_by_class["bitpacked"]
@@ -325,6 +346,7 @@ class OpReport:
             "unpacked_to_float_macs": self.unpacked_to_float_macs,
             "bitpacked_share": self.bitpacked_share,
             "quantize_dequantize_pairs": self.quantize_dequantize_pairs,
+            "unpacked_outputs": [asdict(info) for info in self.unpacked_outputs],
             "weight_floor_bytes": self.weight_floor_bytes,
             "size_over_floor": self.size_over_floor,
             "has_grouped_bconv": self.has_grouped_bconv,
@@ -372,6 +394,10 @@ class OpReport:
         lines.append(
             f"  LceQuantize→LceDequantize pairs (binarized, then unpacked): "
             f"{self.quantize_dequantize_pairs}"
+        )
+        lines.append(
+            f"  LceBconv2d outputs only binarized again but written unpacked: {len(self.unpacked_outputs)}"
+            + "".join(f"\n    - #{info.index} -> {info.output_name!r}" for info in self.unpacked_outputs)
         )
         if self.size_over_floor is not None:
             lines.append(

@@ -121,3 +121,21 @@ def test_size_against_the_bit_floor():
     assert 0 <= others < 600  # per-channel float multiplier / bias and shape constants
     assert report.size_over_floor == pytest.approx(report.size_bytes / report.weight_floor_bytes)
     assert "Size vs. bit floor" in report.format()
+
+
+@pytest.mark.parametrize("pad_values, unpacked", [(0.0, 1), (1.0, 0)])
+def test_bconv_output_binarized_again_but_written_unpacked(pad_values, unpacked):
+    """Zero-padded 'same' bconvs need float output in LCE, so a chain of them
+    re-binarizes float values that could have been bit-packed; one-padding packs them."""
+    inputs = tf.keras.Input((8, 8, 32))
+    x = inputs
+    for name in ("first", "second"):
+        x = lq.layers.QuantConv2D(
+            32, 3, padding="same", pad_values=pad_values, input_quantizer="ste_sign",
+            kernel_quantizer="ste_sign", use_bias=False, name=name,
+        )(x)
+    ops = inspect(lce.convert_keras_model(tf.keras.Model(inputs, x)))
+    assert ops.count("LceBconv2d") == 2
+    assert len(ops.unpacked_outputs) == unpacked
+    assert ("outputs only binarized again but written unpacked: " + str(unpacked)) in ops.format()
+    assert len(ops.to_dict()["unpacked_outputs"]) == unpacked

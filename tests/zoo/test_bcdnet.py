@@ -353,6 +353,7 @@ def test_lce_conversion_every_binary_conv_is_bitpacked(tmp_path, fn, embeddings)
     assert counts["CONCATENATION"] == 18 * 5 + 5 and counts["STRIDED_SLICE"] > 0
     assert counts["CONV_2D"] == 1 and counts["FULLY_CONNECTED"] == 1 + embeddings
     assert ops.bitpacked_share == 1.0 and not ops.unpacked_binary
+    assert not ops.unpacked_outputs  # every re-binarized bconv output is bit-packed
     assert ops.macs_by_class["bitpacked"] == lq_ext.profile(model).bops
     # a correct conversion leaves most samples at round-off; the few outliers the default
     # tolerance allows are binarizer inputs within round-off of their threshold (lce.py)

@@ -385,6 +385,7 @@ def test_lce_conversion_bitpacks_every_binary_conv_and_parity(converted):
     counts = result.ops.op_counts
     assert counts["LceBconv2d"] == 31
     assert result.ops.bitpacked_share == 1.0
+    assert not result.ops.unpacked_outputs  # every re-binarized bconv output is bit-packed
     assert result.ops.macs_by_class["bitpacked"] == lq_ext.profile(model).bops
     assert "LceDequantize" not in counts and not any(op.startswith("Flex") for op in counts)
     assert result.parity.passed and result.parity.kernel == "optimized"

@@ -159,6 +159,7 @@ def test_lce_conversion_grouped_bconvs_bitpacked_and_parity(fn, groups, bconvs, 
     counts = ops.op_counts
     assert counts["LceBconv2d"] == bconvs and ops.has_grouped_bconv == (groups > 1)
     assert ops.bitpacked_share == 1.0
+    assert not ops.unpacked_outputs  # every re-binarized bconv output is bit-packed
     assert ops.macs_by_class["bitpacked"] == lq_ext.profile(model).bops
     assert "LceDequantize" not in counts and not any(op.startswith("Flex") for op in counts)
     assert result.parity.passed

@@ -167,6 +167,7 @@ def converted(mini, tmp_path_factory):
 def test_conversion_binary_convs_bitpacked_and_8_4_bit_parts_int8(converted):
     ops = converted.ops
     assert ops.count("LceBconv2d") == 12 and ops.bitpacked_share == 1.0
+    assert not ops.unpacked_outputs  # every re-binarized bconv output is bit-packed
     assert not ops.unpacked_binary
     by_class = ops.macs_by_class
     assert by_class["float"] == 0  # PokeInit, 24 SE convs and the classifier: all int8

@@ -177,6 +177,7 @@ def test_lce_conversion_every_binary_conv_is_bitpacked(tmp_path):
     assert counts["CONV_2D"] == 1 and counts["FULLY_CONNECTED"] == 1  # float stem and classifier
     assert "LceDequantize" not in counts and not any(op.startswith("Flex") for op in counts)
     assert ops.bitpacked_share == 1.0
+    assert not ops.unpacked_outputs  # every re-binarized bconv output is bit-packed
     assert ops.macs_by_class["bitpacked"] == lq_ext.profile(model).bops
     assert result.parity.passed and result.parity.top1_agreement == 1.0
     assert result.parity.median_rel_error < 1e-5
