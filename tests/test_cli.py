@@ -71,6 +71,10 @@ def test_convert_inspect_bench_and_overwrite_protection(tmp_path, capsys):
     assert "DEPTHWISE_CONV_2D" in capsys.readouterr().out
     assert main(["bench", path, "--runs", "2", "--warmup", "0"]) == 0
     assert "median" in capsys.readouterr().out
+    int8_path = str(tmp_path / "bdnet32_int8.tflite")
+    assert main(["convert", "bdnet_mobilenet", int8_path, *SMALL, "--int8", "--no-verify"]) == 0
+    out = capsys.readouterr().out
+    assert "int8 mode: " in out and "float 0 (0.0%)" in out
 
 
 def test_demo_runs_end_to_end_and_writes_table(tmp_path, capsys):

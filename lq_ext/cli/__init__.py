@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--target", default="arm", choices=("arm", "xcore"), help="LCE target (default arm)")
     convert.add_argument("--no-verify", action="store_true", help="skip the parity check on real images")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    convert.add_argument(
+        "--int8",
+        action="store_true",
+        help="also run everything that is not binary in int8 (calibrated on the real sample images)",
+    )
 
     inspect = commands.add_parser("inspect", help="op report of a .tflite file (bit-packed / int8 / float MACs)")
     inspect.add_argument("path", help="a .tflite file")
@@ -115,9 +120,10 @@ def _run(args) -> None:
             model,
             args.output,
             target=args.target,
-            engine=spec.engine,
+            engine="lce" if args.int8 else spec.engine,
             verify=not args.no_verify,
             overwrite=args.overwrite,
+            int8=args.int8,
         )
         print(result)
     elif args.command == "inspect":

@@ -320,6 +320,8 @@ class _Builder:
         if lowering is not None and lowering.applies(layer):
             self.lowered.append(layer.name)
             for index, (new, weights) in enumerate(lowering.layers(layer)):
+                if _is_zero_bias(new, weights):
+                    continue  # the converter would fold x + 0 away, and its range with it
                 y = new(x)
                 new.set_weights(weights)
                 x = self._range(f"{layer.name}/{index}", y)
@@ -362,7 +364,14 @@ class _Builder:
             out = conv(y)
             conv.set_weights(weights)
             return self._range(layer.name, out)
-        if self._skips_range(layer) or len(tf.nest.flatten(y)) != 1:
+        if len(tf.nest.flatten(y)) != 1:
+            return y
+        if type(layer).__name__ in _RANGE_PRESERVING:
+            # The output repeats its input's range explicitly (TFLite requires the
+            # same scale on both sides of these ops).
+            same = self.range_of.get(id(x))
+            return y if same is None else self._range(layer.name, y, same)
+        if self._skips_range(layer):
             return y
         return self._range(layer.name, y, SOFTMAX_RANGE if _softmax_output(layer) else None)
 
@@ -372,7 +381,7 @@ class _Builder:
         range, which it cannot have inside the quantizer.  Returns the new input and the
         layer's new config."""
         rsign = _rsign(layer)
-        if layer.name not in self.absorbed:
+        if layer.name not in self.absorbed and np.any(rsign.threshold.numpy()):
             self.lowered.append(layer.name)
             bias, weights = _bias(layer, -rsign.threshold.numpy(), "threshold")
             y = bias(x)
@@ -443,6 +452,12 @@ def _prelu(layer, alpha):
     rank = len(layer.input_shape)
     prelu = tf.keras.layers.PReLU(shared_axes=list(range(1, rank - 1)), name=f"{layer.name}_prelu")
     return prelu, [np.reshape(alpha, (1,) * (rank - 2) + (-1,)).astype(np.float32)]
+
+
+def _is_zero_bias(layer, weights) -> bool:
+    from lq_ext.layers.embedding import LearnableBias
+
+    return isinstance(layer, LearnableBias) and not np.any(weights[0])
 
 
 def _bias(layer, bias, suffix):
