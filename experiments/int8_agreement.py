@@ -48,7 +48,7 @@ def _arrays(split, limit):
 def measure(run_dir: Path, calibration: np.ndarray, test: np.ndarray, labels: np.ndarray) -> dict:
     model = tf.keras.models.load_model(run_dir / "model.h5", compile=False)
     keras_logits = model.predict(test, batch_size=500, verbose=0)
-    row = {"run": run_dir.name, "calibration_images": len(calibration), "test_images": len(test)}
+    row = {"run": f"{run_dir.parent.name}/{run_dir.name}", "calibration_images": len(calibration), "test_images": len(test)}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("float", "int8"):
             started = time.time()
