@@ -52,7 +52,7 @@ import tensorflow as tf
 
 from lq_ext._serialization import register
 
-__all__ = ["Int8Plan", "Int8Range", "int8_model"]
+__all__ = ["DEFAULT_PERCENTILE", "Int8Plan", "Int8Range", "PerTensorInt8Weights", "int8_model"]
 
 #: Kernel layers int8 mode quantizes (exact types: subclasses may compute otherwise).
 _FLOAT_KERNEL_LAYERS = (
@@ -74,7 +74,6 @@ _RANGE_PRESERVING = (
     "ChannelBroadcast",
     "ChannelSlice",
     "CircularShift",
-    "IntActivationQuantizer",
 )
 
 
@@ -119,10 +118,13 @@ class Int8Plan:
     # Attributes
         folded: ``(layer, batchnorm)`` name pairs folded together.
         quantized_kernels: layers whose float kernel got an 8-bit weight quantizer.
-        lowered: custom layers written as chains of single-op layers.
-        ranges: ``{tensor: (low, high)}`` of every inserted :class:`Int8Range`, keyed
-            by the name of the layer whose output it quantizes (``"<input>"`` for the
-            model input).
+        lowered: layers written as single-op layers: BatchNorms as 1×1 depth-wise
+            convs, RPReLU / DPReLU chains, RSign thresholds as biases, exact depth-wise
+            scales as 1×1 convs.
+        ranges: ``{tensor: (low, high)}`` of the calibrated :class:`Int8Range` layers,
+            keyed by the name of the layer whose output they quantize (the input layer's
+            name for the model input; ``"<layer>/<i>"`` for the i-th op of a lowered
+            layer, ``"<layer>/threshold"`` for an RSign bias).
         calibration_images: how many images set the ranges.
         output_step: the largest int8 step of the model outputs (0 if an output has no
             range of its own).
@@ -164,7 +166,7 @@ def _is_fake_quantized(layer) -> bool:
     """Whether the layer's output is fake-quantized already (TFLite runs its op in int8)."""
     from lq_ext.layers import BinaryDepthwiseConv2D
 
-    if type(layer).__name__ in _RANGE_PRESERVING:
+    if type(layer).__name__ in (*_RANGE_PRESERVING, "IntActivationQuantizer"):
         return True
     if isinstance(layer, BinaryDepthwiseConv2D) and layer.exact_int8:
         linear = layer.activation in (None, tf.keras.activations.linear)
@@ -287,7 +289,8 @@ class _Builder:
         inputs = []
         for layer in self.model.layers:
             if isinstance(layer, tf.keras.layers.InputLayer):
-                x = tf.keras.Input(batch_shape=layer.input_shape[0] if isinstance(layer.input_shape, list) else layer.input_shape, dtype=layer.dtype, name=layer.name)
+                shape = layer.input_shape[0] if isinstance(layer.input_shape, list) else layer.input_shape
+                x = tf.keras.Input(batch_shape=shape, dtype=layer.dtype, name=layer.name)
                 inputs.append(x)
                 tensors[layer.name] = self._range(layer.name, x)
         pending = [l for l in self.model.layers if not isinstance(l, tf.keras.layers.InputLayer)]
