@@ -16,6 +16,7 @@ LCE's binary kernels are portable C++, not ARM numbers: compare rows with each o
 
 import argparse
 import importlib.metadata
+import json
 import os
 import sys
 import time
@@ -49,6 +50,13 @@ MODELS = (
 )
 
 
+def _save_row(row, directory):
+    """Append a measured row to DIRECTORY/rows.jsonl as soon as it exists."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "rows.jsonl"), "a") as handle:
+        handle.write(json.dumps(row.to_dict()) + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
@@ -60,7 +68,7 @@ def main(argv=None):
         help="markdown file to write (default: benchmarks/results.md for the full default run; "
         "a subset or another input shape writes nothing unless --output is given)",
     )
-    parser.add_argument("--flatbuffers", default="results/benchmarks", help="where the .tflite files go")
+    parser.add_argument("--flatbuffers", default="results/benchmarks", help="where the .tflite files (and rows.jsonl, each row as measured) go")
     parser.add_argument("--input-shape", type=parse_shape, default="224,224,3", metavar="H,W,C", help="model input (default 224,224,3)")
     parser.add_argument("--plot", metavar="PATH", help="also plot latency vs OPs to PATH (.png/.svg; needs matplotlib)")
     parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip the full-int8 conversion of each model")
@@ -86,6 +94,7 @@ def main(argv=None):
         runs=args.runs,
         input_shape=input_shape,
         int8=args.int8,
+        on_row=lambda row: _save_row(row, args.flatbuffers),
     )
     table = markdown_table(rows)
     command = " ".join(

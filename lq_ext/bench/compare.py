@@ -59,6 +59,7 @@ class ModelRow:
     int8_median_ms: float | None = None  # convert(..., int8=True): the non-binary parts in int8
     int8_float_mac_share: float | None = None  # MACs left in float ops in that flatbuffer
     int8_size_bytes: int | None = None
+    int8_error: str | None = None  # why convert(..., int8=True) refused the model
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -187,17 +188,22 @@ def measure_model(
             convert(alone, alone_path, engine="lce", overwrite=True, verify=False, binary_dense="float")
             alone_timing = run(alone_path, threads=threads, warmup=warmup, runs=runs)
             say(f"{label}: LCE alone {alone_timing.median_ms:.2f} ms median")
-    int8_conversion = int8_timing = None
+    int8_conversion = int8_timing = int8_error = None
     if int8:
         say(f"{label}: converting in full-int8 mode (calibrated on the sample images), timing it")
         int8_path = os.path.join(output_dir, f"{spec.name}_int8.tflite")
         shape = tuple(model.inputs[0].shape[1:])
         images = preprocess(load_samples("auto", input_shape=shape)[0])
-        int8_conversion = convert(
-            model, int8_path, engine="lce", overwrite=True, verify=False, int8=True, calibration=images
-        )
-        int8_timing = run(int8_path, threads=threads, warmup=warmup, runs=runs)
-        say(f"{label}: int8 mode {int8_timing.median_ms:.2f} ms median")
+        try:
+            int8_conversion = convert(
+                model, int8_path, engine="lce", overwrite=True, verify=False, int8=True, calibration=images
+            )
+        except ValueError as error:  # a deployment rule int8 mode enforces: recorded
+            int8_error = str(error)
+            say(f"{label}: int8 mode refused: {int8_error}")
+        else:
+            int8_timing = run(int8_path, threads=threads, warmup=warmup, runs=runs)
+            say(f"{label}: int8 mode {int8_timing.median_ms:.2f} ms median")
     parity = conversion.parity
     int8_macs = int8_conversion.ops.macs_by_class if int8_conversion is not None else None
     row = ModelRow(
@@ -222,6 +228,7 @@ def measure_model(
             int8_macs["float"] / max(sum(int8_macs.values()), 1) if int8_macs is not None else None
         ),
         int8_size_bytes=int8_conversion.size_bytes if int8_conversion is not None else None,
+        int8_error=int8_error,
     )
     return Measurement(row, cost, conversion, timing, alone_timing, int8_conversion, int8_timing)
 
@@ -236,13 +243,18 @@ def benchmark_models(
     progress: Callable[[str], None] | None = print,
     lce_alone: bool = True,
     int8: bool = False,
+    on_row: Callable[[ModelRow], None] | None = None,
     **model_kwargs,
 ) -> list[ModelRow]:
-    """:func:`measure_model` for each registered name, in one run; returns the rows."""
+    """:func:`measure_model` for each registered name, in one run; returns the rows.
+
+    ``on_row(row)`` is called as soon as each row is measured (e.g. to save it, so that
+    a failure in a later model loses nothing)."""
     for name in names:
         get_model_spec(name)  # unknown names fail before any work
-    return [
-        measure_model(
+    rows = []
+    for i, name in enumerate(names, 1):
+        row = measure_model(
             name,
             output_dir,
             threads=threads,
@@ -254,8 +266,10 @@ def benchmark_models(
             int8=int8,
             **model_kwargs,
         ).row
-        for i, name in enumerate(names, 1)
-    ]
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
 
 
 def _share(value):
@@ -294,7 +308,8 @@ def markdown_table(rows: list[ModelRow]) -> str:
             f"| {r.median_ms:.2f} | {_optional(r.lce_alone_median_ms, '.2f')} | {r.min_ms:.2f} | {r.kernel} |"
             + (
                 f" {_optional(r.int8_size_bytes and r.int8_size_bytes / 2**20, '.2f')} "
-                f"| {_optional(r.int8_median_ms, '.2f')} | {_optional(r.int8_float_mac_share, '.1%')} |"
+                f"| {'refused' if r.int8_error else _optional(r.int8_median_ms, '.2f')} "
+                f"| {_optional(r.int8_float_mac_share, '.1%')} |"
                 if with_int8
                 else ""
             )
