@@ -51,6 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext.converters.lce import _is_binary_quantizer
 
 __all__ = ["DEFAULT_PERCENTILE", "Int8Plan", "Int8Range", "PerTensorInt8Weights", "int8_model"]
 
@@ -139,10 +140,6 @@ class Int8Plan:
 
 
 # --------------------------------------------------------------------------- layer kinds
-def _is_binary_quantizer(quantizer) -> bool:
-    return quantizer is not None and getattr(quantizer, "precision", None) == 1
-
-
 def _is_float_kernel_layer(layer) -> bool:
     """A conv / depth-wise conv / dense layer computing in float (no quantizers)."""
     if type(layer) not in _FLOAT_KERNEL_LAYERS:
@@ -166,7 +163,7 @@ def _is_fake_quantized(layer) -> bool:
     """Whether the layer's output is fake-quantized already (TFLite runs its op in int8)."""
     from lq_ext.layers import BinaryDepthwiseConv2D
 
-    if type(layer).__name__ in (*_RANGE_PRESERVING, "IntActivationQuantizer"):
+    if type(layer).__name__ == "IntActivationQuantizer":
         return True
     if isinstance(layer, BinaryDepthwiseConv2D) and layer.exact_int8:
         linear = layer.activation in (None, tf.keras.activations.linear)
@@ -404,7 +401,6 @@ class _Builder:
             config["use_bias"] = True
         config["activation"] = None
         if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
-            config.pop("depthwise_quantizer", None)
             new = lq.layers.QuantDepthwiseConv2D.from_config({**config, "depthwise_quantizer": PerTensorInt8Weights()})
         elif isinstance(layer, tf.keras.layers.Conv2D):
             from lq_ext.fake_quant import IntWeightQuantizer
@@ -427,29 +423,39 @@ def _layer_name(key: str) -> str:
     return key.replace("/", "_") + "_int8"
 
 
+def _batchnorm_affine(bn):
+    """``(a, b)`` with inference-mode ``bn(x) = a·x + b`` per channel: a = γ/σ,
+    b = β − μ·a (float64)."""
+    params = dict(zip([w.name.split("/")[-1].split(":")[0] for w in bn.weights], bn.get_weights()))
+    channels = params["moving_mean"].shape[0]
+    gamma = params.get("gamma", np.ones(channels))
+    beta = params.get("beta", np.zeros(channels))
+    a = gamma.astype(np.float64) / np.sqrt(params["moving_variance"].astype(np.float64) + bn.epsilon)
+    return a, beta - params["moving_mean"] * a
+
+
 def _folded_weights(layer, bn):
     """``[kernel, bias]`` of ``layer`` followed by the inference-mode ``bn``."""
     weights = layer.get_weights()
+    a, b = _batchnorm_affine(bn)
     kernel = weights[0].astype(np.float64)
-    channels = bn.get_weights()[-1].shape[0]
-    bias = weights[1].astype(np.float64) if layer.use_bias else np.zeros(channels)
-    params = dict(zip([w.name.split("/")[-1].split(":")[0] for w in bn.weights], bn.get_weights()))
-    gamma = params.get("gamma", np.ones(channels))
-    beta = params.get("beta", np.zeros(channels))
-    scale = gamma / np.sqrt(params["moving_variance"] + bn.epsilon)
+    bias = weights[1].astype(np.float64) if layer.use_bias else np.zeros(a.shape[0])
     if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
-        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
+        kernel = kernel * a.reshape(kernel.shape[2], kernel.shape[3])
     else:
-        kernel = kernel * scale
-    bias = (bias - params["moving_mean"]) * scale + beta
-    return [kernel.astype(np.float32), bias.astype(np.float32)]
+        kernel = kernel * a
+    return [kernel.astype(np.float32), (bias * a + b).astype(np.float32)]
+
+
+def _channel_affine(name, scale, bias):
+    """``x·scale + bias`` per channel as a 1×1 depth-wise conv with int8 weights (one
+    scale for the kernel): one int8 op.  Returns ``(layer, weights)``."""
+    conv = lq.layers.QuantDepthwiseConv2D(1, depthwise_quantizer=PerTensorInt8Weights(), name=name)
+    scale, bias = np.asarray(scale, np.float32), np.asarray(bias, np.float32)
+    return conv, [scale.reshape(1, 1, -1, 1), bias]
 
 
 # --------------------------------------------------------------------------- lowerings
-def _channel_shape(layer):
-    return tuple(layer.input_shape[1:])
-
-
 def _prelu(layer, alpha):
     """A Keras PReLU sharing α over all but the channel axis (TFLite: one PRELU op)."""
     rank = len(layer.input_shape)
@@ -493,13 +499,10 @@ class _DPReLULowering:
     @staticmethod
     def layers(layer):
         p, n = layer.pos_slope.numpy(), layer.neg_slope.numpy()
-        scale = lq.layers.QuantDepthwiseConv2D(
-            1, depthwise_quantizer=PerTensorInt8Weights(), name=f"{layer.name}_scale"
-        )
         return [
             _bias(layer, -layer.bias_x.numpy(), "shift_in"),
             _prelu(layer, n / p),
-            (scale, [p.reshape(1, 1, -1, 1), -layer.bias_y.numpy()]),
+            _channel_affine(f"{layer.name}_scale", p, -layer.bias_y.numpy()),
         ]
 
 
@@ -520,16 +523,8 @@ def _batchnorm_as_depthwise(layer, threshold):
     threshold of the BN's only consumer (0 otherwise).  The int8 kernel has one scale
     for all channels, so a channel with a small |a| loses relative precision.
     """
-    params = dict(zip([w.name.split("/")[-1].split(":")[0] for w in layer.weights], layer.get_weights()))
-    channels = params["moving_mean"].shape[0]
-    gamma = params.get("gamma", np.ones(channels))
-    beta = params.get("beta", np.zeros(channels))
-    a = gamma / np.sqrt(params["moving_variance"] + layer.epsilon)
-    b = beta - params["moving_mean"] * a - threshold
-    conv = lq.layers.QuantDepthwiseConv2D(
-        1, depthwise_quantizer=PerTensorInt8Weights(), name=f"{layer.name}_affine"
-    )
-    return conv, [a.reshape(1, 1, -1, 1).astype(np.float32), b.astype(np.float32)]
+    a, b = _batchnorm_affine(layer)
+    return _channel_affine(f"{layer.name}_affine", a, b - threshold)
 
 
 def _scaled_exact_depthwise(layer) -> bool:
@@ -554,10 +549,7 @@ def _depthwise_scale(layer):
     channels = int(np.prod(latent.shape[-2:]))
     alpha = mean_abs(latent, DEPTHWISE_CHANNEL_AXES).numpy().reshape(-1) if layer.scale_kernel else np.ones(channels)
     bias = layer.bias.numpy() if layer.use_bias else np.zeros(channels)
-    conv = lq.layers.QuantDepthwiseConv2D(
-        1, depthwise_quantizer=PerTensorInt8Weights(), name=f"{layer.name}_scale"
-    )
-    return conv, [alpha.reshape(1, 1, -1, 1).astype(np.float32), bias.astype(np.float32)]
+    return _channel_affine(f"{layer.name}_scale", alpha, bias)
 
 
 def _lowerings():
