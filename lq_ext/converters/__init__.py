@@ -7,6 +7,8 @@
 - :class:`ParityReport` / :class:`ParityError`: the Keras-vs-flatbuffer comparison.
 - :mod:`lq_ext.converters.rewrite`: the pre-conversion rewrite that runs binary
   ``QuantDense`` layers as bit-packed 1×1 ``LceBconv2d`` (``convert(binary_dense=)``).
+- :mod:`lq_ext.converters.int8` / :mod:`lq_ext.converters.int8_tuning`: full-int8 mode
+  (``convert(int8=True)``) and its quantization-aware fine-tuning (``convert(fine_tune=)``).
 """
 
 from lq_ext.converters.inspect import OpReport, inspect

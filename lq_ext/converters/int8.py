@@ -129,6 +129,8 @@ class Int8Plan:
         calibration_images: how many images set the ranges.
         output_step: the largest int8 step of the model outputs (0 if an output has no
             range of its own).
+        fine_tuned: what trained the clone after calibration (``convert(fine_tune=)``),
+            e.g. ``"Int8Distillation(...)"``; empty for post-training int8.
     """
 
     folded: tuple[tuple[str, str], ...]
@@ -137,6 +139,7 @@ class Int8Plan:
     ranges: dict
     calibration_images: int
     output_step: float = 0.0
+    fine_tuned: str = ""
 
 
 # --------------------------------------------------------------------------- layer kinds

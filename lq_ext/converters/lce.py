@@ -17,7 +17,8 @@ With ``int8=True`` (LCE engine) the model is first rewritten into a clone whose
 non-binary parts carry calibrated int8 fake-quant ops (:mod:`lq_ext.converters.int8`);
 the parity check then compares the flatbuffer with that clone (the conversion must be
 exact up to an int8 step), and :attr:`ConversionResult.int8_agreement` compares it with
-the float model (what int8 costs).
+the float model (what int8 costs).  ``fine_tune=`` trains that clone before it is
+converted (quantization-aware fine-tuning, :mod:`lq_ext.converters.int8_tuning`).
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ class ConversionResult:
                 f"images), {len(plan.folded)} BatchNorm(s) folded, {len(plan.lowered)} layer(s) "
                 f"lowered, {len(plan.quantized_kernels)} float kernel(s) in int8"
             )
+            if plan.fine_tuned:
+                head += f", fine-tuned by {plan.fine_tuned}"
         parity = str(self.parity) if self.parity is not None else "Parity: not checked (verify=False)"
         if self.parity is not None and self.int8_plan is not None:
             parity = "Against the int8 Keras clone (conversion check):\n" + parity
@@ -429,6 +432,7 @@ def convert(
     binary_dense: str = "bconv",
     int8: bool = False,
     calibration=None,
+    fine_tune=None,
 ) -> ConversionResult:
     """Convert ``model`` to a ``.tflite`` file, report its ops and verify it on real images.
 
@@ -456,7 +460,7 @@ def convert(
             deep BNN.
         min_top1_agreement: least fraction of samples whose argmax agrees, for
             (batch, classes) outputs; default 0.9, and 0.5 with ``int8=True``
-            (:data:`DEFAULT_MIN_TOP1_AGREEMENT_INT8`), for            (batch, classes) outputs (default 0.9).
+            (:data:`DEFAULT_MIN_TOP1_AGREEMENT_INT8`).
         atol: absolute error allowed on top of ``rtol`` (default 0), for outputs that
             TFLite quantizes: e.g. ``2 / 256`` (two steps) for a model whose int8
             softmax output has steps of 1/256.  Top-1 then agrees up to ties within
@@ -476,6 +480,11 @@ def convert(
         calibration: with ``int8=True``, the images (n, *input_shape) that set the
             int8 ranges; default: the parity check's images (so the agreement is then
             measured on the calibration images; pass held-out ones for a fair figure).
+        fine_tune: with ``int8=True``, a callable ``fine_tune(clone, model)`` that trains
+            the calibrated int8 clone in place before it is converted, e.g.
+            :class:`lq_ext.converters.int8_tuning.Int8Distillation` (quantization-aware
+            fine-tuning by distillation from ``model``); default None: post-training
+            int8 only.
 
     # Returns
         A :class:`ConversionResult`; ``print`` it for the op table and parity numbers.
@@ -510,6 +519,11 @@ def convert(
         raise ValueError(f"int8=True needs engine='lce' (it converts fake-quant ops), got engine={engine!r}.")
     if calibration is not None and not int8:
         raise ValueError("calibration images are only used with int8=True; pass int8=True or drop calibration.")
+    if fine_tune is not None and not (int8 and callable(fine_tune)):
+        raise ValueError(
+            f"fine_tune must be a callable fine_tune(clone, model) and needs int8=True, got "
+            f"fine_tune={fine_tune!r} with int8={int8!r}."
+        )
     if min_top1_agreement is None:
         min_top1_agreement = DEFAULT_MIN_TOP1_AGREEMENT_INT8 if int8 is True else DEFAULT_MIN_TOP1_AGREEMENT
     if verify:
@@ -525,6 +539,9 @@ def convert(
         from lq_ext.converters.int8 import int8_model
 
         converted, plan = int8_model(converted, calibration)
+        if fine_tune is not None:
+            fine_tune(converted, model)
+            plan = dataclasses.replace(plan, fine_tuned=repr(fine_tune))
     flatbuffer = _to_flatbuffer(converted, engine, target)
     ops = dataclasses.replace(inspect(flatbuffer), source=path)
 

@@ -4,8 +4,9 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from lq_ext.layers import BinaryDepthwiseConv2D
+from lq_ext.layers import BinaryDepthwiseConv2D, RPReLU
 from lq_ext.quantizers import RSign
+from lq_ext.testing import randomize_weights
 
 BINARY = dict(
     input_quantizer="ste_sign",
@@ -80,3 +81,30 @@ def build_grouped_bnn(seed=0, channels_per_group=64, groups=2):
     rsign = model.get_layer("grouped_bconv").input_quantizer
     rsign.threshold.assign(np.random.default_rng(seed).normal(0, 0.1, channels))
     return randomize_batchnorm(model, seed)
+
+
+def uniform_images(shape, n=12, seed=0):
+    """``n`` images of ``shape`` with values uniform in [−1, 1]."""
+    return np.random.default_rng(seed).uniform(-1, 1, size=(n, *shape)).astype(np.float32)
+
+
+def build_int8_bnn():
+    """For int8 mode (16×16 inputs): stem conv + BN (folded), a pre-BN RSign binary conv
+    (LCE fuses its BN), RPReLU, a residual add, and a softmax head."""
+    inputs = tf.keras.Input((16, 16, 3))
+    x = tf.keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="stem_bn")(x)
+    shortcut = x
+    x = tf.keras.layers.BatchNormalization(name="pre_bn")(x)
+    x = lq.layers.QuantConv2D(
+        32, 3, padding="same", pad_values=1.0, input_quantizer=RSign(), kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip", use_bias=False, name="bconv",
+    )(x)
+    x = tf.keras.layers.BatchNormalization(name="bconv_bn")(x)
+    x = tf.keras.layers.Add(name="add")([x, shortcut])
+    x = RPReLU(name="act")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = tf.keras.layers.Dense(10, activation="softmax", name="head")(x)
+    model = tf.keras.Model(inputs, outputs)
+    randomize_weights(model, seed=3)
+    return model

@@ -11,40 +11,16 @@ from lq_ext.layers import DPReLU, RPReLU
 from lq_ext.quantizers import RSign
 from lq_ext.testing import randomize_weights
 
-
-def _images(shape, n=12, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, size=(n, *shape)).astype(np.float32)
-
-
-def _small_bnn():
-    """Stem conv + BN (folded), a pre-BN RSign binary conv (LCE fuses its BN), RPReLU,
-    a residual add, and a softmax head."""
-    inputs = tf.keras.Input((16, 16, 3))
-    x = tf.keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
-    x = tf.keras.layers.BatchNormalization(name="stem_bn")(x)
-    shortcut = x
-    x = tf.keras.layers.BatchNormalization(name="pre_bn")(x)
-    x = lq.layers.QuantConv2D(
-        32, 3, padding="same", pad_values=1.0, input_quantizer=RSign(), kernel_quantizer="ste_sign",
-        kernel_constraint="weight_clip", use_bias=False, name="bconv",
-    )(x)
-    x = tf.keras.layers.BatchNormalization(name="bconv_bn")(x)
-    x = tf.keras.layers.Add(name="add")([x, shortcut])
-    x = RPReLU(name="act")(x)
-    x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = tf.keras.layers.Dense(10, activation="softmax", name="head")(x)
-    model = tf.keras.Model(inputs, outputs)
-    randomize_weights(model, seed=3)
-    return model
+from converter_models import build_int8_bnn, uniform_images
 
 
 @pytest.fixture(scope="module")
 def small():
-    return _small_bnn()
+    return build_int8_bnn()
 
 
 def test_plan_folds_lowers_and_keeps_keras_outputs_within_int8_steps(small):
-    images = _images((16, 16, 3))
+    images = uniform_images((16, 16, 3))
     clone, plan = int8_model(small, images)
     assert plan.folded == (("stem", "stem_bn"),)
     assert set(plan.quantized_kernels) == {"stem", "head"}
@@ -73,7 +49,7 @@ def test_float_network_in_int8_stays_within_a_few_output_steps():
     outputs = tf.keras.layers.Dense(5, name="logits")(x)
     model = tf.keras.Model(inputs, outputs)
     randomize_weights(model, seed=1, scale=0.3)
-    images = _images((12, 12, 3), n=16)
+    images = uniform_images((12, 12, 3), n=16)
     clone, plan = int8_model(model, images, percentile=100)  # nothing clipped
     assert plan.folded == (("conv", "bn"),) and set(plan.quantized_kernels) == {"conv", "dw", "logits"}
     assert "flat" not in plan.ranges  # a reshape keeps its input's range
@@ -83,7 +59,7 @@ def test_float_network_in_int8_stays_within_a_few_output_steps():
 
 
 def test_convert_int8_leaves_no_float_op_and_matches_the_clone(small, tmp_path):
-    images = _images((16, 16, 3), n=20, seed=1)
+    images = uniform_images((16, 16, 3), n=20, seed=1)
     result = convert(small, tmp_path / "small_int8.tflite", int8=True, samples=images)
     classes = {info.op_type: info.op_class for info in result.ops.ops}
     assert result.ops.macs_by_class["float"] == 0
@@ -157,11 +133,11 @@ def test_bad_int8_arguments_are_refused_before_converting(small, tmp_path):
     with pytest.raises(ValueError, match="int8=True needs engine='lce'"):
         convert(small, path, int8=True, engine="tflite")
     with pytest.raises(ValueError, match="only used with int8=True"):
-        convert(small, path, calibration=_images((16, 16, 3)))
+        convert(small, path, calibration=uniform_images((16, 16, 3)))
     with pytest.raises(TypeError, match="int8 must be True or False"):
         convert(small, path, int8="yes")
     with pytest.raises(ValueError, match=r"calibration images must be an array \(n ≥ 1, 16, 16, 3\)"):
-        convert(small, path, int8=True, calibration=_images((8, 8, 3)))
+        convert(small, path, int8=True, calibration=uniform_images((8, 8, 3)))
     assert not path.exists()
 
 
@@ -172,7 +148,7 @@ def test_zero_padded_binary_conv_is_refused_with_the_layer_named():
     )(inputs)
     model = tf.keras.Model(inputs, tf.keras.layers.BatchNormalization()(x))
     with pytest.raises(ValueError, match="'zero_pad'.*pad_values=1.0"):
-        int8_model(model, _images((8, 8, 32)))
+        int8_model(model, uniform_images((8, 8, 32)))
 
 
 def test_shared_and_subclassed_models_are_refused():
@@ -180,14 +156,14 @@ def test_shared_and_subclassed_models_are_refused():
     inputs = tf.keras.Input((4,))
     shared = tf.keras.Model(inputs, dense(dense(inputs)))
     with pytest.raises(ValueError, match="shared layers; layer 'dense"):
-        int8_model(shared, _images((4,)))
+        int8_model(shared, uniform_images((4,)))
 
     class Sub(tf.keras.Model):
         def call(self, x):
             return x
 
     with pytest.raises(ValueError, match="subclassed"):
-        int8_model(Sub(), _images((4,)))
+        int8_model(Sub(), uniform_images((4,)))
 
 
 def test_bdnet_in_int8_mode_has_only_bitpacked_and_int8_ops(tmp_path):
