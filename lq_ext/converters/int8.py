@@ -20,22 +20,27 @@ What the clone changes (the model passed in is never modified):
    place: LCE fuses it into ``LceBconv2d`` as its output multiplier and bias.
 2. **Lowering.**  ``RPReLU`` and ``DPReLU`` are written as a chain of single-op layers
    (bias, ``PReLU``, scale, bias) so that every intermediate tensor has a range: TFLite
-   cannot quantize a tensor it has no range for and would keep that op in float.
+   cannot quantize a tensor it has no range for and would keep that op in float.  A
+   float ES conv (``ESQuantConv2D`` without quantizers: ES-BNext's squeeze-and-excite,
+   ES-BNN's shrunk shortcuts) becomes an 8-bit conv, its activation and its τ² tiling.
 3. **Activation ranges.**  An :class:`Int8Range` (``fake_quant_with_min_max_args``)
    follows the model input and every layer output, except the outputs that only feed a
-   BN to be fused (1.) and those of layers that move values without changing their range
-   (padding, reshapes, max-pooling, channel tiling / slicing / shifts, dropout) or that
-   are fake-quantized already (exact-int8 depth-wise convs, PokeBNN's 8-bit layers).
-   Each range is [min(0, p₀.₁), max(0, p₉₉.₉)]: percentiles of the values the *float*
-   model produces at that tensor on the calibration images, zero exactly representable
-   (TFLite's post-training rule is min / max, ``percentile=100``; clipping the rarest
-   values measured 13 points better top-1 on a trained BD-Net, see
-   :data:`DEFAULT_PERCENTILE`).  The model input keeps its exact min / max, and a
-   softmax output gets TFLite's fixed int8 range [0, 1).
+   BN to be fused (1.) and those that are fake-quantized already (exact-int8 depth-wise
+   convs, PokeBNN's 8-bit layers).  Each range is [min(0, p₀.₁), max(0, p₉₉.₉)]:
+   percentiles of the values the *float* model produces at that tensor on the
+   calibration images, zero exactly representable (TFLite's post-training rule is
+   min / max, ``percentile=100``; clipping the rarest values measured 13 points better
+   top-1 on a trained BD-Net, see :data:`DEFAULT_PERCENTILE`).  Three kinds of tensors
+   get a range that is not calibrated: the model input keeps its exact min / max;
+   layers that move values without changing them (padding, reshapes, max-pooling,
+   channel tiling / slicing / shifts, dropout) repeat their input's range, as TFLite
+   requires; softmax and sigmoid outputs get TFLite's fixed :data:`UNIT_RANGE`.
 
 Binarizers (±1) are unaffected by the ranges except at zero: a value that rounds to 0
-takes the sign +1.  :func:`int8_agreement` measures what all this costs: the top-1
-agreement of the converted int8 flatbuffer with the float Keras model on real images.
+takes the sign +1.  ``ConversionResult.int8_agreement`` measures what all this costs:
+the top-1 agreement of the converted int8 flatbuffer with the float Keras model on real
+images; where it is too low, quantization-aware fine-tuning of the clone
+(:mod:`lq_ext.converters.int8_tuning`) recovers it.
 
 **Scope.**  Functional and Sequential models of single-node layers (no shared layers,
 no nested models).  Custom layers of several TF ops other than those lowered in 2. keep
@@ -122,8 +127,9 @@ class Int8Plan:
         lowered: layers written as single-op layers: BatchNorms as 1×1 depth-wise
             convs, RPReLU / DPReLU chains, RSign thresholds as biases, exact depth-wise
             scales as 1×1 convs.
-        ranges: ``{tensor: (low, high)}`` of the calibrated :class:`Int8Range` layers,
-            keyed by the name of the layer whose output they quantize (the input layer's
+        ranges: ``{tensor: (low, high)}`` of the :class:`Int8Range` layers placed
+            (calibrated; the input's after a range-preserving layer; TFLite's fixed
+            :data:`UNIT_RANGE` after softmax and sigmoid), keyed by the name of the layer whose output they quantize (the input layer's
             name for the model input; ``"<layer>/<i>"`` for the i-th op of a lowered
             layer, ``"<layer>/threshold"`` for an RSign bias).
         calibration_images: how many images set the ranges.
@@ -181,13 +187,22 @@ def _foldable_batchnorm(layer) -> bool:
     return axis in (-1, len(layer.input_shape) - 1)
 
 
-def _softmax_output(layer) -> bool:
+def _activation_name(layer) -> str:
     activation = getattr(layer, "activation", None)
-    return activation is tf.keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+    return getattr(activation, "__name__", "") if activation is not None else ""
 
 
-#: TFLite's fixed int8 range of a softmax output: scale 1/256, zero point −128.
-SOFTMAX_RANGE = (0.0, 255.0 / 256.0)
+def _softmax_output(layer) -> bool:
+    return _activation_name(layer) == "softmax"
+
+
+#: TFLite's fixed int8 range of a softmax or logistic output: scale 1/256, zero point −128.
+UNIT_RANGE = (0.0, 255.0 / 256.0)
+
+
+def _fixed_range(layer):
+    """The int8 range TFLite fixes for ``layer``'s output (softmax, sigmoid), else None."""
+    return UNIT_RANGE if _activation_name(layer) in ("softmax", "sigmoid") else None
 
 
 # --------------------------------------------------------------------------- graph
@@ -243,6 +258,7 @@ class _Builder:
         self.ranges = ranges  # None: collect the tensors that need one
         self.probes = {}
         self.range_of = {}  # id(tensor) -> (low, high) of its Int8Range
+        self.used = {}  # key -> (low, high) of the Int8Range placed
         self.folded, self.quantized, self.lowered = [], [], []
         self.absorbed = set()  # binary layers whose RSign threshold the BN before took
         self.consumers = {layer.name: [] for layer in model.layers}
@@ -269,7 +285,7 @@ class _Builder:
             return x
         low, high = fixed or self.ranges[key]
         y = Int8Range(low, high, name=_layer_name(key))(x)
-        self.range_of[id(y)] = (low, high)
+        self.range_of[id(y)] = self.used[key] = (low, high)
         return y
 
     def _fused_by_lce(self, bn) -> bool:
@@ -327,7 +343,7 @@ class _Builder:
                     continue  # the converter would fold x + 0 away, and its range with it
                 y = new(x)
                 new.set_weights(weights)
-                x = self._range(f"{layer.name}/{index}", y)
+                x = self._output_range(f"{layer.name}/{index}", new, x, y)
             return x
         if _is_float_kernel_layer(layer):
             return self._float_kernel_layer(layer, x)
@@ -369,14 +385,18 @@ class _Builder:
             return self._range(layer.name, out)
         if len(tf.nest.flatten(y)) != 1:
             return y
-        if type(layer).__name__ in _RANGE_PRESERVING:
-            # The output repeats its input's range explicitly (TFLite requires the
-            # same scale on both sides of these ops).
-            same = self.range_of.get(id(x))
-            return y if same is None else self._range(layer.name, y, same)
         if self._skips_range(layer):
             return y
-        return self._range(layer.name, y, SOFTMAX_RANGE if _softmax_output(layer) else None)
+        return self._output_range(layer.name, layer, x, y)
+
+    def _output_range(self, key, layer, x, y):
+        """``y = layer(x)`` followed by its Int8Range: the input's for a layer that keeps
+        it (TFLite requires the same scale on both sides of these ops), TFLite's fixed
+        one for softmax / sigmoid, else the calibrated one."""
+        if type(layer).__name__ in _RANGE_PRESERVING:
+            same = self.range_of.get(id(x))
+            return y if same is None else self._range(key, y, same)
+        return self._range(key, y, _fixed_range(layer))
 
     def _without_rsign(self, layer, x, config):
         """A binary layer with RSign, sign(x − β), as a bias −β (absorbed by the BN
@@ -418,7 +438,7 @@ class _Builder:
         y = self._range(layer.name, y)
         if activation not in (None, "linear"):
             act = tf.keras.layers.Activation(activation, name=f"{layer.name}_activation")
-            y = self._range(act.name, act(y), SOFTMAX_RANGE if activation == "softmax" else None)
+            y = self._range(act.name, act(y), _fixed_range(act))
         return y
 
 
@@ -509,6 +529,31 @@ class _DPReLULowering:
         ]
 
 
+class _FloatESConvLowering:
+    """A float ES conv (:class:`lq_ext.layers.ESQuantConv2D` without quantizers, e.g.
+    ES-BNext's squeeze-and-excite convs): the conv with 8-bit weights per output channel,
+    its activation, and the τ² tiling as a ``ChannelBroadcast`` (which keeps its input's
+    range)."""
+
+    @staticmethod
+    def applies(layer) -> bool:
+        return layer.input_quantizer is None and layer.kernel_quantizer is None and layer.groups == 1
+
+    @staticmethod
+    def layers(layer):
+        from lq_ext.fake_quant import IntWeightQuantizer
+        from lq_ext.layers import ChannelBroadcast
+
+        config = {k: v for k, v in layer.get_config().items() if k not in ("tau", "for_lce")}
+        config.update(filters=layer.filters, activation=None, kernel_quantizer=IntWeightQuantizer(8), name=f"{layer.name}_conv")
+        steps = [(lq.layers.QuantConv2D.from_config(config), layer.get_weights())]
+        if _activation_name(layer) not in ("", "linear"):
+            steps.append((tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation"), []))
+        if layer.replicas > 1:
+            steps.append((ChannelBroadcast(layer.output_channels, name=f"{layer.name}_tile"), []))
+        return steps
+
+
 def _lowerable_batchnorm(layer) -> bool:
     return len(layer.input_shape) == 4 and _foldable_batchnorm(layer)
 
@@ -556,9 +601,10 @@ def _depthwise_scale(layer):
 
 
 def _lowerings():
+    from lq_ext.layers import ESQuantConv2D
     from lq_ext.layers.activations import DPReLU, RPReLU
 
-    return {RPReLU: _RPReLULowering, DPReLU: _DPReLULowering}
+    return {RPReLU: _RPReLULowering, DPReLU: _DPReLULowering, ESQuantConv2D: _FloatESConvLowering}
 
 
 # --------------------------------------------------------------------------- entry point
@@ -688,7 +734,7 @@ def int8_model(model, images, *, batch_size: int = 8, percentile: float = DEFAUL
         folded=tuple(second.folded),
         quantized_kernels=tuple(second.quantized),
         lowered=tuple(second.lowered),
-        ranges=ranges,
+        ranges=second.used,
         calibration_images=len(images),
         output_step=max(second.output_steps),
     )

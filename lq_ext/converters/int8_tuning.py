@@ -31,7 +31,11 @@ from lq_ext.training.distillation import DistillationModel
 
 __all__ = ["DEFAULT_LEARNING_RATE", "Int8Distillation"]
 
-#: Adam's learning rate, decayed to 0 by a cosine over the fine-tuning steps.
+#: Adam's learning rate, decayed to 0 by a cosine over the fine-tuning steps.  On the
+#: trained Fashion-MNIST BD-Net that post-training int8 hurt most (seed 2: float 71.3 %,
+#: int8 clone 45.9 % on 2,000 test images), one epoch over 5,000 training images gave the
+#: clone 68.9 % at 3e-5, 70.4 % at 1e-4, 71.2 % at 3e-4 (one run each, within about two
+#: standard errors of each other): the conservative middle, untuned on other networks.
 DEFAULT_LEARNING_RATE = 1e-4
 
 #: Floor of the float model's probabilities before their log becomes teacher logits.

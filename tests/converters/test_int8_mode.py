@@ -6,8 +6,8 @@ import tensorflow as tf
 import larq as lq
 
 from lq_ext.converters import convert
-from lq_ext.converters.int8 import Int8Range, _batchnorm_as_depthwise, _lowerings, int8_model
-from lq_ext.layers import DPReLU, RPReLU
+from lq_ext.converters.int8 import UNIT_RANGE, Int8Range, _batchnorm_as_depthwise, _lowerings, int8_model
+from lq_ext.layers import DPReLU, ESQuantConv2D, RPReLU
 from lq_ext.quantizers import RSign
 from lq_ext.testing import randomize_weights
 
@@ -52,7 +52,7 @@ def test_float_network_in_int8_stays_within_a_few_output_steps():
     images = uniform_images((12, 12, 3), n=16)
     clone, plan = int8_model(model, images, percentile=100)  # nothing clipped
     assert plan.folded == (("conv", "bn"),) and set(plan.quantized_kernels) == {"conv", "dw", "logits"}
-    assert "flat" not in plan.ranges  # a reshape keeps its input's range
+    assert plan.ranges["flat"] == plan.ranges["dw"]  # a reshape keeps its input's range
     reference = model.predict(images, verbose=0)
     error = np.abs(clone.predict(images, verbose=0) - reference).max()
     assert 0 < error < 0.03 * np.abs(reference).max()
@@ -106,6 +106,55 @@ def test_lowered_activation_chain_equals_the_layer(layer_type):
         new.set_weights(weights)
         y = new(y)
     np.testing.assert_allclose(y.numpy(), layer(x).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("activation, tau", [("sigmoid", 2), ("relu", 1)])
+def test_float_es_conv_is_lowered_to_an_int8_conv_its_activation_and_the_tile(activation, tau):
+    layer = ESQuantConv2D(16, 1, tau=tau, use_bias=True, activation=activation, name="se")
+    layer(tf.keras.Input((1, 1, 8 * tau)))
+    rng = np.random.default_rng(4)
+    # per output channel, the kernel on its own int8 grid k/127 · max|w|
+    levels = rng.integers(-127, 128, size=layer.kernel.shape)
+    levels[0] = 127
+    layer.set_weights([(levels / 127 * rng.uniform(0.1, 1.0, layer.filters)).astype(np.float32),
+                       rng.normal(size=layer.filters).astype(np.float32)])
+    lowering = _lowerings()[ESQuantConv2D]
+    assert lowering.applies(layer)
+    steps = lowering.layers(layer)
+    kinds = [type(new).__name__ for new, _ in steps]
+    assert kinds == ["QuantConv2D", "Activation"] + (["ChannelBroadcast"] if tau > 1 else [])
+    x = rng.normal(size=(3, 1, 1, 8 * tau)).astype(np.float32)
+    y = tf.constant(x)
+    for new, weights in steps:
+        new.build(y.shape)
+        new.set_weights(weights)
+        y = new(y)
+    np.testing.assert_allclose(y.numpy(), layer(x).numpy(), atol=1e-5)
+    binary = ESQuantConv2D(16, 1, tau=tau, input_quantizer="ste_sign", kernel_quantizer="ste_sign")
+    assert not lowering.applies(binary)
+
+
+def test_squeeze_excite_gate_runs_in_int8(tmp_path):
+    """ES-BNext's SE (pool → ES conv, ReLU → ES conv, sigmoid → ×): no float op is left,
+    and the sigmoid output has TFLite's fixed range [0, 255/256]."""
+    inputs = tf.keras.Input((8, 8, 16))
+    x = tf.keras.layers.Conv2D(16, 3, padding="same", name="stem")(inputs)
+    gate = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
+    gate = ESQuantConv2D(4, 1, tau=2, use_bias=True, activation="relu", name="se_conv1")(gate)
+    gate = ESQuantConv2D(8, 1, tau=2, use_bias=True, activation="sigmoid", name="se_conv2")(gate)
+    x = tf.keras.layers.Multiply(name="gate")([gate, x])
+    x = tf.keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    outputs = tf.keras.layers.Dense(4, name="logits")(x)
+    model = tf.keras.Model(inputs, outputs)
+    randomize_weights(model, seed=2, scale=0.3)
+    images = uniform_images((8, 8, 16), n=20, seed=3)
+    result = convert(model, tmp_path / "se.tflite", int8=True, samples=images)
+    assert {"se_conv1", "se_conv2"} <= set(result.int8_plan.lowered)
+    assert result.int8_plan.ranges["se_conv2/1"] == UNIT_RANGE
+    assert result.ops.macs_by_class["float"] == 0
+    assert not [i.op_type for i in result.ops.ops if i.op_class == "float"]
+    assert result.ops.count("LOGISTIC") == 1 and result.ops.count("TILE") + result.ops.count("CONCATENATION") == 2
+    assert result.parity.passed and result.int8_agreement.top1_agreement >= 0.9
 
 
 def test_dprelu_with_a_negative_slope_is_not_lowered():
