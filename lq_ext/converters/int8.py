@@ -129,9 +129,10 @@ class Int8Plan:
             scales as 1×1 convs.
         ranges: ``{tensor: (low, high)}`` of the :class:`Int8Range` layers placed
             (calibrated; the input's after a range-preserving layer; TFLite's fixed
-            :data:`UNIT_RANGE` after softmax and sigmoid), keyed by the name of the layer whose output they quantize (the input layer's
-            name for the model input; ``"<layer>/<i>"`` for the i-th op of a lowered
-            layer, ``"<layer>/threshold"`` for an RSign bias).
+            :data:`UNIT_RANGE` after softmax and sigmoid), keyed by the name of the
+            layer whose output they quantize (the input layer's name for the model
+            input; ``"<layer>/<i>"`` for the i-th op of a lowered layer,
+            ``"<layer>/threshold"`` for an RSign bias).
         calibration_images: how many images set the ranges.
         output_step: the largest int8 step of the model outputs (0 if an output has no
             range of its own).
@@ -545,10 +546,16 @@ class _FloatESConvLowering:
         from lq_ext.layers import ChannelBroadcast
 
         config = {k: v for k, v in layer.get_config().items() if k not in ("tau", "for_lce")}
-        config.update(filters=layer.filters, activation=None, kernel_quantizer=IntWeightQuantizer(8), name=f"{layer.name}_conv")
+        config.update(
+            filters=layer.filters,  # the kernels; the config's "filters" counts the tiles
+            activation=None,
+            kernel_quantizer=IntWeightQuantizer(8),
+            name=f"{layer.name}_conv",
+        )
         steps = [(lq.layers.QuantConv2D.from_config(config), layer.get_weights())]
         if _activation_name(layer) not in ("", "linear"):
-            steps.append((tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation"), []))
+            activation = tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")
+            steps.append((activation, []))
         if layer.replicas > 1:
             steps.append((ChannelBroadcast(layer.output_channels, name=f"{layer.name}_tile"), []))
         return steps

@@ -106,14 +106,16 @@ class Int8Distillation:
     def _dataset(self, input_shape):
         if isinstance(self.images, tf.data.Dataset):
             data = self.images.map(lambda *element: element[0])  # images, or (images, ...)
+            shape = tuple(data.element_spec.shape[1:])
         else:
-            if tuple(self.images.shape[1:]) != tuple(input_shape):
-                raise ValueError(
-                    f"fine-tuning images have shape {self.images.shape[1:]} per image, the model "
-                    f"input is {tuple(input_shape)}."
-                )
+            shape = tuple(self.images.shape[1:])
             data = tf.data.Dataset.from_tensor_slices(self.images).shuffle(len(self.images), seed=0)
             data = data.batch(self.batch_size)
+        if shape != tuple(input_shape):
+            raise ValueError(
+                f"Int8Distillation images have shape {shape} per image (a dataset must be "
+                f"batched); the model input is {tuple(input_shape)}."
+            )
         # DistillationModel's train step takes (images, labels); the labels are unused.
         return data.map(lambda x: (x, tf.zeros(tf.shape(x)[:1], tf.int32))).prefetch(2)
 

@@ -119,6 +119,9 @@ def test_bad_fine_tuning_arguments_are_refused(small, tmp_path):
     with pytest.raises(ValueError, match=r"fine_tune must be a callable"):
         convert(small, path, int8=True, fine_tune="distill")
     clone, _ = int8_model(small, images)
-    with pytest.raises(ValueError, match=r"the model input is \(16, 16, 3\)"):
+    with pytest.raises(ValueError, match=r"shape \(8, 8, 3\) per image .*the model input is \(16, 16, 3\)"):
         Int8Distillation(uniform_images((8, 8, 3)))(clone, small)
+    unbatched = tf.data.Dataset.from_tensor_slices(images)
+    with pytest.raises(ValueError, match=r"shape \(16, 3\) per image \(a dataset must be batched\)"):
+        Int8Distillation(unbatched)(clone, small)
     assert not path.exists()
