@@ -20,9 +20,10 @@ What the clone changes (the model passed in is never modified):
    place: LCE fuses it into ``LceBconv2d`` as its output multiplier and bias.
 2. **Lowering.**  ``RPReLU`` and ``DPReLU`` are written as a chain of single-op layers
    (bias, ``PReLU``, scale, bias) so that every intermediate tensor has a range: TFLite
-   cannot quantize a tensor it has no range for and would keep that op in float.  A
-   float ES conv (``ESQuantConv2D`` without quantizers: ES-BNext's squeeze-and-excite,
-   ES-BNN's shrunk shortcuts) becomes an 8-bit conv, its activation and its τ² tiling.
+   cannot quantize a tensor it has no range for and would keep that op in float.  An ES
+   conv (``ESQuantConv2D``) becomes its conv, activation and τ² tiling: 8-bit weights for
+   a float one (ES-BNext's squeeze-and-excite, ES-BNN's shrunk shortcuts), int8 output
+   for a binary one that tiles.  ``ClampedMix`` becomes two per-channel scales and an add.
 3. **Activation ranges.**  An :class:`Int8Range` (``fake_quant_with_min_max_args``)
    follows the model input and every layer output, except the outputs that only feed a
    BN to be fused (1.) and those that are fake-quantized already (exact-int8 depth-wise
@@ -181,6 +182,12 @@ def _is_fake_quantized(layer) -> bool:
     return False
 
 
+def _fuses_batchnorm(layer) -> bool:
+    """A binary conv whose output LCE's ``LceBconv2d`` can scale and shift itself: not one
+    that tiles its output (an ES conv with τ > 1), whose BN follows a ``TILE``."""
+    return _is_binary_mac_layer(layer) and getattr(layer, "replicas", 1) == 1
+
+
 def _foldable_batchnorm(layer) -> bool:
     config = layer.get_config()
     axis = config["axis"]
@@ -292,12 +299,12 @@ class _Builder:
     def _fused_by_lce(self, bn) -> bool:
         """Whether LCE fuses ``bn`` into the ``LceBconv2d`` before it."""
         producer = self.model.get_layer(_inputs_of(bn)[0])
-        return _is_binary_mac_layer(producer) and len(self.consumers[producer.name]) == 1
+        return _fuses_batchnorm(producer) and len(self.consumers[producer.name]) == 1
 
     def _skips_range(self, layer) -> bool:
         after = self.consumers[layer.name]
         only_bn = len(after) == 1 and isinstance(after[0], tf.keras.layers.BatchNormalization)
-        if only_bn and (after[0].name in self.folds or _is_binary_mac_layer(layer)):
+        if only_bn and (after[0].name in self.folds or _fuses_batchnorm(layer)):
             return True  # fused into the conv: by us (folded) or by LCE (LceBconv2d)
         return _is_fake_quantized(layer)
 
@@ -348,6 +355,8 @@ class _Builder:
             return x
         if _is_float_kernel_layer(layer):
             return self._float_kernel_layer(layer, x)
+        if type(layer).__name__ == "ClampedMix" and len(layer.input_shape[0]) == 4:
+            return self._clamped_mix(layer, *x)
         if (
             isinstance(layer, tf.keras.layers.BatchNormalization)
             and _lowerable_batchnorm(layer)
@@ -398,6 +407,19 @@ class _Builder:
             same = self.range_of.get(id(x))
             return y if same is None else self._range(key, y, same)
         return self._range(key, y, _fixed_range(layer))
+
+    def _clamped_mix(self, layer, a, b):
+        """ClampedMix(a, b) = s'·a + (1 − s')·b, s' = clamp(s, 0, 1): a per-channel scale of
+        each input (int8 1×1 depth-wise convs) and an int8 add."""
+        self.lowered.append(layer.name)
+        mix = np.clip(layer.scale.numpy(), 0.0, 1.0)
+        terms = []
+        for index, (value, scale) in enumerate(((a, mix), (b, 1.0 - mix))):
+            conv, weights = _channel_affine(f"{layer.name}_scale{index}", scale, np.zeros_like(scale))
+            y = conv(value)
+            conv.set_weights(weights)
+            terms.append(self._range(f"{layer.name}/{index}", y))
+        return self._range(layer.name, tf.keras.layers.Add(name=f"{layer.name}_add")(terms))
 
     def _without_rsign(self, layer, x, config):
         """A binary layer with RSign, sign(x − β), as a bias −β (absorbed by the BN
@@ -530,15 +552,19 @@ class _DPReLULowering:
         ]
 
 
-class _FloatESConvLowering:
-    """A float ES conv (:class:`lq_ext.layers.ESQuantConv2D` without quantizers, e.g.
-    ES-BNext's squeeze-and-excite convs): the conv with 8-bit weights per output channel,
-    its activation, and the τ² tiling as a ``ChannelBroadcast`` (which keeps its input's
-    range)."""
+class _ESConvLowering:
+    """An ES conv (:class:`lq_ext.layers.ESQuantConv2D`) as the conv, its activation and
+    the τ²·g tiling as a ``ChannelBroadcast`` (which keeps its input's range), so that the
+    conv's output gets a range of its own.  A float one (ES-BNext's squeeze-and-excite,
+    ES-BNN's shrunk shortcuts) gets 8-bit weights per output channel; a binary one that
+    tiles (τ > 1) stays binary and writes int8 (else ``LceBconv2d`` writes float into a
+    float ``TILE``).  RSign inputs are left to the general path."""
 
     @staticmethod
     def applies(layer) -> bool:
-        return layer.input_quantizer is None and layer.kernel_quantizer is None and layer.groups == 1
+        if layer.input_quantizer is None and layer.kernel_quantizer is None:
+            return layer.groups == 1
+        return _is_binary_mac_layer(layer) and layer.replicas > 1 and _rsign(layer) is None
 
     @staticmethod
     def layers(layer):
@@ -549,9 +575,10 @@ class _FloatESConvLowering:
         config.update(
             filters=layer.filters,  # the kernels; the config's "filters" counts the tiles
             activation=None,
-            kernel_quantizer=IntWeightQuantizer(8),
             name=f"{layer.name}_conv",
         )
+        if layer.kernel_quantizer is None:
+            config["kernel_quantizer"] = IntWeightQuantizer(8)
         steps = [(lq.layers.QuantConv2D.from_config(config), layer.get_weights())]
         if _activation_name(layer) not in ("", "linear"):
             activation = tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")
@@ -611,7 +638,7 @@ def _lowerings():
     from lq_ext.layers import ESQuantConv2D
     from lq_ext.layers.activations import DPReLU, RPReLU
 
-    return {RPReLU: _RPReLULowering, DPReLU: _DPReLULowering, ESQuantConv2D: _FloatESConvLowering}
+    return {RPReLU: _RPReLULowering, DPReLU: _DPReLULowering, ESQuantConv2D: _ESConvLowering}
 
 
 # --------------------------------------------------------------------------- entry point

@@ -10,6 +10,7 @@ from lq_ext.converters.int8 import UNIT_RANGE, Int8Range, _batchnorm_as_depthwis
 from lq_ext.layers import DPReLU, ESQuantConv2D, RPReLU
 from lq_ext.quantizers import RSign
 from lq_ext.testing import randomize_weights
+from lq_ext.zoo.bnext import bnext_sub_block
 
 from converter_models import build_int8_bnn, uniform_images
 
@@ -130,31 +131,33 @@ def test_float_es_conv_is_lowered_to_an_int8_conv_its_activation_and_the_tile(ac
         new.set_weights(weights)
         y = new(y)
     np.testing.assert_allclose(y.numpy(), layer(x).numpy(), atol=1e-5)
+    # a binary ES conv is lowered only when it tiles (else LceBconv2d fuses what follows)
     binary = ESQuantConv2D(16, 1, tau=tau, input_quantizer="ste_sign", kernel_quantizer="ste_sign")
-    assert not lowering.applies(binary)
+    binary(tf.keras.Input((1, 1, 8 * tau)))
+    assert lowering.applies(binary) == (tau > 1)
 
 
-def test_squeeze_excite_gate_runs_in_int8(tmp_path):
-    """ES-BNext's SE (pool → ES conv, ReLU → ES conv, sigmoid → ×): no float op is left,
-    and the sigmoid output has TFLite's fixed range [0, 255/256]."""
-    inputs = tf.keras.Input((8, 8, 16))
-    x = tf.keras.layers.Conv2D(16, 3, padding="same", name="stem")(inputs)
-    gate = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
-    gate = ESQuantConv2D(4, 1, tau=2, use_bias=True, activation="relu", name="se_conv1")(gate)
-    gate = ESQuantConv2D(8, 1, tau=2, use_bias=True, activation="sigmoid", name="se_conv2")(gate)
-    x = tf.keras.layers.Multiply(name="gate")([gate, x])
-    x = tf.keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+def test_bnext_attention_block_runs_in_int8_without_a_float_op(tmp_path):
+    """ES-BNext's attention sub-block (τ = 2): the binary ES conv writes int8 before its
+    tile, its BN becomes an int8 affine, ClampedMix two int8 scales and an add, the SE
+    gate int8 convs with the sigmoid in TFLite's fixed range [0, 255/256]."""
+    inputs = tf.keras.Input((8, 8, 32))
+    x = tf.keras.layers.Conv2D(32, 3, padding="same", name="stem")(inputs)
+    x = bnext_sub_block(x, 16, kind="attention", tau=2, name="blk")
+    x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = tf.keras.layers.Dense(4, name="logits")(x)
     model = tf.keras.Model(inputs, outputs)
     randomize_weights(model, seed=2, scale=0.3)
-    images = uniform_images((8, 8, 16), n=20, seed=3)
-    result = convert(model, tmp_path / "se.tflite", int8=True, samples=images)
-    assert {"se_conv1", "se_conv2"} <= set(result.int8_plan.lowered)
-    assert result.int8_plan.ranges["se_conv2/1"] == UNIT_RANGE
+    images = uniform_images((8, 8, 32), n=20, seed=3)
+    result = convert(model, tmp_path / "blk.tflite", int8=True, samples=images)
+    plan = result.int8_plan
+    assert {"blk_conv", "blk_bn1", "blk_mix", "blk_se_conv1", "blk_se_conv2"} <= set(plan.lowered)
+    assert plan.ranges["blk_se_conv2/1"] == UNIT_RANGE
     assert result.ops.macs_by_class["float"] == 0
     assert not [i.op_type for i in result.ops.ops if i.op_class == "float"]
-    assert result.ops.count("LOGISTIC") == 1 and result.ops.count("TILE") + result.ops.count("CONCATENATION") == 2
-    assert result.parity.passed and result.int8_agreement.top1_agreement >= 0.9
+    assert result.ops.count("LceBconv2d") == 1 and result.ops.bitpacked_share == 1.0
+    assert result.ops.count("LOGISTIC") == 1 and result.ops.count("TILE") == 0
+    assert result.parity.passed
 
 
 def test_dprelu_with_a_negative_slope_is_not_lowered():
