@@ -127,7 +127,8 @@ class Int8Plan:
         quantized_kernels: layers whose float kernel got an 8-bit weight quantizer.
         lowered: layers written as single-op layers: BatchNorms as 1×1 depth-wise
             convs, RPReLU / DPReLU chains, RSign thresholds as biases, exact depth-wise
-            scales as 1×1 convs.
+            scales as 1×1 convs, ES convs split from their tiles, ClampedMix as two
+            scales and an add.
         ranges: ``{tensor: (low, high)}`` of the :class:`Int8Range` layers placed
             (calibrated; the input's after a range-preserving layer; TFLite's fixed
             :data:`UNIT_RANGE` after softmax and sigmoid), keyed by the name of the
