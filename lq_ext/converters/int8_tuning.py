@@ -38,29 +38,25 @@ __all__ = ["DEFAULT_LEARNING_RATE", "Int8Distillation"]
 #: standard errors of each other): the conservative middle, untuned on other networks.
 DEFAULT_LEARNING_RATE = 1e-4
 
-#: Floor of the float model's probabilities before their log becomes teacher logits.
+#: Floor of softmax probabilities before their log serves as logits (:func:`_logits`).
 _TINY = 1e-30
 
 
-def _softmax_input(model):
-    """The tensor a trailing softmax of ``model`` is applied to (skipping the int8 range
-    after it), or None when the model outputs no separate softmax."""
+def _logits(model):
+    """``model`` mapping to class scores before its trailing softmax, if it has one: the
+    softmax's input (skipping the int8 range after it) where the softmax is a layer of
+    its own, log p (softmax(log p) = p) where the output layer applies it, else ``model``.
+    Teacher and student go through the same rule, so their scores always match in kind."""
     from lq_ext.converters.int8 import Int8Range, _softmax_output
 
-    tensor = model.outputs[0]
-    layer = tensor._keras_history.layer
+    layer = model.outputs[0]._keras_history.layer
     while isinstance(layer, Int8Range):
-        tensor = layer.input
-        layer = tensor._keras_history.layer
+        layer = layer.input._keras_history.layer
     if isinstance(layer, tf.keras.layers.Activation) and _softmax_output(layer):
-        return layer.input
-    return None
-
-
-def _ends_in_softmax(model) -> bool:
-    from lq_ext.converters.int8 import _softmax_output
-
-    return _softmax_output(model.outputs[0]._keras_history.layer)
+        return tf.keras.Model(model.inputs, layer.input)
+    if _softmax_output(layer):
+        return tf.keras.Model(model.inputs, tf.math.log(tf.maximum(model.outputs[0], _TINY)))
+    return model
 
 
 class Int8Distillation:
@@ -126,12 +122,7 @@ class Int8Distillation:
                 f"int8 fine-tuning distills one classifier output; {model.name!r} has "
                 f"{len(model.outputs)} outputs."
             )
-        logits = _softmax_input(clone)
-        student = clone if logits is None else tf.keras.Model(clone.inputs, logits)
-        teacher = model
-        if logits is not None or _ends_in_softmax(model):
-            # log p is a logit vector of p: softmax(log p) = p.
-            teacher = tf.keras.Model(model.inputs, tf.math.log(tf.maximum(model.outputs[0], _TINY)))
+        student, teacher = _logits(clone), _logits(model)
         data = self._dataset(clone.inputs[0].shape[1:])
         steps_per_epoch = int(data.cardinality())
         if steps_per_epoch < 1:  # unknown (e.g. a filtered dataset): count once

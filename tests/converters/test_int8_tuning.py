@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from lq_ext.converters import convert
 from lq_ext.converters.int8 import int8_model
-from lq_ext.converters.int8_tuning import Int8Distillation, _softmax_input
+from lq_ext.converters.int8_tuning import Int8Distillation, _logits
 from lq_ext.training.distillation import distribution_loss
 from converter_models import build_int8_bnn, uniform_images
 
@@ -24,7 +24,7 @@ def _logits_model(model):
 
 def _kl_to_float(clone, model, images):
     """Mean KL(float model ‖ int8 clone) of the output distributions on ``images``."""
-    student = tf.keras.Model(clone.inputs, _softmax_input(clone))(images, training=False)
+    student = _logits(clone)(images, training=False)
     teacher = _logits_model(model)(images, training=False)
     return float(tf.reduce_mean(distribution_loss(teacher, student) - distribution_loss(teacher, teacher)))
 
