@@ -57,7 +57,7 @@ import numpy as np
 import tensorflow as tf
 
 from lq_ext._serialization import register
-from lq_ext.converters.lce import _is_binary_quantizer
+from lq_ext.lce_rules import is_binary_quantizer as _is_binary_quantizer
 
 __all__ = ["DEFAULT_PERCENTILE", "Int8Plan", "Int8Range", "PerTensorInt8Weights", "int8_model"]
 

@@ -41,6 +41,7 @@ from lq_ext.converters.parity import (
 )
 from lq_ext.converters.rewrite import BINARY_DENSE_MODES, binary_dense_as_bconv
 from lq_ext.converters.rewrite import all_layers as _layers
+from lq_ext.lce_rules import grouped_bconv_error, is_binary_quantizer, valid_groups
 
 __all__ = [
     "BINARY_DENSE_MODES",
@@ -237,40 +238,9 @@ def _check_input_shapes(model):
             )
 
 
-def _is_binary_quantizer(quantizer) -> bool:
-    return quantizer is not None and getattr(quantizer, "precision", None) == 1
-
-
-def _valid_groups(channels_in: int, filters: int) -> list[int]:
-    return [
-        g
-        for g in range(1, channels_in + 1)
-        if channels_in % g == 0 and (channels_in // g) % 32 == 0 and filters % g == 0
-    ]
-
-
-def grouped_bconv_error(layer_name, layer_type, groups, per_group, filters) -> str | None:
-    """The error message for a grouped binary conv LCE rejects, or None if it is valid.
-
-    ``per_group`` input channels per group, ``filters`` output channels (kernels).
-    Shared by :func:`convert` and the construction-time check of lq_ext layers
-    (:class:`lq_ext.layers.ESQuantConv2D`).
-    """
-    if groups <= 1 or per_group % 32 == 0:
-        return None
-    channels_in = per_group * groups
-    valid = _valid_groups(channels_in, filters)
-    nearest_groups = min(valid, key=lambda g: (abs(g - groups), g)) if valid else 1
-    nearest_per_group = max(32, 32 * round(per_group / 32))
-    return (
-        f"Layer {layer_name!r} ({layer_type}, groups={groups}) is a grouped "
-        f"binary conv with {per_group} input channels per group ({channels_in} input "
-        f"channels / {groups} groups); LCE needs a multiple of 32 per group "
-        f"(\"Invalid binary grouped convolution\"). Nearest valid choice: "
-        f"groups={nearest_groups} ({channels_in // nearest_groups} channels per group), "
-        f"or {nearest_per_group} channels per group ({nearest_per_group * groups} input "
-        f"channels at groups={groups})."
-    )
+# The LCE rules live below the layers (lq_ext.lce_rules); the old private names stay.
+_is_binary_quantizer = is_binary_quantizer
+_valid_groups = valid_groups
 
 
 def _check_grouped_binary_convs(model):

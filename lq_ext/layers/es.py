@@ -30,7 +30,7 @@ Provenance:
 LCE: the conv converts to ``LceBconv2d`` (grouped ones too, which need the
 ``indirect_bgemm`` kernel) followed by a float ``TILE``; a grouped binary conv needs a
 multiple of 32 input channels per group, checked at build when ``for_lce=True`` with
-the converter's own check (:func:`lq_ext.converters.lce.grouped_bconv_error`).
+the converter's own check (:func:`lq_ext.lce_rules.grouped_bconv_error`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import larq as lq
 import tensorflow as tf
 
 from lq_ext._serialization import register
-from lq_ext.converters.lce import _is_binary_quantizer, _valid_groups, grouped_bconv_error
+from lq_ext.lce_rules import grouped_bconv_error, is_binary_quantizer, valid_groups
 
 __all__ = ["ChannelSlice", "ESQuantConv2D", "check_es_factors", "nearest_divisors"]
 
@@ -137,12 +137,12 @@ class ESQuantConv2D(lq.layers.QuantConv2D):
                 f"{where}: groups={self.groups} must divide the {channels} input channels; "
                 f"nearest valid groups: {nearest_divisors(channels, self.groups)}."
             )
-        if self.for_lce and _is_binary_quantizer(self.input_quantizer):
+        if self.for_lce and is_binary_quantizer(self.input_quantizer):
             message = grouped_bconv_error(
                 self.name, type(self).__name__, self.groups, channels // self.groups, self.filters
             )
             if message:
-                valid = _valid_groups(channels, self.filters)
+                valid = valid_groups(channels, self.filters)
                 raise ValueError(
                     f"{message} With ES the channels per group are C_in·tau: pick tau or "
                     f"the widths so that they are a multiple of 32 (valid groups for these "

@@ -4,7 +4,7 @@
 - :func:`summary` prints it as a table (:mod:`lq_ext.metrics.table`);
 - :class:`LayerCost` / :class:`ModelCost` hold the counts and derive BOPs, FLOPs and
   OPs (:mod:`lq_ext.metrics.cost`, which documents the conventions);
-- :mod:`lq_ext.metrics.precision` maps quantizers to bit widths and precision classes.
+- :mod:`lq_ext.precision` maps quantizers to bit widths and precision classes.
 """
 
 from lq_ext.metrics.cost import LayerCost, ModelCost

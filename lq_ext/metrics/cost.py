@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lq_ext.metrics.precision import MAC_CLASSES, PARAM_CLASSES
+from lq_ext.precision import MAC_CLASSES, PARAM_CLASSES
 
 __all__ = ["BOPS_PER_OP", "Cost", "LayerCost", "ModelCost"]
 

@@ -63,7 +63,7 @@ import tensorflow as tf
 
 from lq_ext.layers import DPReLU, HardSigmoid, LearnableBias, ReshapeAdd, RPReLU
 from lq_ext.metrics.cost import LayerCost, ModelCost
-from lq_ext.metrics.precision import (
+from lq_ext.precision import (
     FLOAT,
     mac_ace,
     mac_class,

@@ -48,7 +48,7 @@ from __future__ import annotations
 import larq as lq
 import tensorflow as tf
 
-from lq_ext.converters.lce import grouped_bconv_error
+from lq_ext.lce_rules import grouped_bconv_error
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D, LearnableBias
 from lq_ext.layers.es import check_es_factors
 from lq_ext.quantizers import ScaledSign
@@ -87,7 +87,7 @@ def check_es_widths(widths, tau, groups, *, for_lce, model_name):
 
     τ must divide every block width (C_out/τ kernels), g the kernel counts C_out/τ; with
     ``for_lce`` and g > 1 every binary conv's input channels per group, C_in·τ, must be
-    a multiple of 32 (the converter's rule, :func:`lq_ext.converters.lce.grouped_bconv_error`).
+    a multiple of 32 (the converter's rule, :func:`lq_ext.lce_rules.grouped_bconv_error`).
     """
     check_es_factors(tau, groups, where=model_name)
     if not isinstance(for_lce, bool):

@@ -1,10 +1,10 @@
-"""Bit widths of quantizers and the precision classes (lq_ext.metrics.precision)."""
+"""Bit widths of quantizers and the precision classes (lq_ext.precision)."""
 
 import larq as lq
 import larq_zoo as lqz
 import pytest
 
-from lq_ext.metrics.precision import (
+from lq_ext.precision import (
     mac_ace,
     mac_class,
     param_class,
