@@ -20,6 +20,9 @@ _ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|const):`(
 _LITERAL = re.compile(r"``(.+?)``")
 _SECTION = re.compile(r"^#{1,6}\s+\S")
 _ITEM = re.compile(r"^(\*{0,2}[\w.]+\*{0,2}(?:\s*\([^)]*\))?):\s*(.*)$")
+# "docs/models/bdnet.md" (how module docstrings point to these pages) -> a link; API pages
+# live in docs/api/, so the target is one level up. A wrong path then fails the strict build.
+_DOCS_PAGE = re.compile(r"`{0,2}\bdocs/([\w/.-]+\.md)(#[\w-]+)?`{0,2}")
 _DIRECTIVE = re.compile(r"^(\s*)\.\. (?:code-block|code|math)::\s*(\w*)\s*$")
 
 
@@ -30,6 +33,7 @@ def _role(match: re.Match) -> str:
 
 def _inline(line: str) -> str:
     line = _ROLE.sub(_role, line)
+    line = _DOCS_PAGE.sub(lambda m: f"[docs/{m.group(1)}](../{m.group(1)}{m.group(2) or ''})", line)
     return _LITERAL.sub(lambda m: f"`{m.group(1)}`", line)
 
 
