@@ -61,13 +61,15 @@ def test_docs_build_needs_no_network():
     assert re.search(r"^  font: false$", config, re.M)
 
 
-def test_agreed_pages_exist_and_every_page_is_in_the_nav():
+def test_agreed_pages_exist_and_are_in_the_nav():
+    """Module docstrings link to these paths; a page outside the nav fails the strict build."""
     docs = ROOT / "docs"
-    pages = sorted(str(p.relative_to(docs)) for p in docs.rglob("*.md"))
-    assert pages == sorted(AGREED_PAGES)
+    pages = {str(p.relative_to(docs)) for p in docs.rglob("*.md")}
+    assert set(AGREED_PAGES) <= pages, sorted(set(AGREED_PAGES) - pages)
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for page in AGREED_PAGES:
         assert f": {page}\n" in config, page
+    assert re.search(r"^  omitted_files: warn$", config, re.M)
 
 
 def test_readme_is_a_front_door():
