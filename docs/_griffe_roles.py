@@ -18,6 +18,7 @@ import griffe
 
 _ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|const):`(~?)([^`]+)`")
 _LITERAL = re.compile(r"``(.+?)``")
+_LITERAL_SPANNING = re.compile(r"``((?:(?!\n\s*\n).)+?)``", re.S)  # across a line break
 _SECTION = re.compile(r"^#{1,6}\s+\S")
 _ITEM = re.compile(r"^(\*{0,2}[\w.]+\*{0,2}(?:\s*\([^)]*\))?):\s*(.*)$")
 # "docs/models/bdnet.md" (how module docstrings point to these pages) -> a link; API pages
@@ -62,6 +63,7 @@ def _directives(lines: list[str]) -> list[str]:
 
 def _sections(lines: list[str]) -> list[str]:
     """Indented ``name: text`` items under a ``# Heading`` -> a Markdown list."""
+    lines = _LITERAL_SPANNING.sub(lambda m: f"`{m.group(1)}`", "\n".join(lines)).split("\n")
     out, in_section, item = [], False, None
     for line in lines:
         if _SECTION.match(line):
