@@ -88,6 +88,23 @@ def _sections(lines: list[str]) -> list[str]:
     return out
 
 
+_LIST_ITEM = re.compile(r"^(\s{0,3})([-*]|\d+\.) ")
+
+
+def _list_spacing(lines: list[str]) -> list[str]:
+    """A blank line before a list that follows a paragraph line (Python-Markdown needs it)."""
+    out, fenced = [], False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        prev = out[-1] if out else ""
+        if (not fenced and _LIST_ITEM.match(line) and prev.strip() and not _LIST_ITEM.match(prev)
+                and not prev.startswith((" ", "|", "#")) and not prev.lstrip().startswith("```")):
+            out.append("")
+        out.append(line)
+    return out
+
+
 def to_markdown(text: str) -> str:
     """Rewrite one docstring (see the module docstring)."""
     lines = _directives(text.split("\n"))
@@ -104,7 +121,7 @@ def to_markdown(text: str) -> str:
             continue
         (result if fenced else chunk).append(line)
     result += _sections(chunk)
-    return "\n".join(result)
+    return "\n".join(_list_spacing(result))
 
 
 class LarqDocstrings(griffe.Extension):
