@@ -220,59 +220,71 @@ def load_dataset(
     """
     args = _check_args(name, split, batch_size, image_size, channels, augment, shuffle,
                        seed, data_dir, limit, drop_remainder, download)
-    info, size, seed = args["info"], args["size"], args["seed"]
     family, buffer, encoded = _RECIPES[name]
-    autotune = tf.data.AUTOTUNE
-
-    if info.source == "idx":
-        ds = _fashion_mnist(split, data_dir, args["channels"], args["limit"])
-        native = (32, 32)
-    else:
-        tfds_split = info.train_split if split == "train" else info.test_split
-        ds = tfds_dataset(
-            name, tfds_split, data_dir=data_dir,
-            shuffle_files=args["shuffle"] and args["limit"] is None,
-            seed=seed, download=args["download"], encoded=encoded,
-        )
-        if args["limit"] is not None:
-            ds = ds.take(args["limit"])
-        native = info.image_size
-
+    ds, native = _examples(name, split, data_dir, args, encoded)
     if args["shuffle"]:
-        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-
-    def with_keys(dataset):
-        keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        return tf.data.Dataset.zip((dataset, keys))
-
+        ds = ds.shuffle(buffer, seed=args["seed"], reshuffle_each_iteration=True)
     if family == "resized_crop":
-        if args["augment"]:
-            ds = with_keys(ds).map(
-                lambda xy, key: (random_resized_crop_flip(xy[0], key, size), xy[1]),
-                num_parallel_calls=autotune,
-            )
-        else:
-            ds = ds.map(
-                lambda x, y: (resize_central_crop(x, size), y), num_parallel_calls=autotune
-            )
-        ds = ds.batch(args["batch_size"], drop_remainder=args["drop_remainder"])
-        ds = ds.map(lambda x, y: (to_unit_range(x), tf.cast(y, tf.int64)),
-                    num_parallel_calls=autotune)
+        ds = _crop_then_batch(ds, args)
     else:
-        ds = ds.batch(args["batch_size"], drop_remainder=args["drop_remainder"])
+        ds = _batch_then_pad_crop(ds, args, native)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
-        def to_size(x):
-            return x if tuple(native) == tuple(size) else resize(x, size)
 
-        if args["augment"]:
-            ds = with_keys(ds).map(
-                lambda xy, key: (
-                    to_unit_range(pad_crop_flip(to_size(xy[0]), key)),
-                    tf.cast(xy[1], tf.int64),
-                ),
-                num_parallel_calls=autotune,
-            )
-        else:
-            ds = ds.map(lambda x, y: (to_unit_range(to_size(x)), tf.cast(y, tf.int64)),
-                        num_parallel_calls=autotune)
-    return ds.prefetch(autotune)
+def _examples(name, split, data_dir, args, encoded):
+    """The split's ``(image, label)`` examples, one at a time, and their stored size."""
+    info = args["info"]
+    if info.source == "idx":
+        return _fashion_mnist(split, data_dir, args["channels"], args["limit"]), (32, 32)
+    tfds_split = info.train_split if split == "train" else info.test_split
+    ds = tfds_dataset(
+        name, tfds_split, data_dir=data_dir,
+        shuffle_files=args["shuffle"] and args["limit"] is None,
+        seed=args["seed"], download=args["download"], encoded=encoded,
+    )
+    if args["limit"] is not None:
+        ds = ds.take(args["limit"])
+    return ds, info.image_size
+
+
+def _with_keys(ds, seed):
+    """Zip ``ds`` with a stream of random keys (new ones each iteration) for stateless ops."""
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((ds, keys))
+
+
+def _crop_then_batch(ds, args):
+    """Per image: random-resized crop + flip (augment) or the central crop; then batch."""
+    size, autotune = args["size"], tf.data.AUTOTUNE
+    if args["augment"]:
+        ds = _with_keys(ds, args["seed"]).map(
+            lambda xy, key: (random_resized_crop_flip(xy[0], key, size), xy[1]),
+            num_parallel_calls=autotune,
+        )
+    else:
+        ds = ds.map(
+            lambda x, y: (resize_central_crop(x, size), y), num_parallel_calls=autotune
+        )
+    ds = ds.batch(args["batch_size"], drop_remainder=args["drop_remainder"])
+    return ds.map(lambda x, y: (to_unit_range(x), tf.cast(y, tf.int64)),
+                  num_parallel_calls=autotune)
+
+
+def _batch_then_pad_crop(ds, args, native):
+    """Batch; resize when ``image_size`` is not the stored size; pad-crop-flip (augment)."""
+    size, autotune = args["size"], tf.data.AUTOTUNE
+    ds = ds.batch(args["batch_size"], drop_remainder=args["drop_remainder"])
+
+    def to_size(x):
+        return x if tuple(native) == tuple(size) else resize(x, size)
+
+    if args["augment"]:
+        return _with_keys(ds, args["seed"]).map(
+            lambda xy, key: (
+                to_unit_range(pad_crop_flip(to_size(xy[0]), key)),
+                tf.cast(xy[1], tf.int64),
+            ),
+            num_parallel_calls=autotune,
+        )
+    return ds.map(lambda x, y: (to_unit_range(to_size(x)), tf.cast(y, tf.int64)),
+                  num_parallel_calls=autotune)
