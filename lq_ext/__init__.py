@@ -8,7 +8,7 @@ from lq_ext._env import ensure_legacy_keras
 
 ensure_legacy_keras()
 
-from lq_ext import bench, callbacks, converters, fake_quant, layers, quantizers, training, zoo  # noqa: E402
+from lq_ext import bench, callbacks, converters, data, fake_quant, layers, quantizers, training, zoo  # noqa: E402
 from lq_ext.metrics import ModelCost, profile, summary  # noqa: E402
 
 
@@ -19,6 +19,7 @@ __all__ = [
     "bench",
     "callbacks",
     "converters",
+    "data",
     "fake_quant",
     "layers",
     "profile",

@@ -6,12 +6,16 @@ Learning Algorithms", arXiv:1708.07747 (Zalando, MIT licence). 60,000 training a
 
 tensorflow-datasets downloads its data, which is impossible offline, so ``lq_ext``
 reads the four official IDX files (gzip or not) from the first directory that holds
-them:
+them (:func:`fashion_mnist_dirs`):
 
 1. ``root``, when given (then nowhere else);
 2. ``$LQ_EXT_FASHION_MNIST_DIR``;
 3. ``/usr/share/datasets/fashion-mnist`` (Debian: ``apt-get install dataset-fashion-mnist``);
-4. ``shared/data/fashion-mnist`` beside this repository's checkout.
+4. a development copy for a source checkout: ``shared/data/fashion-mnist``
+   (:data:`DEV_COPY_PARTS`) under the directory that contains the checkout (for an
+   installed package that directory normally does not exist).
+
+Guide: docs/guides/data.md.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ _IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801
 
 ENV_VAR = "LQ_EXT_FASHION_MNIST_DIR"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: The development copy: this relative path, taken from the directory holding the checkout.
+DEV_COPY_PARTS = ("shared", "data", "fashion-mnist")
 
 
 def fashion_mnist_dirs(root=None) -> list[Path]:
@@ -54,8 +60,8 @@ def fashion_mnist_dirs(root=None) -> list[Path]:
     if os.environ.get(ENV_VAR):
         dirs.append(Path(os.environ[ENV_VAR]))
     dirs.append(DEBIAN_DIR)
-    checkout = Path(__file__).resolve().parents[3]  # lq_ext/data/ -> lq_ext/ -> repo -> its parent
-    dirs.append(checkout / "shared" / "data" / "fashion-mnist")
+    beside_checkout = Path(__file__).resolve().parents[3]  # lq_ext/data/ -> lq_ext/ -> repo -> its parent
+    dirs.append(beside_checkout.joinpath(*DEV_COPY_PARTS))
     return dirs
 
 

@@ -9,16 +9,19 @@ too few for any accuracy claim.
 
 Input convention of ``lq_ext`` models (the zoo and the converters' parity check):
 RGB pixels in [0, 255] mapped to float32 in [-1, 1] by :func:`preprocess`
-(``x / 127.5 - 1``).
+(``x / 127.5 - 1``, :mod:`lq_ext.data.preprocessing`; re-exported here).
 """
 
 from __future__ import annotations
 
 import functools
-import numbers
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
+
+from lq_ext._validate import is_int
+from lq_ext.data.preprocessing import preprocess
 
 __all__ = ["DATASETS", "load_samples", "preprocess"]
 
@@ -66,10 +69,7 @@ def _check_input_shape(input_shape) -> tuple[int, int, int]:
         problem = "it is not a sequence"
     elif len(input_shape) != 3:
         problem = f"it has {len(input_shape)} entries"
-    elif any(
-        isinstance(d, bool) or not isinstance(d, numbers.Integral) or d <= 0
-        for d in input_shape
-    ):
+    elif any(not is_int(d) or d <= 0 for d in input_shape):
         problem = "every entry must be a positive int (no None: give the size explicitly)"
     elif input_shape[2] not in (1, 3):
         problem = f"C={input_shape[2]} channels is not supported (1 = gray, 3 = RGB)"
@@ -128,8 +128,6 @@ def load_samples(dataset: str = "auto", *, input_shape=None) -> tuple[np.ndarray
     height, width, channels = shape
     out = images.astype(np.float32)
     if out.shape[1:3] != (height, width):
-        import tensorflow as tf
-
         out = tf.image.resize(out, (height, width), method="bilinear", antialias=True)
         out = np.clip(out.numpy(), 0.0, 255.0)  # antialiasing can overshoot slightly
     if out.shape[-1] == 3 and channels == 1:
@@ -137,18 +135,3 @@ def load_samples(dataset: str = "auto", *, input_shape=None) -> tuple[np.ndarray
     elif out.shape[-1] == 1 and channels == 3:
         out = np.repeat(out, 3, axis=-1)
     return out.astype(np.float32, copy=False), labels
-
-
-def preprocess(images) -> np.ndarray:
-    """Map pixels in [0, 255] (uint8 or float) to float32 in [-1, 1]: ``x / 127.5 - 1``.
-
-    This is the input convention of ``lq_ext``'s zoo models and of the converters'
-    parity check. It is *not* Larq Zoo's ``preprocess_input`` (which also resizes,
-    crops and normalises with ImageNet mean/std): use that one for Larq Zoo weights.
-    """
-    array = np.asarray(images)
-    if array.dtype.kind not in "uif":
-        raise ValueError(
-            f"images must be numeric pixels in [0, 255], got an array of dtype {array.dtype}."
-        )
-    return array.astype(np.float32) / np.float32(127.5) - np.float32(1.0)

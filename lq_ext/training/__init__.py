@@ -8,8 +8,12 @@
   two-step training and the float network of the same layout.
 - :class:`DistillationModel`, :func:`distribution_loss`: knowledge distillation.
 - :class:`WarmupDecay`, :func:`make_optimizer`: schedules and optimizers.
+- :class:`WeightBinarization`: PokeBNN's delayed weight binarization (a Keras callback).
+
+Guide: docs/guides/training.md.
 """
 
+from lq_ext.training.callbacks import WeightBinarization, weight_switches
 from lq_ext.training.distillation import DistillationModel, distribution_loss
 from lq_ext.training.optimizers import OPTIMIZERS, decayed_variables, make_optimizer
 from lq_ext.training.recipe import RECIPES, Recipe
@@ -26,6 +30,7 @@ __all__ = [
     "STRATEGIES",
     "TrainResult",
     "WarmupDecay",
+    "WeightBinarization",
     "decayed_variables",
     "distribution_loss",
     "make_optimizer",
@@ -33,5 +38,6 @@ __all__ = [
     "resolve_strategy",
     "train",
     "transfer_weights",
+    "weight_switches",
     "with_real_weights",
 ]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from lq_ext._validate import check_number
+
 __all__ = ["OPTIMIZERS", "add_l2_decay", "decayed_variables", "make_optimizer"]
 
 OPTIMIZERS = ("adam", "adamw")
@@ -55,8 +57,7 @@ def make_optimizer(name: str, learning_rate, *, weight_decay: float = 0.0, model
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got optimizer={name!r}.")
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise ValueError(f"weight_decay must be a number ≥ 0, got weight_decay={weight_decay!r}.")
+    check_number("weight_decay", weight_decay, low=0)
     if weight_decay and model is None:
         raise ValueError("weight_decay > 0 needs the model whose kernels it decays (model=...).")
     if name == "adam":

@@ -1,21 +1,23 @@
-"""Training recipes: the hyper-parameters of one run, validated in one place."""
+"""Training recipes: the hyper-parameters of one run, validated in one place.
+
+The papers' recipes (:data:`RECIPES`) and where each value comes from:
+docs/guides/training.md.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
+from lq_ext._validate import is_int, is_number
 from lq_ext.training.optimizers import OPTIMIZERS
 from lq_ext.training.schedules import DECAYS
 
 __all__ = ["RECIPES", "Recipe"]
 
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+_INT_FIELDS = ("epochs", "warmup_epochs", "weight_binarization_epoch")
+_NUMBER_FIELDS = (
+    "learning_rate", "weight_decay", "step2_weight_decay", "kd_temperature", "kd_label_weight",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,26 +57,34 @@ class Recipe:
         def fail(field, allowed):
             raise ValueError(f"{field} must be {allowed}, got {field}={getattr(self, field)!r}.")
 
-        if not _is_int(self.epochs) or self.epochs <= 0:
+        if not is_int(self.epochs) or self.epochs <= 0:
             fail("epochs", "an int > 0")
         if self.optimizer not in OPTIMIZERS:
             fail("optimizer", f"one of {list(OPTIMIZERS)}")
-        if not _is_number(self.learning_rate) or self.learning_rate <= 0:
+        if not is_number(self.learning_rate) or self.learning_rate <= 0:
             fail("learning_rate", "a number > 0")
         if self.schedule not in DECAYS:
             fail("schedule", f"one of {list(DECAYS)}")
-        if not _is_int(self.warmup_epochs) or not 0 <= self.warmup_epochs < self.epochs:
+        if not is_int(self.warmup_epochs) or not 0 <= self.warmup_epochs < self.epochs:
             fail("warmup_epochs", f"an int in [0, epochs={self.epochs})")
         for field in ("weight_decay", "step2_weight_decay", "kd_label_weight"):
-            if not _is_number(getattr(self, field)) or getattr(self, field) < 0:
+            if not is_number(getattr(self, field)) or getattr(self, field) < 0:
                 fail(field, "a number ≥ 0")
         if not isinstance(self.two_step, bool):
             fail("two_step", "True or False")
-        if not _is_number(self.kd_temperature) or self.kd_temperature <= 0:
+        if not is_number(self.kd_temperature) or self.kd_temperature <= 0:
             fail("kd_temperature", "a number > 0")
         epoch = self.weight_binarization_epoch
-        if epoch is not None and (not _is_int(epoch) or epoch < 0):
+        if epoch is not None and (not is_int(epoch) or epoch < 0):
             fail("weight_binarization_epoch", "None or an int ≥ 0")
+        # NumPy scalars pass the guards; store Python numbers (recipe.json is JSON).
+        for field in _INT_FIELDS:
+            if getattr(self, field) is not None:
+                object.__setattr__(self, field, int(getattr(self, field)))
+        for field in _NUMBER_FIELDS:
+            value = getattr(self, field)
+            if not isinstance(value, (int, float)):
+                object.__setattr__(self, field, float(value))
 
     def replace(self, **changes) -> "Recipe":
         """A copy with ``changes`` applied (and validated)."""

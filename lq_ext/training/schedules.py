@@ -7,6 +7,7 @@ import math
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_number, is_int, is_number
 
 __all__ = ["DECAYS", "WarmupDecay"]
 
@@ -33,28 +34,23 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak_lr, total_steps, warmup_steps=0, decay="cosine", final_lr=0.0):
         super().__init__()
-        if not isinstance(peak_lr, (int, float)) or isinstance(peak_lr, bool) or not peak_lr > 0:
-            raise ValueError(f"peak_lr must be a number > 0, got peak_lr={peak_lr!r}.")
-        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps <= 0:
+        check_number("peak_lr", peak_lr, low=0, low_inclusive=False)
+        if not is_int(total_steps) or total_steps <= 0:
             raise ValueError(f"total_steps must be an int > 0, got total_steps={total_steps!r}.")
-        if (
-            isinstance(warmup_steps, bool)
-            or not isinstance(warmup_steps, int)
-            or not 0 <= warmup_steps < total_steps
-        ):
+        if not is_int(warmup_steps) or not 0 <= warmup_steps < total_steps:
             raise ValueError(
                 f"warmup_steps must be an int in [0, total_steps={total_steps}), got "
                 f"warmup_steps={warmup_steps!r}."
             )
         if decay not in DECAYS:
             raise ValueError(f"decay must be one of {list(DECAYS)}, got decay={decay!r}.")
-        if not isinstance(final_lr, (int, float)) or not 0 <= final_lr <= peak_lr:
+        if not is_number(final_lr) or not 0 <= final_lr <= peak_lr:
             raise ValueError(
                 f"final_lr must be a number in [0, peak_lr={peak_lr}], got final_lr={final_lr!r}."
             )
         self.peak_lr = float(peak_lr)
-        self.total_steps = total_steps
-        self.warmup_steps = warmup_steps
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
         self.decay = decay
         self.final_lr = float(final_lr)
 

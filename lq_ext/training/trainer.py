@@ -33,7 +33,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from lq_ext.callbacks import WeightBinarization
+from lq_ext import converters
+from lq_ext._validate import is_int
+from lq_ext.converters import ConversionResult
+from lq_ext.training.callbacks import WeightBinarization
 from lq_ext.training.distillation import DistillationModel
 from lq_ext.training.optimizers import make_optimizer
 from lq_ext.training.recipe import Recipe
@@ -80,7 +83,7 @@ class TrainResult:
     history: dict  # step name -> list of per-epoch log rows (from log.csv)
     val_accuracy: float | None
     seconds: float
-    conversion: object = None  # lq_ext.converters.ConversionResult, or None
+    conversion: ConversionResult | None = None
 
     @property
     def tflite_path(self) -> Path | None:
@@ -89,9 +92,9 @@ class TrainResult:
 
 def _steps(data, steps_per_epoch):
     if steps_per_epoch is not None:
-        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
+        if not is_int(steps_per_epoch) or steps_per_epoch <= 0:
             raise ValueError(f"steps_per_epoch must be an int > 0, got steps_per_epoch={steps_per_epoch!r}.")
-        return steps_per_epoch
+        return int(steps_per_epoch)
     cardinality = int(tf.data.experimental.cardinality(data)) if isinstance(data, tf.data.Dataset) else -1
     if cardinality <= 0:
         raise ValueError(
@@ -309,8 +312,6 @@ def train(
 
     conversion = None
     if convert:
-        from lq_ext import converters
-
         samples = parity_samples if parity_samples is not None else _parity_samples(val_data)
         conversion = converters.convert(model, output_dir / "model.tflite", samples=samples, overwrite=True)
     result = {

@@ -1,18 +1,19 @@
 """lq_ext.data.fashion_mnist: the full Fashion-MNIST from its IDX files.
 
-Expected values are the published facts of the official files (shared/specs/data.md
-§1.3): labels, pixel mean, class balance, and the 20 test images shipped in
+Expected values are facts of the official files (arXiv:1708.07747 and the files'
+sha256): labels, pixel mean, class balance, and the 20 test images shipped in
 ``lq_ext/data/samples`` (decoded from foolbox's PNGs, an independent copy).
 """
 
 import gzip
+import hashlib
 import shutil
 
 import numpy as np
 import pytest
 
 from lq_ext.data import load_fashion_mnist, load_samples, to_cifar_shape
-from lq_ext.data.fashion_mnist import ENV_VAR, FILES, fashion_mnist_dirs
+from lq_ext.data.fashion_mnist import ENV_VAR, FILES, SHA256, fashion_mnist_dirs
 
 
 def _source_dir():
@@ -51,10 +52,18 @@ def test_first_test_images_equal_the_shipped_samples(fashion):
     np.testing.assert_array_equal(y_test[:20], labels)
 
 
-def test_verify_passes_on_the_official_files():
+def test_verify_passes_on_the_official_files(fashion):
     directory = _source_dir()
-    (x_train, _), (_, y_test) = load_fashion_mnist(directory, verify=True)
+    for stem in SHA256:  # the recorded digests are those of the files on disk
+        with gzip.open(directory / f"{stem}.gz", "rb") as file:
+            assert hashlib.sha256(file.read()).hexdigest() == SHA256[stem]
+    verified = load_fashion_mnist(directory, verify=True)
+    (x_train, y_train), (x_test, y_test) = verified
     assert x_train.shape == (60000, 28, 28) and y_test.shape == (10000,)
+    for got, expected in zip((x_train, y_train, x_test, y_test), (a for pair in fashion for a in pair)):
+        np.testing.assert_array_equal(got, expected)  # the same arrays as without verify
+    assert y_train[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+    assert y_test[:20].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7, 4, 5, 7, 3, 4, 1, 2, 4, 8, 0]
 
 
 @pytest.fixture

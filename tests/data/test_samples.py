@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lq_ext.data.samples import DATASETS, load_samples, preprocess
+from lq_ext.data.samples import DATASETS, load_samples
 
 
 @pytest.mark.parametrize(
@@ -88,22 +88,6 @@ def test_gray_resized_and_repeated():
     rgb, labels = load_samples("fashion_mnist", input_shape=(32, 32, 3))
     assert rgb.shape == (20, 32, 32, 3) and labels[0] == 9
     np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
-
-
-def test_preprocess_maps_to_minus_one_one():
-    out = preprocess(np.array([0, 127.5, 255], dtype=np.float64))
-    assert out.dtype == np.float32
-    np.testing.assert_allclose(out, [-1.0, 0.0, 1.0])
-    images, _ = load_samples("cifar10")
-    x = preprocess(images)
-    assert x.dtype == np.float32 and x.shape == images.shape
-    assert -1.0 <= x.min() and x.max() <= 1.0
-    np.testing.assert_allclose(x, images / 127.5 - 1.0, atol=1e-6)
-
-
-def test_preprocess_rejects_non_numeric():
-    with pytest.raises(ValueError, match="numeric pixels"):
-        preprocess(np.array(["a"]))
 
 
 def test_unknown_dataset():

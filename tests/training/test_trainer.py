@@ -170,7 +170,7 @@ MIRRORED = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import lq_ext
     sys.path.insert(0, {tests!r})
-    from test_training_fit import synthetic, tiny_bnn
+    from test_trainer import synthetic, tiny_bnn
     from lq_ext.training import Recipe, train
     result = train(tiny_bnn, synthetic(), synthetic(64, seed=1), output_dir={out!r}, strategy="mirrored",
                    recipe=Recipe(epochs=2, learning_rate=1e-2), seed=0, verbose=0, convert=False)
