@@ -98,6 +98,45 @@ def _check_flag_list(name, value) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _flag_name(arg: str) -> str:
+    """``"--max_secs=60"`` → ``"max_secs"``."""
+    return arg.lstrip("-").split("=", 1)[0]
+
+
+def _check_extra_args(extra_args) -> tuple[str, ...]:
+    """``extra_args`` as a tuple; none of them may set a flag a parameter of run_tool sets."""
+    extra_args = _check_flag_list("extra_args", extra_args)
+    for arg in extra_args:
+        flag = _flag_name(arg)
+        if flag in _MANAGED_FLAGS:
+            raise ValueError(
+                f"extra_args sets --{flag} ({arg!r}); use the {_MANAGED_FLAGS[flag]}= parameter instead."
+            )
+    return extra_args
+
+
+def _check_ssh_arguments(ssh, port, ssh_options):
+    """``(ssh, port, ssh_options)`` checked: ``port`` and ``ssh_options`` need ``ssh``, which
+    needs the OpenSSH client here."""
+    ssh_options = _check_flag_list("ssh_options", ssh_options)
+    if ssh is None:
+        if port is not None or ssh_options:
+            raise ValueError(
+                f"port and ssh_options need ssh='user@host', got port={port!r}, ssh_options={ssh_options!r}."
+            )
+        return ssh, port, ssh_options
+    ssh = check_ssh_target(ssh)
+    if port is not None:
+        port = check_int("port", port, low=1, high=65535)
+    for program in ("ssh", "scp"):
+        if shutil.which(program) is None:
+            raise FileNotFoundError(
+                f"ssh={ssh!r} needs the OpenSSH client, but {program!r} is not on PATH "
+                f"(apt-get install openssh-client)."
+            )
+    return ssh, port, ssh_options
+
+
 
 def run_tool(
     model_path,
@@ -179,29 +218,8 @@ def run_tool(
             raise ValueError(f"{name} must be True or False, got {name}={value!r}.")
     if not is_number(timeout) or not 0 < timeout < math.inf:
         raise ValueError(f"timeout must be a finite number of seconds > 0, got timeout={timeout!r}.")
-    extra_args = _check_flag_list("extra_args", extra_args)
-    for arg in extra_args:
-        flag = arg.lstrip("-").split("=", 1)[0]
-        if flag in _MANAGED_FLAGS:
-            raise ValueError(
-                f"extra_args sets --{flag} ({arg!r}); use the {_MANAGED_FLAGS[flag]}= parameter instead."
-            )
-    ssh_options = _check_flag_list("ssh_options", ssh_options)
-    if ssh is None:
-        if port is not None or ssh_options:
-            raise ValueError(
-                f"port and ssh_options need ssh='user@host', got port={port!r}, ssh_options={ssh_options!r}."
-            )
-    else:
-        ssh = check_ssh_target(ssh)
-        if port is not None:
-            port = check_int("port", port, low=1, high=65535)
-        for program in ("ssh", "scp"):
-            if shutil.which(program) is None:
-                raise FileNotFoundError(
-                    f"ssh={ssh!r} needs the OpenSSH client, but {program!r} is not on PATH "
-                    f"(apt-get install openssh-client)."
-                )
+    extra_args = _check_extra_args(extra_args)
+    ssh, port, ssh_options = _check_ssh_arguments(ssh, port, ssh_options)
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No TFLite model at model_path={model_path!r}: the file does not exist.")
     # FileNotFoundError / ValueError naming the path for a missing or invalid model
@@ -218,7 +236,7 @@ def run_tool(
         *_KERNEL_FLAGS[kernel],
         f"--enable_op_profiling={str(op_profiling).lower()}",
     ]
-    given = {arg.lstrip("-").split("=", 1)[0] for arg in extra_args}
+    given = {_flag_name(arg) for arg in extra_args}
     flags += [f"--{name}=0" for name in ("min_secs", "warmup_min_secs") if name not in given]
     flags += list(extra_args)
     deadline = Deadline(float(timeout))
