@@ -28,15 +28,19 @@ DECAYS = ("cosine", "linear", "constant")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 _CATALOG = "lq_ext.zoo.catalog"
+#: The name it gets when read by path (not ``lq_ext.zoo.catalog``: its package is not imported).
+_LOADED_AS = "lq_ext_cli._zoo_catalog"
 
 
 def load_catalog():
     """The module ``lq_ext/zoo/catalog.py``, without running ``lq_ext/__init__.py``.
 
-    If lq_ext is already imported (``lq_ext.cli.main``), the imported module is used.
+    If lq_ext is already imported (``lq_ext.cli.main``), the imported module is used; a
+    module read by path is read once.
     """
-    if _CATALOG in sys.modules:
-        return sys.modules[_CATALOG]
+    for name in (_CATALOG, _LOADED_AS):
+        if name in sys.modules:
+            return sys.modules[name]
     spec = importlib.util.find_spec("lq_ext")  # finds the package without importing it
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("lq-ext: the lq_ext package is not installed (no 'lq_ext' on sys.path).")
@@ -46,7 +50,13 @@ def load_catalog():
             break
     else:
         raise ImportError(f"lq-ext: no zoo/catalog.py in {list(spec.submodule_search_locations)}.")
-    module_spec = importlib.util.spec_from_file_location("lq_ext_cli._zoo_catalog", path)
+    module_spec = importlib.util.spec_from_file_location(_LOADED_AS, path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    # Registered before it runs, as an import would: dataclasses look their module up there.
+    sys.modules[_LOADED_AS] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[_LOADED_AS]
+        raise
     return module

@@ -123,6 +123,37 @@ def test_catalog_loads_by_path_without_lq_ext():
     assert result.stdout.split() == [str(len(list_models())), "False"]
 
 
+def test_catalog_read_by_path_may_define_dataclasses(tmp_path):
+    """A catalog with a dataclass (``from __future__ import annotations``) loads by path:
+    the loader registers the module in ``sys.modules`` before running it, as dataclasses need."""
+    package = tmp_path / "lq_ext"
+    (package / "zoo").mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ImportError('the launcher must not run lq_ext/__init__.py')\n")
+    (package / "zoo" / "catalog.py").write_text(
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass\n\n"
+        "@dataclass(frozen=True)\n"
+        "class Card:\n"
+        "    name: str\n\n"
+        "MODEL_NAMES = ('toy_a', 'toy_b')\n\n"
+        "def format_table(include_references: bool = True) -> str:\n"
+        "    return '\\n'.join('card ' + Card(n).name for n in MODEL_NAMES)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT)])
+    result = subprocess.run(
+        [sys.executable, "-c", WRAPPER, "list"], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["card toy_a", "card toy_b"]
+    result = subprocess.run(
+        [sys.executable, "-c", WRAPPER, "summary", "toy_c"], capture_output=True, text=True, timeout=60, env=env,
+        cwd=tmp_path, check=False,
+    )
+    assert result.returncode == 2 and "invalid choice: 'toy_c' (choose from 'toy_a', 'toy_b')" in result.stderr
+
+
 def test_tf_free_choices_equal_the_library_constants():
     assert choices.KERNEL_CHOICES == KERNEL_CHOICES
     assert choices.DATASETS == DATASETS
