@@ -1,34 +1,15 @@
 """Latency of converted models: LCE's Python Interpreter (:func:`run` → :class:`BenchResult`)
 and LCE's ``lce_benchmark_model`` binary, here or on a board over SSH
-(:func:`run_tool` → :class:`ToolResult`, :func:`parse_output`)."""
+(:func:`run_tool` → :class:`ToolResult`, :func:`parse_output`).
 
+Modules: ``interpreter`` (the Python Interpreter), ``tool`` (:func:`run_tool`),
+``results`` (:class:`ToolResult` and its parts), ``tool_output`` (the parser),
+``runner`` (local and SSH process control), ``compare`` (model tables).
+Guide: docs/guides/benchmarks.md
+"""
+
+from lq_ext.bench import tool
 from lq_ext.bench.interpreter import BenchResult, run
-from lq_ext.bench.tool import (
-    NodeStats,
-    OpTypeStats,
-    PhaseStats,
-    SSHError,
-    ToolError,
-    ToolFailedError,
-    ToolOutputError,
-    ToolResult,
-    ToolTimeoutError,
-    parse_output,
-    run_tool,
-)
+from lq_ext.bench.tool import *  # noqa: F403 (exactly tool.__all__)
 
-__all__ = [
-    "BenchResult",
-    "NodeStats",
-    "OpTypeStats",
-    "PhaseStats",
-    "SSHError",
-    "ToolError",
-    "ToolFailedError",
-    "ToolOutputError",
-    "ToolResult",
-    "ToolTimeoutError",
-    "parse_output",
-    "run",
-    "run_tool",
-]
+__all__ = sorted(["BenchResult", "run", *tool.__all__])

@@ -16,7 +16,6 @@ Kernels of ``LceBconv2d`` (``kernel=``):
 
 from __future__ import annotations
 
-import numbers
 import platform
 import statistics
 import time
@@ -25,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from lq_ext._validate import check_int
 from lq_ext.converters._flatbuffer import load_bytes
 from lq_ext.converters.inspect import inspect
 from lq_ext.converters.parity import KERNELS
@@ -82,12 +82,6 @@ class BenchResult:
         if self.machine.lower() not in ("aarch64", "arm64", "armv7l", "armv8l"):
             lines.append("  note: x86 timings say nothing about ARM latency")
         return "\n".join(lines)
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {name}={value!r}.")
-    return int(value)
 
 
 def _make_input(interpreter, inputs, seed: int = 0) -> list[np.ndarray]:
@@ -154,9 +148,9 @@ def run(
             grouped binary convs.
         RuntimeError: the interpreter cannot prepare or run the model.
     """
-    threads = _check_int("threads", threads, 1)
-    warmup = _check_int("warmup", warmup, 0)
-    runs = _check_int("runs", runs, 1)
+    threads = check_int("threads", threads, low=1)
+    warmup = check_int("warmup", warmup, low=0)
+    runs = check_int("runs", runs, low=1)
     if not isinstance(kernel, str) or kernel not in KERNEL_CHOICES:
         raise ValueError(f"kernel={kernel!r} is not supported; expected one of {list(KERNEL_CHOICES)}.")
     if not isinstance(use_xnnpack, bool):

@@ -17,6 +17,11 @@ import os
 import sys
 from pathlib import Path
 
+import lq_ext
+from lq_ext.data import DatasetNotAvailableError, dataset_info, load_dataset
+from lq_ext.training import RECIPES, train
+from lq_ext_cli import COMMANDS, add_command
+
 #: Recipe flags: argparse destination -> Recipe field.
 RECIPE_FLAGS = {
     "epochs": "epochs",
@@ -35,64 +40,9 @@ _COLLAPSED = ("backup", "tensorboard")
 
 
 def add_train_parser(commands, model_names):
-    """Register ``train`` on the ``commands`` sub-parsers of ``lq-ext``."""
-    from lq_ext.data import DATASETS
-    from lq_ext.training import OPTIMIZERS, RECIPES, STRATEGIES
-    from lq_ext.training.schedules import DECAYS
-
-    train = commands.add_parser(
-        "train",
-        help="train a model on a dataset with a paper's recipe; save, convert and verify it",
-        description=(
-            "Train MODEL on --dataset with a recipe (RECIPES[--recipe], the flags below "
-            "replace its fields), checkpointing every epoch into --output-dir; then save "
-            "model.h5 and convert it to a parity-checked model.tflite. A killed run "
-            "resumes when started again with the same arguments."
-        ),
-    )
-    train.add_argument(
-        "model", choices=model_names, metavar="MODEL", help="a registered model: " + ", ".join(model_names)
-    )
-    train.add_argument(
-        "--dataset", required=True, choices=DATASETS, metavar="NAME", help="one of " + ", ".join(DATASETS)
-    )
-    train.add_argument("--output-dir", required=True, metavar="DIR", help="checkpoints, logs and the final model")
-    train.add_argument(
-        "--recipe", default="quick", choices=tuple(RECIPES), help="the base hyper-parameters (default quick)"
-    )
-    recipe = train.add_argument_group("recipe fields (default: the recipe's)")
-    recipe.add_argument("--epochs", type=int, metavar="N", help="epochs of each step")
-    recipe.add_argument("--learning-rate", type=float, metavar="LR", help="peak learning rate")
-    recipe.add_argument("--optimizer", choices=OPTIMIZERS)
-    recipe.add_argument("--schedule", choices=DECAYS)
-    recipe.add_argument("--warmup-epochs", type=int, metavar="N")
-    recipe.add_argument("--weight-decay", type=float, metavar="WD", help="on kernels (step 1 with --two-step)")
-    recipe.add_argument(
-        "--two-step", action="store_true", default=None,
-        help="ReActNet's two steps: real weights + binary activations, then binary weights",
-    )
-    recipe.add_argument(
-        "--no-two-step", dest="two_step", action="store_false", default=None, help="one step only"
-    )
-    recipe.add_argument("--teacher", metavar="PATH", help="a saved Keras model (logits) to distil from")
-    recipe.add_argument("--kd-label-weight", type=float, metavar="W", help="with --teacher: label CE weight")
-    recipe.add_argument("--kd-temperature", type=float, metavar="T", help="with --teacher: temperature")
-
-    train.add_argument("--batch-size", type=int, default=128, metavar="N", help="default 128")
-    train.add_argument("--seed", type=int, default=0, metavar="S", help="seeds data order and weights (default 0)")
-    train.add_argument("--limit", type=int, metavar="N", help="use only the first N images of each split")
-    train.add_argument("--data-dir", metavar="DIR", help="where the data are (default: the loader's places)")
-    train.add_argument("--strategy", default="default", choices=STRATEGIES, help="tf.distribute strategy")
-    train.add_argument(
-        "--width-multiplier", type=float, metavar="A", help="width factor, for models that have one (bdnet_mobilenet)"
-    )
-    train.add_argument("--no-convert", action="store_true", help="skip the .tflite conversion")
-    train.add_argument("--overwrite", action="store_true", help="train again in a DIR holding a finished run")
-    train.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    train.add_argument(
-        "--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras output: 0 silent, 1 progress bar, 2 "
-        "one line per epoch (default)",
-    )
+    """Register ``train`` on the ``commands`` sub-parsers of ``lq-ext`` (the launcher's
+    builder, :func:`lq_ext_cli.arguments.add_train_arguments`); returns its parser."""
+    train = add_command(commands, next(c for c in COMMANDS if c.name == "train"), tuple(model_names))
     train.set_defaults(train_parser=train)
     return train
 
@@ -167,15 +117,8 @@ def describe_output_dir(output_dir) -> str:
 
 def run_train(args) -> None:
     """``lq-ext train``: parse-checked ``args`` → :func:`lq_ext.training.train`."""
-    import lq_ext
-    from lq_ext.data import DatasetNotAvailableError, dataset_info, load_dataset
-    from lq_ext.training import RECIPES, train
 
-    parser = args.train_parser
-    if args.teacher is None:
-        for flag, value in (("--kd-label-weight", args.kd_label_weight), ("--kd-temperature", args.kd_temperature)):
-            if value is not None:
-                parser.error(f"{flag} needs --teacher PATH (distillation)")
+    parser = args.command_parser  # usage (--kd-* need --teacher) checked by the launcher
 
     # Everything that can be checked without data, first.
     changes = {field: getattr(args, dest) for dest, field in RECIPE_FLAGS.items() if getattr(args, dest) is not None}

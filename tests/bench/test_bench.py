@@ -86,10 +86,10 @@ def test_inputs_array_and_xnnpack(plain_tflite):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"threads": 0}, r"threads must be an int >= 1, got threads=0"),
-        ({"runs": 0}, r"runs must be an int >= 1, got runs=0"),
-        ({"warmup": -1}, r"warmup must be an int >= 0, got warmup=-1"),
-        ({"runs": 2.5}, r"runs must be an int >= 1, got runs=2\.5"),
+        ({"threads": 0}, r"threads must be an integer ≥ 1, got threads=0\."),
+        ({"runs": 0}, r"runs must be an integer ≥ 1, got runs=0\."),
+        ({"warmup": -1}, r"warmup must be an integer ≥ 0, got warmup=-1\."),
+        ({"runs": 2.5}, r"runs must be an integer ≥ 1, got runs=2\.5\."),
         (
             {"kernel": "fast"},
             r"kernel='fast' is not supported; expected one of "
