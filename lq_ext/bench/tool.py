@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field, fields, replace
 
 from lq_ext.bench.interpreter import KERNEL_CHOICES, BenchResult, _check_int, resolve_kernel
-from lq_ext.converters.inspect import inspect
+from lq_ext.converters.op_report import inspect
 
 __all__ = [
     "NodeStats",

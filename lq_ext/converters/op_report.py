@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 
 from lq_ext.converters._flatbuffer import Graph, Operator, read_model
 
-__all__ = ["OpInfo", "OpReport", "inspect", "OP_CLASSES"]
+__all__ = ["OP_CLASSES", "OpInfo", "OpReport", "inspect"]
 
 #: Op classes of the report: LCE's bit-packed custom ops, int8 ops, float ops.
 OP_CLASSES = ("bitpacked", "int8", "float")
@@ -155,7 +155,7 @@ def _classify(graph: Graph, op: Operator) -> str:
     return "float"
 
 
-def inspect(path_or_bytes) -> "OpReport":
+def inspect(path_or_bytes) -> OpReport:
     """Report every op type of a TFLite flatbuffer with its count, class and MACs.
 
     # Arguments
