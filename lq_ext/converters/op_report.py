@@ -24,6 +24,8 @@ op that is not bit-packed and whose activation input comes from an ``LceDequanti
 directly or through ops that only move ±1 values around (pad, reshape, transpose,
 max-pool, slicing); in a float op it is wasted (float weights, float MACs), in an int8
 op (lq_ext's exact int8 depth-wise conv) it is exact integer work.
+
+Guide: docs/guides/conversion.md.
 """
 
 from __future__ import annotations

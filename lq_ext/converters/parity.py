@@ -25,6 +25,8 @@ beyond round-off while every other sample stays at ~1e-6 (numbers in
 :class:`ParityError` subclasses ``AssertionError``: a failed parity check is a failed
 verification (as with ``numpy.testing.assert_allclose``), not a bad argument; it
 carries the :class:`ParityReport` as ``.report`` and the flatbuffer as ``.flatbuffer``.
+
+Tolerances and their derivation: docs/guides/parity.md.
 """
 
 from __future__ import annotations

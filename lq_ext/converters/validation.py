@@ -180,7 +180,7 @@ def check_int8(int8, *, engine, calibration=None, fine_tune=None, **tolerances) 
             "convert(int8=True, calibration=..., fine_tune=...) is deprecated; pass "
             "int8=Int8Options(calibration=..., fine_tune=...).",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=4,  # check_int8 ← check_convert_arguments ← convert ← the caller
         )
     return Int8Options(calibration=calibration, fine_tune=fine_tune)
 

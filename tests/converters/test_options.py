@@ -83,8 +83,10 @@ def test_fine_tune_gets_the_clone_and_the_float_model(model, images, int8_calls,
 
 
 def test_deprecated_keywords_behave_as_the_options(model, images, int8_calls, tmp_path):
-    with pytest.warns(DeprecationWarning, match=r"int8=Int8Options\(calibration=\.\.\., fine_tune=\.\.\.\)"):
+    with pytest.warns(DeprecationWarning, match=r"int8=Int8Options\(calibration=\.\.\., fine_tune=\.\.\.\)") as record:
         old = convert(model, tmp_path / "old.tflite", int8=True, calibration=images, verify=False)
+    ours = [w for w in record if "Int8Options" in str(w.message)]
+    assert len(ours) == 1 and ours[0].filename == __file__  # points at the caller's line
     new = convert(model, tmp_path / "new.tflite", int8=Int8Options(calibration=images), verify=False)
     assert old.int8_plan == new.int8_plan
     assert int8_calls[0] == int8_calls[1] == dict(percentile=DEFAULT_PERCENTILE, batch_size=8, n_images=12)

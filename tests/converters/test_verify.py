@@ -16,6 +16,7 @@ import lq_ext.converters.conversion as conversion_module
 import lq_ext.converters.parity as parity_module
 import lq_ext.converters.verify as verify_module
 from lq_ext.converters import Int8Options, convert
+from lq_ext.converters.int8 import int8_model
 from lq_ext.converters.validation import check_int8
 from lq_ext.converters.verify import (
     DEFAULT_MAX_OUTLIER_FRACTION,
@@ -76,13 +77,27 @@ def int8_bnn():
     return build_int8_bnn()
 
 
+IMAGES = uniform_images(SHAPE, n=10, seed=2)
+
+
+@pytest.fixture(scope="module")
+def int8_clone(int8_bnn):
+    """int8_model of int8_bnn on IMAGES, computed once for the tests below (the
+    tolerances do not depend on it beyond its output step)."""
+    return int8_model(int8_bnn, IMAGES)
+
+
+@pytest.fixture
+def same_int8_clone(monkeypatch, int8_clone):
+    monkeypatch.setattr(conversion_module, "int8_model", lambda model, images, **kwargs: int8_clone)
+
+
 def _tolerances(call):
     return {name: call[name] for name in ("rtol", "max_outlier_fraction", "min_top1_agreement", "atol")}
 
 
-def test_int8_mode_uses_its_defaults(int8_bnn, parity_calls, tmp_path):
-    images = uniform_images(SHAPE, n=10, seed=2)
-    result = convert(int8_bnn, tmp_path / "d.tflite", int8=True, samples=images)
+def test_int8_mode_uses_its_defaults(int8_bnn, parity_calls, same_int8_clone, tmp_path):
+    result = convert(int8_bnn, tmp_path / "d.tflite", int8=True, samples=IMAGES)
     step = result.int8_plan.output_step
     assert step > 0
     assert _tolerances(parity_calls[0]) == dict(rtol=1e-3, max_outlier_fraction=1.0, min_top1_agreement=0.5, atol=2 * step)
@@ -90,13 +105,12 @@ def test_int8_mode_uses_its_defaults(int8_bnn, parity_calls, tmp_path):
     assert result.int8_agreement is not None and result.int8_agreement.n_samples == 10
 
 
-def test_int8_mode_honours_explicit_tolerances(int8_bnn, parity_calls, tmp_path):
+def test_int8_mode_honours_explicit_tolerances(int8_bnn, parity_calls, same_int8_clone, tmp_path):
     """Before the split, int8=True replaced them by 1.0 and max(atol, two steps)."""
-    images = uniform_images(SHAPE, n=10, seed=2)
-    result = convert(int8_bnn, tmp_path / "e.tflite", int8=True, samples=images, max_outlier_fraction=0.2, atol=1e-4)
+    result = convert(int8_bnn, tmp_path / "e.tflite", int8=True, samples=IMAGES, max_outlier_fraction=0.2, atol=1e-4)
     assert 2 * result.int8_plan.output_step > 1e-4
     assert _tolerances(parity_calls[0]) == dict(rtol=1e-3, max_outlier_fraction=0.2, min_top1_agreement=0.5, atol=1e-4)
-    convert(int8_bnn, tmp_path / "o.tflite", int8=Int8Options(atol=0.0, min_top1_agreement=0.8), samples=images)
+    convert(int8_bnn, tmp_path / "o.tflite", int8=Int8Options(atol=0.0, min_top1_agreement=0.8), samples=IMAGES)
     assert _tolerances(parity_calls[1]) == dict(rtol=1e-3, max_outlier_fraction=1.0, min_top1_agreement=0.8, atol=0.0)
 
 
