@@ -26,7 +26,7 @@ import numpy as np
 
 from lq_ext._validate import check_int
 from lq_ext.converters._flatbuffer import load_bytes
-from lq_ext.converters.inspect import inspect
+from lq_ext.converters.op_report import inspect
 from lq_ext.converters.parity import KERNELS
 
 __all__ = ["BenchResult", "KERNEL_CHOICES", "resolve_kernel", "run"]

@@ -59,7 +59,7 @@ from lq_ext.bench.runner import (
     tail,
 )
 from lq_ext.bench.tool_output import ToolOutputError, parse_output
-from lq_ext.converters.inspect import inspect
+from lq_ext.converters.op_report import inspect
 
 __all__ = [
     "NodeStats",

@@ -20,11 +20,13 @@ min_top1_agreement`` (and nothing is NaN). Outliers are allowed because a binari
 input that lies within float round-off of its threshold can flip sign between Keras
 and TFLite, and in a deep BNN one flipped bit moves that one sample's output far
 beyond round-off while every other sample stays at ~1e-6 (numbers in
-``lq_ext/converters/lce.py``). A real conversion bug moves every sample.
+:mod:`lq_ext.converters.verify`). A real conversion bug moves every sample.
 
 :class:`ParityError` subclasses ``AssertionError``: a failed parity check is a failed
 verification (as with ``numpy.testing.assert_allclose``), not a bad argument; it
 carries the :class:`ParityReport` as ``.report`` and the flatbuffer as ``.flatbuffer``.
+
+Tolerances and their derivation: docs/guides/parity.md.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 __all__ = ["ParityError", "ParityReport", "compare_outputs", "run_interpreter", "run_parity"]
 
@@ -210,8 +213,6 @@ def compare_outputs(
 
 def run_interpreter(flatbuffer: bytes, inputs: np.ndarray, *, kernel: str = "optimized"):
     """Run the LCE Python Interpreter on ``inputs`` (one sample at a time)."""
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
-
     interpreter = Interpreter(flatbuffer, num_threads=1, **KERNELS[kernel])
     return interpreter.predict(inputs)
 

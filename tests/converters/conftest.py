@@ -1,7 +1,11 @@
-"""Session fixtures: the small BNN of converter_models, converted once."""
+"""Shared fixtures: the small BNN of converter_models, converted once per session, and
+the switch that makes a conversion fail the test (for checks that must come first)."""
 
 import pytest
 from converter_models import build_small_bnn
+
+import lq_ext.converters.conversion as conversion_module
+from lq_ext.converters import convert
 
 
 @pytest.fixture(scope="session")
@@ -12,8 +16,6 @@ def small_bnn():
 @pytest.fixture(scope="session")
 def converted_small(small_bnn, tmp_path_factory):
     """convert() of the small BNN with the defaults (LCE, arm, verify=True)."""
-    from lq_ext.converters import convert
-
     path = tmp_path_factory.mktemp("small") / "small.tflite"
     return convert(small_bnn, path)
 
@@ -22,3 +24,9 @@ def converted_small(small_bnn, tmp_path_factory):
 def small_flatbuffer(converted_small):
     with open(converted_small.path, "rb") as handle:
         return handle.read()
+
+
+@pytest.fixture
+def no_conversion(monkeypatch):
+    """Any attempt to convert fails the test: validation must come first."""
+    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *a: pytest.fail("validation must come first"))

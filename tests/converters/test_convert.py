@@ -1,14 +1,14 @@
 import os
 
 import larq as lq
-import numpy as np
 import pytest
 import tensorflow as tf
-from converter_models import BINARY, build_grouped_bnn, build_small_bnn
+from converter_models import build_grouped_bnn, build_small_bnn
 
-import lq_ext.converters.lce as lce_module
+import lq_ext.converters.conversion as conversion_module
 import lq_ext.converters.parity as parity_module
 from lq_ext.converters import ConversionResult, ParityError, convert
+from lq_ext.lce_rules import grouped_bconv_error
 
 
 # ------------------------------------------------------------------ successful conversion
@@ -62,7 +62,7 @@ def test_grouped_binary_conv_with_rsign(tmp_path):
 def test_parity_error_for_a_different_model(tmp_path, small_flatbuffer, monkeypatch):
     """Keras model B against the flatbuffer of model A (same architecture, other weights)."""
     other = build_small_bnn(seed=1)
-    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
     path = tmp_path / "other.tflite"
     expected = r"(?s)does not match Keras.*FAILED: 20 of 20 samples exceed rtol.*relative error max"
     with pytest.raises(ParityError, match=expected) as info:
@@ -76,7 +76,7 @@ def test_parity_error_for_a_different_model(tmp_path, small_flatbuffer, monkeypa
 
 def test_parity_error_hints_at_untrained_batchnorm(tmp_path, small_flatbuffer, monkeypatch):
     fresh = build_small_bnn(seed=0, random_batchnorm=False)
-    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
     with pytest.raises(ParityError, match=r"Hint: 3 BatchNormalization layer\(s\) still have their initial"):
         convert(fresh, tmp_path / "fresh.tflite")
 
@@ -89,7 +89,7 @@ def test_parity_error_for_perturbed_interpreter_output(tmp_path, small_bnn, smal
         out[5] = out[5][::-1]  # sample 5 predicts another class
         return out
 
-    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
     monkeypatch.setattr(parity_module, "run_interpreter", perturbed)
     with pytest.raises(ParityError) as info:
         convert(small_bnn, tmp_path / "x.tflite", min_top1_agreement=1.0)
@@ -103,7 +103,7 @@ def test_parity_error_for_perturbed_interpreter_output(tmp_path, small_bnn, smal
 def test_refuses_to_overwrite(tmp_path, small_bnn, monkeypatch):
     path = tmp_path / "keep.tflite"
     path.write_bytes(b"precious")
-    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *a: pytest.fail("converted anyway"))
+    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *a: pytest.fail("converted anyway"))
     with pytest.raises(FileExistsError, match=r"keep\.tflite.*already exists.*overwrite=True"):
         convert(small_bnn, path)
     assert path.read_bytes() == b"precious"
@@ -112,90 +112,25 @@ def test_refuses_to_overwrite(tmp_path, small_bnn, monkeypatch):
 def test_overwrite_true_replaces_atomically(tmp_path, small_bnn, small_flatbuffer, monkeypatch):
     path = tmp_path / "replace.tflite"
     path.write_bytes(b"old")
-    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
     result = convert(small_bnn, path, overwrite=True, verify=False)
     assert path.read_bytes() == small_flatbuffer and result.parity is None
     assert "not checked" in str(result)
     assert os.listdir(tmp_path) == ["replace.tflite"]
 
 
-# ------------------------------------------------------------------ validation (before LCE)
-@pytest.fixture
-def no_conversion(monkeypatch):
-    monkeypatch.setattr(lce_module, "_to_flatbuffer", lambda *a: pytest.fail("validation must come first"))
-
-
-def test_model_must_be_tf_keras(tmp_path, no_conversion):
-    with pytest.raises(TypeError, match=r"model must be a tf\.keras\.Model.*got builtins\.str"):
-        convert("model.h5", tmp_path / "m.tflite")
-    with pytest.raises(TypeError, match=r"model must be a tf\.keras\.Model.*Dense"):
-        convert(tf.keras.layers.Dense(3), tmp_path / "m.tflite")
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"target": "x86"}, r"target='x86' is not supported; expected one of \['arm', 'xcore'\]"),
-        ({"engine": "onnx"}, r"engine='onnx' is not supported; expected one of \['lce', 'tflite'\]"),
-        ({"rtol": -1.0}, r"rtol must be a positive number, got rtol=-1\.0"),
-        ({"min_top1_agreement": 1.5}, r"min_top1_agreement must be a fraction in \[0, 1\]"),
-        (
-            {"max_outlier_fraction": -0.1},
-            r"max_outlier_fraction must be a fraction in \[0, 1\], got max_outlier_fraction=-0.1",
-        ),
-        ({"samples": np.zeros((4, 28, 28, 1))}, r"samples must be .*\(n, 32, 32, 3\).*\(4, 28, 28, 1\)"),
-    ],
-)
-def test_bad_options(tmp_path, small_bnn, no_conversion, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        convert(small_bnn, tmp_path / "m.tflite", **kwargs)
-
-
-def test_missing_directory(tmp_path, small_bnn, no_conversion):
-    with pytest.raises(FileNotFoundError, match=r"path=.*no_such_dir.*directory .* does not exist"):
-        convert(small_bnn, tmp_path / "no_such_dir" / "m.tflite")
-
-
-def test_path_is_a_directory(tmp_path, small_bnn, no_conversion):
-    with pytest.raises(IsADirectoryError, match="is a directory"):
-        convert(small_bnn, tmp_path)
-
-
-def test_unknown_batch_free_dims(tmp_path, no_conversion):
-    inputs = tf.keras.Input((None, None, 3))
-    outputs = tf.keras.layers.GlobalAveragePooling2D()(lq.layers.QuantConv2D(8, 3, **BINARY)(inputs))
-    model = tf.keras.Model(inputs, outputs)
-    expected = r"shape \(None, None, None, 3\): only the batch dimension may be None"
-    with pytest.raises(ValueError, match=expected):
-        convert(model, tmp_path / "m.tflite")
-
-
-def test_mixed_precision(tmp_path, no_conversion):
-    tf.keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        inputs = tf.keras.Input((8, 8, 3))
-        outputs = tf.keras.layers.Conv2D(4, 3, name="half_conv")(inputs)
-        model = tf.keras.Model(inputs, outputs)
-    finally:
-        tf.keras.mixed_precision.set_global_policy("float32")
-    with pytest.raises(ValueError, match=r"Mixed-precision.*half_conv \(mixed_float16\)"):
-        convert(model, tmp_path / "m.tflite")
-
-
-def test_grouped_binary_conv_needs_32_channels_per_group(tmp_path, no_conversion):
-    model = build_grouped_bnn(channels_per_group=16, groups=2)
-    expected = (
-        r"Layer 'grouped_bconv' \(QuantConv2D, groups=2\).*16 input channels per group "
-        r"\(32 input channels / 2 groups\).*multiple of 32.*Nearest valid choice: groups=1 "
-        r"\(32 channels per group\), or 32 channels per group \(64 input channels at groups=2\)"
-    )
-    with pytest.raises(ValueError, match=expected):
-        convert(model, tmp_path / "m.tflite")
-
-
-def test_grouped_float_conv_is_not_checked(tmp_path, small_flatbuffer, monkeypatch):
-    """groups>1 without a binary input quantizer is not a binary grouped conv."""
+# ------------------------------------------------------------------ what is converted
+def test_grouped_float_conv_is_converted(tmp_path, small_flatbuffer, monkeypatch):
+    """groups=2 with 16 input channels per group is refused for a binary conv, but a
+    grouped conv without a binary input quantizer is not a binary grouped conv: convert
+    goes on and hands the model itself to the converter."""
     inputs = tf.keras.Input((8, 8, 32))
     outputs = lq.layers.QuantConv2D(32, 3, groups=2, name="float_grouped")(inputs)
     model = tf.keras.Model(inputs, outputs)
-    lce_module._check_grouped_binary_convs(model)  # no error
+    assert grouped_bconv_error("float_grouped", "QuantConv2D", 2, 16, 32) is not None  # if it were binary
+    converted = []
+    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda m, *a: converted.append(m) or small_flatbuffer)
+    result = convert(model, tmp_path / "grouped_float.tflite", verify=False)
+    assert converted == [model]
+    assert (tmp_path / "grouped_float.tflite").read_bytes() == small_flatbuffer
+    assert result.parity is None and result.int8_plan is None

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 
 from lq_ext.converters import ParityError, ParityReport
-from lq_ext.converters.lce import (
+from lq_ext.converters.parity import compare_outputs
+from lq_ext.converters.verify import (
     DEFAULT_MAX_OUTLIER_FRACTION,
     DEFAULT_MIN_TOP1_AGREEMENT,
     DEFAULT_RTOL,
 )
-from lq_ext.converters.parity import compare_outputs
 
 DEFAULTS = dict(
     rtol=DEFAULT_RTOL,
@@ -103,7 +103,7 @@ def test_parity_error_carries_report():
 
 def test_small_bnn_matches_to_roundoff(converted_small):
     """The small BNN (random BN stats, real CIFAR-10 images) matches to float round-off,
-    far below DEFAULT_RTOL (the measurements are in lq_ext/converters/lce.py)."""
+    far below DEFAULT_RTOL (the measurements are in lq_ext/converters/verify.py)."""
     parity = converted_small.parity
     assert isinstance(parity, ParityReport) and parity.passed
     assert parity.n_samples == 20 and "cifar10" in parity.samples

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lq_ext.converters.lce import grouped_bconv_error
+from lq_ext.lce_rules import grouped_bconv_error
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D
 from lq_ext.testing import randomize_weights
 

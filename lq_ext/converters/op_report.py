@@ -24,6 +24,8 @@ op that is not bit-packed and whose activation input comes from an ``LceDequanti
 directly or through ops that only move ±1 values around (pad, reshape, transpose,
 max-pool, slicing); in a float op it is wasted (float weights, float MACs), in an int8
 op (lq_ext's exact int8 depth-wise conv) it is exact integer work.
+
+Guide: docs/guides/conversion.md.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dataclasses import asdict, dataclass
 
 from lq_ext.converters._flatbuffer import Graph, Operator, read_model
 
-__all__ = ["OpInfo", "OpReport", "inspect", "OP_CLASSES"]
+__all__ = ["OP_CLASSES", "OpInfo", "OpReport", "inspect"]
 
 #: Op classes of the report: LCE's bit-packed custom ops, int8 ops, float ops.
 OP_CLASSES = ("bitpacked", "int8", "float")
@@ -155,7 +157,7 @@ def _classify(graph: Graph, op: Operator) -> str:
     return "float"
 
 
-def inspect(path_or_bytes) -> "OpReport":
+def inspect(path_or_bytes) -> OpReport:
     """Report every op type of a TFLite flatbuffer with its count, class and MACs.
 
     # Arguments

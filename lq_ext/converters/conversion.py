@@ -1,0 +1,226 @@
+"""Convert a Keras model to a TFLite flatbuffer, verify it on real images, write it safely.
+
+:func:`convert` is an orchestration: validate (:mod:`~lq_ext.converters.validation`) →
+prepare (binary ``QuantDense`` as bit-packed ``LceBconv2d``,
+:mod:`~lq_ext.converters.rewrite`; the int8 clone, :mod:`~lq_ext.converters.int8`) →
+flatbuffer (LCE or the standard TFLite converter) → verify
+(:mod:`~lq_ext.converters.verify`) → write (atomically, never over an existing file
+unless asked). Guide: docs/guides/conversion.md; int8 mode: docs/guides/int8.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import larq_compute_engine as lce
+import tensorflow as tf
+
+from lq_ext.converters._io import write_atomically
+from lq_ext.converters.int8 import Int8Plan, int8_model
+from lq_ext.converters.op_report import OpReport, inspect
+from lq_ext.converters.options import Int8Options
+from lq_ext.converters.parity import ParityReport
+from lq_ext.converters.rewrite import binary_dense_as_bconv
+from lq_ext.converters.validation import check_convert_arguments
+from lq_ext.converters.verify import DEFAULT_RTOL, FLOAT_TOLERANCES, check_parity, int8_agreement, parity_inputs
+
+__all__ = ["ConversionResult", "convert"]
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What :func:`convert` wrote and what it found.
+
+    # Attributes
+        path: the written ``.tflite`` file.
+        size_bytes: its size.
+        ops: the :class:`~lq_ext.converters.OpReport` of the flatbuffer.
+        parity: the :class:`~lq_ext.converters.ParityReport` (``None`` if
+            ``verify=False``); in int8 mode, against the int8 Keras clone.
+        engine, target: the conversion settings.
+        bconv_dense_layers: names of the binary ``QuantDense`` layers converted as
+            1×1 ``LceBconv2d`` (``binary_dense="bconv"``); empty if none.
+        int8_plan: what int8 mode did (:class:`~lq_ext.converters.int8.Int8Plan`), or None.
+        int8_agreement: in int8 mode with ``verify=True``, the flatbuffer against the
+            float model (what int8 costs).
+    """
+
+    path: str
+    size_bytes: int
+    ops: OpReport
+    parity: ParityReport | None
+    engine: str
+    target: str
+    bconv_dense_layers: tuple[str, ...] = ()
+    int8_plan: Int8Plan | None = None
+    int8_agreement: ParityReport | None = None
+
+    def __str__(self) -> str:
+        head = f"Converted with {self.engine}"
+        if self.engine == "lce":
+            head += f" (target={self.target})"
+        head += f" -> {self.path} ({self.size_bytes:,} bytes)"
+        if self.bconv_dense_layers:
+            head += (
+                f"\nBinary QuantDense run as 1x1 LceBconv2d (lq_ext.layers.BinaryDense): "
+                f"{', '.join(self.bconv_dense_layers)}"
+            )
+        if self.int8_plan is not None:
+            plan = self.int8_plan
+            head += (
+                f"\nint8 mode: {len(plan.ranges)} calibrated ranges ({plan.calibration_images} "
+                f"images), {len(plan.folded)} BatchNorm(s) folded, {len(plan.lowered)} layer(s) "
+                f"lowered, {len(plan.quantized_kernels)} float kernel(s) in int8"
+            )
+            if plan.fine_tuned:
+                head += f", fine-tuned by {plan.fine_tuned}"
+        parity = str(self.parity) if self.parity is not None else "Parity: not checked (verify=False)"
+        if self.parity is not None and self.int8_plan is not None:
+            parity = "Against the int8 Keras clone (conversion check):\n" + parity
+        lines = [head, self.ops.format(), parity]
+        if self.int8_agreement is not None:
+            a = self.int8_agreement
+            lines.append(
+                f"int8 vs the float model on {a.n_samples} {a.samples}: top-1 agreement "
+                f"{100 * a.top1_agreement:.1f} %, max |difference| {a.max_abs_error:.3g}"
+                if a.top1_agreement is not None
+                else f"int8 vs the float model on {a.n_samples} {a.samples}: max |difference| "
+                f"{a.max_abs_error:.3g} (max relative {a.max_rel_error:.3g})"
+            )
+        return "\n".join(lines)
+
+
+def _to_flatbuffer(model, engine: str, target: str) -> bytes:
+    if engine == "lce":
+        return lce.convert_keras_model(model, target=target)
+    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def _int8_clone(model, converted, options: Int8Options, calibration):
+    """The calibrated (and optionally fine-tuned) int8 clone of ``converted``, and its plan."""
+    clone, plan = int8_model(converted, calibration, percentile=options.percentile, batch_size=options.batch_size)
+    if options.fine_tune is not None:
+        options.fine_tune(clone, model)
+        plan = dataclasses.replace(plan, fine_tuned=repr(options.fine_tune))
+    return clone, plan
+
+
+def convert(
+    model,
+    path,
+    *,
+    target: str = "arm",
+    engine: str = "lce",
+    verify: bool = True,
+    overwrite: bool = False,
+    samples=None,
+    rtol: float = DEFAULT_RTOL,
+    max_outlier_fraction: float | None = None,
+    min_top1_agreement: float | None = None,
+    atol: float | None = None,
+    binary_dense: str = "bconv",
+    int8: bool | Int8Options = False,
+    calibration=None,
+    fine_tune=None,
+) -> ConversionResult:
+    """Convert ``model`` to a ``.tflite`` file, report its ops and verify it on real images.
+
+    # Arguments
+        model: a ``tf.keras.Model`` (legacy Keras 2) with fixed non-batch input dims.
+        path: the ``.tflite`` file to write; its directory must exist.
+        target: LCE target, ``"arm"`` (default) or ``"xcore"``; ignored by ``engine="tflite"``.
+        engine: ``"lce"`` (``larq_compute_engine.convert_keras_model``, binary ops become
+            ``LceBconv2d``) or ``"tflite"`` (``tf.lite.TFLiteConverter``, for float
+            reference models such as ``tf.keras.applications.MobileNet``).
+        verify: run the flatbuffer in LCE's Python Interpreter and compare with
+            ``model.predict`` (:mod:`lq_ext.converters.parity`) before writing.
+        overwrite: replace an existing file at ``path``; by default an existing file
+            makes :func:`convert` fail before converting.
+        samples: the inputs for the check, an array (n, *input_shape) fed as is. Default:
+            the 20 real sample images (ImageNet for inputs above 64 px, else CIFAR-10)
+            resized to the model input and mapped to [-1, 1] by :func:`lq_ext.data.preprocess`.
+        rtol: per-sample bound on max|tflite − keras| / max|keras| (default 1e-3; the
+            measurements behind the defaults are in :mod:`lq_ext.converters.verify`).
+        max_outlier_fraction: fraction of samples allowed above ``rtol``; None: the mode's
+            default, 0.25 (float round-off can flip a binarizer input that sits right at its
+            threshold, which moves that sample far beyond round-off in a deep BNN), or
+            ``Int8Options.max_outlier_fraction`` (1.0) in int8 mode.
+        min_top1_agreement: least fraction of samples whose argmax agrees, for
+            (batch, classes) outputs; None: 0.9, or ``Int8Options.min_top1_agreement``
+            (0.5) in int8 mode.
+        atol: absolute error allowed on top of ``rtol``, for outputs TFLite quantizes (e.g.
+            ``2 / 256`` for an int8 softmax); top-1 then agrees up to ties within
+            ``2·atol``. None: 0, or ``Int8Options.atol`` (two output steps of the int8
+            clone) in int8 mode. A value given here is used as given in every mode.
+        binary_dense: ``"bconv"`` (default) converts every binary ``QuantDense`` as a
+            bit-packed 1×1 ``LceBconv2d``, through a clone of the model in which it is an
+            equivalent :class:`lq_ext.layers.BinaryDense`; ``"float"`` leaves it to LCE
+            (a float ``FULLY_CONNECTED``). Ignored by ``engine="tflite"``.
+        int8: an :class:`~lq_ext.converters.options.Int8Options` (or True for its
+            defaults) also runs everything that is not binary (stem, shortcuts, BatchNorm /
+            activation chains, head) as int8 ops (``engine="lce"`` only). The parity check
+            then compares the flatbuffer with the int8 Keras clone, and ``int8_agreement``
+            of the result holds its comparison with the float model.
+        calibration, fine_tune: deprecated spelling of ``Int8Options(calibration=...,
+            fine_tune=...)`` with ``int8=True``.
+
+    # Returns
+        A :class:`ConversionResult`; ``print`` it for the op table and parity numbers.
+
+    # Raises
+        TypeError / ValueError: invalid arguments or an unconvertible model (non-float32
+            dtype policy, None in non-batch input dims, grouped binary conv whose input
+            channels per group are not a multiple of 32, 8-/4-bit activation quantizers
+            not calibrated, or ``binary_dense="bconv"`` on a model with binary
+            ``QuantDense`` layers that cannot be cloned), before converting.
+        FileNotFoundError: the directory of ``path`` does not exist.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ParityError: (an ``AssertionError``) outputs differ beyond the tolerances.
+            Nothing is written then; the flatbuffer is on the error's ``.flatbuffer``
+            (or convert again with ``verify=False``).
+    """
+    given = dict(max_outlier_fraction=max_outlier_fraction, min_top1_agreement=min_top1_agreement, atol=atol)
+    path, options = check_convert_arguments(
+        model, path, target=target, engine=engine, verify=verify, overwrite=overwrite,
+        binary_dense=binary_dense, int8=int8, calibration=calibration, fine_tune=fine_tune, rtol=rtol, **given,
+    )  # fmt: skip
+    inputs = description = None
+    if verify or (options is not None and options.calibration is None):
+        inputs, description = parity_inputs(model, samples)
+
+    # prepare: what is converted in place of the model
+    converted, bconv_dense, plan = model, (), None
+    if engine == "lce" and binary_dense == "bconv":
+        converted, bconv_dense = binary_dense_as_bconv(model)
+    if options is not None:
+        calibration_images = inputs if options.calibration is None else options.calibration
+        converted, plan = _int8_clone(model, converted, options, calibration_images)
+
+    flatbuffer = _to_flatbuffer(converted, engine, target)
+    ops = dataclasses.replace(inspect(flatbuffer), source=path)
+
+    parity = agreement = None
+    if verify:
+        kernel = "indirect_bgemm" if ops.has_grouped_bconv else "optimized"
+        defaults = FLOAT_TOLERANCES if plan is None else options.tolerances(plan.output_step)
+        tolerances = defaults.overridden(rtol=rtol, **given)
+        reference = model if plan is None else converted
+        parity = check_parity(
+            model, reference, flatbuffer, inputs, description, tolerances, kernel=kernel, engine=engine, path=path
+        )
+        if plan is not None:
+            agreement = int8_agreement(model, flatbuffer, inputs, description, rtol=rtol, kernel=kernel)
+
+    write_atomically(flatbuffer, path, overwrite)
+    return ConversionResult(
+        path=path,
+        size_bytes=len(flatbuffer),
+        ops=ops,
+        parity=parity,
+        engine=engine,
+        target=target,
+        bconv_dense_layers=bconv_dense,
+        int8_plan=plan,
+        int8_agreement=agreement,
+    )
