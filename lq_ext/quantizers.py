@@ -26,12 +26,12 @@ from lq_ext._serialization import register
 from lq_ext._validate import check_bool, check_choice, is_number
 
 __all__ = [
+    "THRESHOLD_MODES",
     "BoundedSign",
     "MaxAbsSign",
     "RSign",
     "ScaledSign",
     "Ternary",
-    "THRESHOLD_MODES",
     "bounded_sign",
     "max_abs_sign",
     "ternarize",

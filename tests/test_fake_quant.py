@@ -1,15 +1,20 @@
 """k-bit fake quantization: values on hand-made inputs, gradients, calibration, int8 TFLite."""
 
 import larq as lq
+import larq_compute_engine as lce
 import numpy as np
 import pytest
-import larq_compute_engine as lce
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-from lq_ext.converters import convert, inspect
 from lq_ext import fake_quant
-from lq_ext.fake_quant import IntActivationQuantizer, IntWeightQuantizer, calibrate, uncalibrated
+from lq_ext.converters import convert, inspect
+from lq_ext.fake_quant import (
+    IntActivationQuantizer,
+    IntWeightQuantizer,
+    calibrate,
+    uncalibrated,
+)
 from lq_ext.testing import layer_classes, layer_test
 
 #: (quantizer class, keyword arguments, input shape without the batch axis)

@@ -4,7 +4,6 @@ activations (RPReLU, DPReLU, HardSigmoid), bias (LearnableBias), channels
 (ChannelBroadcast, ChannelSlice), dense (BinaryDense), depthwise (BinaryDepthwiseConv2D),
 embedding (BCDNet-B's contextual embedding builders), es (ESQuantConv2D), mix
 (ClampedMix), shift (CircularShift), shortcut (ReshapeAdd).
-API reference: docs/api/layers.md
 """
 
 from lq_ext.layers.activations import DPReLU, HardSigmoid, RPReLU

@@ -41,14 +41,10 @@ INPUT_QUANTIZER_EXAMPLES = ("ste_sign", "approx_sign", "swish_sign", "lq_ext RSi
 KERNEL_QUANTIZER_EXAMPLES = ("ste_sign", "magnitude_aware_sign", "lq_ext ScaledSign", "lq_ext MaxAbsSign")
 
 
-def _not_plus_minus_one():
-    """1-bit quantizers whose values are not ±1 (so LCE cannot bit-pack them)."""
-    return (lq.quantizers.SteHeaviside, lq.quantizers.DoReFa, lq.quantizers.NoOp)
-
-
-def _scaled_signs():
-    """±α quantizers: fine for a kernel (α folds into the bconv), not for activations."""
-    return (lq.quantizers.MagnitudeAwareSign, ScaledSign, MaxAbsSign)
+#: 1-bit quantizers whose values are not ±1 (so LCE cannot bit-pack them).
+_NOT_PLUS_MINUS_ONE = (lq.quantizers.SteHeaviside, lq.quantizers.DoReFa, lq.quantizers.NoOp)
+#: ±α quantizers: fine for a kernel (α folds into the bconv), not for activations.
+_SCALED_SIGNS = (lq.quantizers.MagnitudeAwareSign, ScaledSign, MaxAbsSign)
 
 
 def binary_quantizer_problem(quantizer, role: str) -> str | None:
@@ -64,9 +60,9 @@ def binary_quantizer_problem(quantizer, role: str) -> str | None:
     if precision != 1:
         what = getattr(quantizer, "__name__", None) or type(quantizer).__name__
         return f"{what} has precision {precision!r}, not 1"
-    if isinstance(quantizer, _not_plus_minus_one()):
+    if isinstance(quantizer, _NOT_PLUS_MINUS_ONE):
         return f"{type(quantizer).__name__} does not output ±1"
-    if role == "input" and isinstance(quantizer, _scaled_signs()):
+    if role == "input" and isinstance(quantizer, _SCALED_SIGNS):
         return f"{type(quantizer).__name__} scales its output (a kernel quantizer, not an activation binarizer)"
     return None
 

@@ -9,7 +9,7 @@ import larq as lq
 import tensorflow as tf
 
 from lq_ext._serialization import register
-from lq_ext._validate import check_bool, check_choice
+from lq_ext._validate import check_bool, check_choice, is_int
 from lq_ext.quantizers import ScaledSign, Ternary, mean_abs
 
 KERNEL_BITS = (1, 1.58)
@@ -83,7 +83,7 @@ class BinaryDepthwiseConv2D(lq.layers.QuantDepthwiseConv2D):
     ):
         exact_int8 = check_bool("exact_int8", exact_int8)
         if exact_int8:
-            size = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+            size = (kernel_size,) * 2 if is_int(kernel_size) else tuple(kernel_size)
             if size[0] * size[1] > 127:
                 raise ValueError(
                     f"exact_int8=True needs |sum| ≤ 127: kernel_size={size} sums "

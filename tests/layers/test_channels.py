@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from lq_ext.layers import channels
 from lq_ext.layers.channels import ChannelBroadcast, ChannelSlice
@@ -47,7 +48,9 @@ def test_channel_slice_keeps_the_first_channels_and_errors():
         ChannelSlice(0)
 
 
-def test_channel_slice_old_import_path():
+def test_old_import_path_and_registered_names():
     from lq_ext.layers.es import ChannelSlice as from_es
 
     assert from_es is ChannelSlice
+    for cls in (ChannelBroadcast, ChannelSlice):  # what saved models refer to
+        assert tf.keras.utils.get_registered_name(cls) == f"lq_ext>{cls.__name__}"

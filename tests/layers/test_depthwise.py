@@ -8,7 +8,12 @@ import tensorflow as tf
 from lq_ext.layers import ChannelBroadcast, RPReLU, depthwise
 from lq_ext.layers.depthwise import BinaryDepthwiseConv2D
 from lq_ext.quantizers import RSign
-from lq_ext.testing import keyword_mismatches, layer_classes, layer_test, randomize_weights
+from lq_ext.testing import (
+    keyword_mismatches,
+    layer_classes,
+    layer_test,
+    randomize_weights,
+)
 
 LAYER_CASES = [
     (BinaryDepthwiseConv2D, {"kernel_size": 3, "padding": "same", "input_quantizer": RSign()}, (6, 6, 4)),

@@ -9,7 +9,12 @@ import tensorflow as tf
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, es
 from lq_ext.layers.es import ESQuantConv2D
 from lq_ext.lce_rules import grouped_bconv_error
-from lq_ext.testing import keyword_mismatches, layer_classes, layer_test, randomize_weights
+from lq_ext.testing import (
+    keyword_mismatches,
+    layer_classes,
+    layer_test,
+    randomize_weights,
+)
 
 BINARY = dict(
     input_quantizer="ste_sign",

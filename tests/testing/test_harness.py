@@ -7,7 +7,6 @@ import tensorflow as tf
 
 from lq_ext.testing import keyword_mismatches, layer_classes, layer_test
 
-
 register = tf.keras.utils.register_keras_serializable(package="lq_ext_tests")
 
 
