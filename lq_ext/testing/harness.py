@@ -131,8 +131,8 @@ def layer_test(
     expected_output=None,
     batch_size: int = 2,
     seed: int = 0,
-    rtol: float = 1e-6,
-    atol: float = 1e-6,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
 ):
     """Run the checks of the module docstring on ``layer_cls(**kwargs)``; returns its output.
 
@@ -145,7 +145,8 @@ def layer_test(
         weights: the layer's weights (``get_weights`` order); default: its initial
             weights with the trainable ones moved by N(0, 0.1²), so that zero-initialised
             biases take part in the comparisons.
-        expected_output: compared to the output with ``rtol`` / ``atol``.
+        expected_output: compared to the output with ``rtol`` / ``atol`` (NumPy's
+            ``assert_allclose`` defaults).
         batch_size, seed: of the default input data and of the weight perturbation.
 
     # Returns

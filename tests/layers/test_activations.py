@@ -32,7 +32,7 @@ def test_rpprelu_hand_made_values():
     weights = [np.array([0.5, -1.0]), np.array([[[0.25, 0.1]]]), np.array([1.0, 0.0])]
     # channel 0: PReLU_0.25(x − 0.5) + 1 ; channel 1: PReLU_0.1(x + 1)
     expected = [[[[0.25 * -0.5 + 1.0, 0.1 * -2.0]]], [[[2.0 + 1.0, 2.0]]]]
-    layer_test(RPReLU, input_shape=(1, 1, 2), input_data=x, weights=weights, expected_output=expected)
+    layer_test(RPReLU, input_shape=(1, 1, 2), input_data=x, weights=weights, expected_output=expected, rtol=1e-6)
 
 
 def test_dprelu_hand_made_values():
@@ -46,7 +46,7 @@ def test_dprelu_hand_made_values():
     # channel 0: u = x − 1 → 2·u if u ≥ 0 else 0.25·u, minus 0.5
     # channel 1: u = x + 1 → 3·u if u ≥ 0 else 0.1·u, minus 2
     expected = [[2 * 2 - 0.5, 0.1 * -2 - 2], [0.25 * -1 - 0.5, 3 * 2 - 2]]
-    layer_test(DPReLU, input_shape=(2,), input_data=x, weights=weights, expected_output=expected)
+    layer_test(DPReLU, input_shape=(2,), input_data=x, weights=weights, expected_output=expected, rtol=1e-6)
 
 
 def test_dprelu_official_initial_values_and_errors():
