@@ -13,7 +13,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_number", "is_int", "is_number"]
+__all__ = ["ArgumentTypeError", "check_bool", "check_choice", "check_int", "check_number", "is_int", "is_number"]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type.  It is a ``TypeError``, and a ``ValueError`` too:
+    before the guards were shared, some entry points raised one and some the other for
+    the same mistake, and callers that caught either keep working."""
 
 
 def is_int(value) -> bool:
@@ -29,7 +35,7 @@ def is_number(value) -> bool:
 def check_bool(name: str, value) -> bool:
     """``value`` must be ``True`` or ``False``."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {name}={value!r}.")
+        raise ArgumentTypeError(f"{name} must be True or False, got {name}={value!r}.")
     return bool(value)
 
 

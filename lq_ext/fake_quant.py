@@ -24,12 +24,15 @@ real images instead (what a converted random-init or pre-freeze model needs).
 **Deviation (TFLite):** AQT's activation bounds are per channel; TFLite int8
 activations have one scale per tensor, so the bound here is per tensor (the max over
 channels).  Weight scales stay per output channel.
+
+Reference: PokeBNN, arXiv:2112.00133; google/aqt (``pokebnn_config.py``).
+Provenance and reconstruction notes: docs/models/pokebnn.md; int8 conversion:
+docs/guides/int8.md
 """
 
 from __future__ import annotations
 
 import contextlib
-import numbers
 import warnings
 
 import larq as lq
@@ -37,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_bool, is_int, is_number
 
 __all__ = [
     "BIT_CHOICES",
@@ -92,7 +96,7 @@ def _fake_quant(x, bound, bits, signed, rounding):
 
 
 def _check_bits(bits):
-    if isinstance(bits, bool) or bits not in BIT_CHOICES:
+    if not is_int(bits) or bits not in BIT_CHOICES:
         raise ValueError(f"bits must be an int in {list(BIT_CHOICES)}, got bits={bits!r}.")
 
 
@@ -174,27 +178,20 @@ class IntActivationQuantizer(lq.quantizers.Quantizer):
         **kwargs,
     ):
         _check_bits(bits)
-        if not isinstance(signed, bool):
-            raise ValueError(f"signed must be True or False, got signed={signed!r}.")
+        signed = check_bool("signed", signed)
         if rounding is None:
             rounding = "nearest" if signed else "floor"
         if rounding not in ROUNDINGS:
             raise ValueError(
                 f"rounding must be one of {list(ROUNDINGS)} or None, got rounding={rounding!r}."
             )
-        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum < 1:
+        if not is_number(momentum) or not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got momentum={momentum!r}.")
-        if freeze_step is not None and (
-            isinstance(freeze_step, bool) or not isinstance(freeze_step, int) or freeze_step < 1
-        ):
+        if freeze_step is not None and (not is_int(freeze_step) or freeze_step < 1):
             raise ValueError(
                 f"freeze_step must be a positive int or None, got freeze_step={freeze_step!r}."
             )
-        if initial_bound is not None and (
-            isinstance(initial_bound, bool)
-            or not isinstance(initial_bound, numbers.Real)
-            or not initial_bound > 0
-        ):
+        if initial_bound is not None and (not is_number(initial_bound) or not initial_bound > 0):
             raise ValueError(
                 f"initial_bound must be a positive number or None (uncalibrated), got "
                 f"initial_bound={initial_bound!r}."
@@ -204,7 +201,7 @@ class IntActivationQuantizer(lq.quantizers.Quantizer):
         self.signed = signed
         self.rounding = rounding
         self.momentum = float(momentum)
-        self.freeze_step = freeze_step
+        self.freeze_step = None if freeze_step is None else int(freeze_step)
         self.initial_bound = None if initial_bound is None else float(initial_bound)
         super().__init__(**kwargs)
 
@@ -340,7 +337,7 @@ def calibrate(model, images, batch_size: int = 8) -> dict:
         raise ValueError(
             f"images must be a non-empty batch (n, *input_shape), got shape {images.shape}."
         )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got batch_size={batch_size!r}.")
     pairs = int_quantizers(model)
     if not pairs:

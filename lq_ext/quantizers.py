@@ -10,24 +10,28 @@ exactly as Larq's own quantizers do.  ``precision`` is the integer Larq's
 All forward passes are built from ``tf.sign`` / ``larq.math.sign`` so that Larq
 Compute Engine recognises the activation binarizers (``RSign``, ``BoundedSign``) as
 ``LceQuantize``.  k-bit integer quantizers live in :mod:`lq_ext.fake_quant`.
+
+References: BD-Net (arXiv:2511.17633), ReActNet (arXiv:2003.03488), PokeBNN
+(arXiv:2112.00133); each class cites its own.
+Provenance and reconstruction notes: docs/models/bdnet.md, docs/models/reactnet.md,
+docs/models/pokebnn.md
 """
 
 from __future__ import annotations
-
-import numbers
 
 import larq as lq
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_bool, check_choice, is_number
 
 __all__ = [
+    "THRESHOLD_MODES",
     "BoundedSign",
     "MaxAbsSign",
     "RSign",
     "ScaledSign",
     "Ternary",
-    "THRESHOLD_MODES",
     "bounded_sign",
     "max_abs_sign",
     "ternarize",
@@ -40,9 +44,7 @@ _GRANULARITIES = ("per_channel", "per_tensor")
 
 
 def _check_clip_value(clip_value):
-    if clip_value is not None and (
-        not isinstance(clip_value, numbers.Real) or clip_value <= 0
-    ):
+    if clip_value is not None and (not is_number(clip_value) or clip_value <= 0):
         raise ValueError(
             f"clip_value must be a positive number or None (no clipping), got "
             f"clip_value={clip_value!r}."
@@ -50,13 +52,9 @@ def _check_clip_value(clip_value):
 
 
 def _check_threshold(threshold):
-    if isinstance(threshold, str):
-        if threshold not in THRESHOLD_MODES:
-            raise ValueError(
-                f"threshold must be one of {sorted(THRESHOLD_MODES)} or a non-negative "
-                f"float, got threshold={threshold!r}."
-            )
-    elif isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or threshold < 0:
+    named = isinstance(threshold, str) and threshold in THRESHOLD_MODES
+    fixed = is_number(threshold) and threshold >= 0
+    if not (named or fixed):
         raise ValueError(
             f"threshold must be one of {sorted(THRESHOLD_MODES)} or a non-negative "
             f"float, got threshold={threshold!r}."
@@ -69,15 +67,19 @@ def _clipped_identity(x, dy, clip_value):
     return tf.where(tf.abs(x) <= clip_value, dy, tf.zeros_like(dy))
 
 
+def reduction_axes(rank: int, channel_axes=(-1,)) -> list[int]:
+    """The axes of a rank-``rank`` kernel that are not ``channel_axes``: what a
+    per-output-channel statistic reduces over."""
+    keep = {axis % rank for axis in channel_axes}
+    return [axis for axis in range(rank) if axis not in keep]
+
+
 def mean_abs(w, channel_axes=(-1,), granularity="per_channel"):
     """mean|w| per output channel (over every axis but ``channel_axes``) or per tensor."""
     abs_w = tf.abs(w)
     if granularity == "per_tensor":
         return tf.reduce_mean(abs_w)
-    rank = w.shape.rank
-    keep = {axis % rank for axis in channel_axes}
-    reduce_axes = [axis for axis in range(rank) if axis not in keep]
-    return tf.reduce_mean(abs_w, axis=reduce_axes, keepdims=True)
+    return tf.reduce_mean(abs_w, axis=reduction_axes(w.shape.rank, channel_axes), keepdims=True)
 
 
 def ternary_threshold(w, threshold="absmean", channel_axes=(-1,), granularity="per_channel"):
@@ -169,11 +171,7 @@ class Ternary(lq.quantizers.Quantizer):
     ):
         _check_threshold(threshold)
         _check_clip_value(clip_value)
-        if granularity not in _GRANULARITIES:
-            raise ValueError(
-                f"granularity must be one of {list(_GRANULARITIES)}, got "
-                f"granularity={granularity!r}."
-            )
+        check_choice("granularity", granularity, _GRANULARITIES)
         self.threshold = threshold
         self.clip_value = clip_value
         self.granularity = granularity
@@ -221,8 +219,8 @@ def scaled_sign(w, clip_value=1.0, channel_axes=(-1,)):
 class ScaledSign(lq.quantizers.Quantizer):
     r"""Binary weights with a per-output-channel magnitude α_c = mean|w_c|.
 
-    \[ q(w) = \alpha_c\,\mathrm{sign}(w), \quad \partial q / \partial w = 1[|w| \le
-    \texttt{clip\_value}] \]
+    \\[ q(w) = \alpha_c\,\mathrm{sign}(w), \quad \partial q / \partial w = 1[|w| \le
+    \texttt{clip\_value}] \\]
 
     Like Larq's ``MagnitudeAwareSign`` (XNOR-Net / Bi-Real Net scaling) but with a
     configurable channel axis, so it also scales depth-wise kernels per channel. LCE
@@ -295,7 +293,7 @@ class RSign(lq.quantizers.Quantizer):
 
 
 def _check_bound(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+    if not is_number(value) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {name}={value!r}.")
 
 
@@ -353,9 +351,7 @@ def max_abs_sign(w, channel_axes=(-1,)):
 
     @tf.custom_gradient
     def _call(w):
-        rank = w.shape.rank
-        keep = {axis % rank for axis in channel_axes}
-        axes = [axis for axis in range(rank) if axis not in keep]
+        axes = reduction_axes(w.shape.rank, channel_axes)
         scale = tf.stop_gradient(tf.reduce_max(tf.abs(w), axis=axes, keepdims=True)) / 2
 
         def grad(dy):
@@ -391,9 +387,7 @@ class MaxAbsSign(lq.quantizers.Quantizer):
     bits = 1
 
     def __init__(self, binarized: bool = True, channel_axes=(-1,), **kwargs):
-        if not isinstance(binarized, bool):
-            raise ValueError(f"binarized must be True or False, got binarized={binarized!r}.")
-        self.binarized = binarized
+        self.binarized = check_bool("binarized", binarized)
         self.channel_axes = tuple(int(axis) for axis in channel_axes)
         super().__init__(**kwargs)
 

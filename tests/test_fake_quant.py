@@ -1,14 +1,39 @@
 """k-bit fake quantization: values on hand-made inputs, gradients, calibration, int8 TFLite."""
 
 import larq as lq
+import larq_compute_engine as lce
 import numpy as np
 import pytest
-import larq_compute_engine as lce
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
+from lq_ext import fake_quant
 from lq_ext.converters import convert, inspect
-from lq_ext.fake_quant import IntActivationQuantizer, IntWeightQuantizer, calibrate, uncalibrated
+from lq_ext.fake_quant import (
+    IntActivationQuantizer,
+    IntWeightQuantizer,
+    calibrate,
+    uncalibrated,
+)
+from lq_ext.testing import layer_classes, layer_test
+
+#: (quantizer class, keyword arguments, input shape without the batch axis)
+QUANTIZER_CASES = [
+    (IntWeightQuantizer, {}, (3, 4)),
+    (IntWeightQuantizer, {"bits": 4}, (3, 3, 2)),
+    (IntActivationQuantizer, {}, (5,)),  # uncalibrated: the identity
+    (IntActivationQuantizer, {"initial_bound": 2.0}, (4, 4, 3)),
+    (IntActivationQuantizer, {"bits": 4, "signed": False, "initial_bound": 4.0, "freeze_step": None}, (6,)),
+]
+
+
+@pytest.mark.parametrize("quantizer_cls, kwargs, input_shape", QUANTIZER_CASES)
+def test_quantizer_harness(quantizer_cls, kwargs, input_shape):
+    layer_test(quantizer_cls, kwargs, input_shape=input_shape)
+
+
+def test_table_covers_every_quantizer_of_the_module():
+    assert {case[0] for case in QUANTIZER_CASES} == layer_classes(fake_quant)
 
 
 def _with_bound(quantizer, bound, shape=(None, 4)):
@@ -104,13 +129,18 @@ def test_convert_refuses_an_uncalibrated_model(tmp_path):
     assert not (tmp_path / "m.tflite").exists()
 
 
-@pytest.mark.parametrize("bad", [dict(bits=1), dict(bits=9), dict(bits=True), dict(signed="yes"),
+@pytest.mark.parametrize("bad", [dict(bits=1), dict(bits=9), dict(bits=True), dict(bits=8.0),
                                  dict(rounding="up"), dict(momentum=1.0), dict(freeze_step=0),
                                  dict(initial_bound=-1.0)])
 def test_activation_quantizer_errors(bad):
     name = next(iter(bad))
     with pytest.raises(ValueError, match=f"{name} must"):
         IntActivationQuantizer(**bad)
+
+
+def test_signed_must_be_a_bool():
+    with pytest.raises(TypeError, match="signed must be True or False, got signed='yes'"):
+        IntActivationQuantizer(signed="yes")
 
 
 def test_int8_conv_converts_to_an_int8_op_within_one_step():

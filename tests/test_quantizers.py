@@ -5,7 +5,40 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lq_ext.quantizers import BoundedSign, MaxAbsSign, RSign, ScaledSign, Ternary, ternarize
+from lq_ext import quantizers
+from lq_ext.quantizers import (
+    BoundedSign,
+    MaxAbsSign,
+    RSign,
+    ScaledSign,
+    Ternary,
+    max_abs_sign,
+    mean_abs,
+    reduction_axes,
+    ternarize,
+)
+from lq_ext.testing import layer_classes, layer_test
+
+#: (quantizer class, keyword arguments, input shape without the batch axis)
+QUANTIZER_CASES = [
+    (Ternary, {}, (3, 3, 4)),
+    (Ternary, {"threshold": "twn", "clip_value": None, "granularity": "per_tensor", "channel_axes": (-2, -1), "scale": True}, (3, 3, 4)),
+    (Ternary, {"threshold": 0.05}, (6,)),
+    (ScaledSign, {"clip_value": 1.25, "channel_axes": (-2, -1)}, (3, 3, 4)),
+    (RSign, {"clip_value": 1.5}, (4, 4, 3)),
+    (BoundedSign, {"bound": 2.0}, (5,)),
+    (MaxAbsSign, {}, (3, 4)),
+    (MaxAbsSign, {"binarized": False}, (3, 4)),
+]
+
+
+@pytest.mark.parametrize("quantizer_cls, kwargs, input_shape", QUANTIZER_CASES)
+def test_quantizer_harness(quantizer_cls, kwargs, input_shape):
+    layer_test(quantizer_cls, kwargs, input_shape=input_shape)
+
+
+def test_table_covers_every_quantizer_of_the_module():
+    assert {case[0] for case in QUANTIZER_CASES} == layer_classes(quantizers)
 
 
 def reference_ternary(w, delta):
@@ -170,3 +203,26 @@ def test_max_abs_sign_scale_identity_gradient_and_switch():
 def test_bounded_sign_rejects_bad_bounds(bound):
     with pytest.raises(ValueError, match="bound must be a positive number"):
         BoundedSign(bound)
+
+
+def test_max_abs_sign_and_mean_abs_share_the_channel_axes():
+    assert reduction_axes(4, (-1,)) == [0, 1, 2]
+    assert reduction_axes(4, (-2, -1)) == [0, 1]
+    assert reduction_axes(2, (0,)) == [1]
+    w = tf.constant(np.arange(-6, 6, dtype=np.float32).reshape(1, 3, 2, 2))  # depth-wise (kh, kw, C, m)
+    per_channel = np.abs(w.numpy()).reshape(3, 4)  # (taps, channel·multiplier)
+    np.testing.assert_allclose(mean_abs(w, (-2, -1)).numpy().ravel(), per_channel.mean(axis=0))
+    np.testing.assert_allclose(
+        max_abs_sign(w, (-2, -1)).numpy(), np.where(w.numpy() >= 0, 1, -1) * per_channel.max(axis=0).reshape(1, 1, 2, 2) / 2
+    )
+
+
+def test_max_abs_sign_binarized_must_be_a_bool():
+    with pytest.raises(TypeError, match="binarized must be True or False, got binarized=1"):
+        MaxAbsSign(binarized=1)
+
+
+@pytest.mark.parametrize("clip_value", [True, "1", 0, -1.0])
+def test_clip_value_must_be_a_positive_number(clip_value):
+    with pytest.raises(ValueError, match=f"clip_value must be a positive number or None \\(no clipping\\), got clip_value={clip_value!r}"):
+        ScaledSign(clip_value=clip_value)

@@ -1,8 +1,14 @@
-"""Learned activations: ReActNet's RPReLU, PokeBNN's DPReLU, and the hard sigmoid gate."""
+"""Learned activations: ReActNet's RPReLU, PokeBNN's DPReLU, and the hard sigmoid gate.
+
+References: ReActNet, arXiv:2003.03488 (RPReLU, Section 3.2); PokeBNN,
+arXiv:2112.00133 (DPReLU, the SE module's hard sigmoid).
+Provenance and reconstruction notes: docs/models/reactnet.md, docs/models/pokebnn.md
+"""
 
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_number
 
 
 @register
@@ -20,11 +26,7 @@ class RPReLU(tf.keras.layers.Layer):
 
     def __init__(self, alpha_initializer=0.25, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(alpha_initializer, bool) or not isinstance(alpha_initializer, (int, float)):
-            raise ValueError(
-                f"alpha_initializer must be a number, got alpha_initializer={alpha_initializer!r}."
-            )
-        self.alpha_initializer = float(alpha_initializer)
+        self.alpha_initializer = check_number("alpha_initializer", alpha_initializer)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -50,18 +52,12 @@ class RPReLU(tf.keras.layers.Layer):
         return {**super().get_config(), "alpha_initializer": self.alpha_initializer}
 
 
-def _check_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {name}={value!r}.")
-    return float(value)
-
-
 @register
 class DPReLU(tf.keras.layers.Layer):
     r"""PokeBNN's dynamic PReLU: learned slopes on both sides and shifts in and out.
 
-    \[ u_c = x_c - b^x_c, \quad
-        f(x_c) = \begin{cases} p_c\,u_c & u_c \ge 0 \\ n_c\,u_c & u_c < 0 \end{cases} - b^y_c \]
+    \\[ u_c = x_c - b^x_c, \quad
+        f(x_c) = \begin{cases} p_c\,u_c & u_c \ge 0 \\ n_c\,u_c & u_c < 0 \end{cases} - b^y_c \\]
 
     Unlike RPReLU it learns the positive slope p too, and subtracts the output shift
     (the official code's sign).  Four per-channel vectors.
@@ -76,8 +72,8 @@ class DPReLU(tf.keras.layers.Layer):
 
     def __init__(self, pos_slope_initializer=1.0, neg_slope_initializer=0.25, **kwargs):
         super().__init__(**kwargs)
-        self.pos_slope_initializer = _check_number("pos_slope_initializer", pos_slope_initializer)
-        self.neg_slope_initializer = _check_number("neg_slope_initializer", neg_slope_initializer)
+        self.pos_slope_initializer = check_number("pos_slope_initializer", pos_slope_initializer)
+        self.neg_slope_initializer = check_number("neg_slope_initializer", neg_slope_initializer)
 
     def build(self, input_shape):
         channels = input_shape[-1]

@@ -1,10 +1,28 @@
-"""Parameter-free channel broadcast for residuals that widen the channel count."""
+"""Parameter-free channel reshaping: widen by broadcasting, narrow by slicing.
+
+- :class:`ChannelBroadcast`: BD-Net's "broadcast residual" (a reconstruction), for
+  residuals that widen the channel count;
+- :class:`ChannelSlice`: ES-BNN's FLOP-neutral head, which keeps the first C of the C·τ
+  channels (Shi et al., "Expanding-and-Shrinking Binary Neural Networks",
+  arXiv:2503.23709).
+
+Provenance and reconstruction notes: docs/models/bdnet.md, docs/models/esbnn.md
+"""
 
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_choice, is_int
+
+__all__ = ["BROADCAST_MODES", "ChannelBroadcast", "ChannelSlice"]
 
 BROADCAST_MODES = ("tile", "zeropad")
+
+
+def _check_positive_int(name, value):
+    if not is_int(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {name}={value!r}.")
+    return int(value)
 
 
 @register
@@ -17,12 +35,8 @@ class ChannelBroadcast(tf.keras.layers.Layer):
 
     def __init__(self, filters: int, mode: str = "tile", **kwargs):
         super().__init__(**kwargs)
-        if mode not in BROADCAST_MODES:
-            raise ValueError(f"mode must be one of {list(BROADCAST_MODES)}, got mode={mode!r}.")
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
-            raise ValueError(f"filters must be a positive int, got filters={filters!r}.")
-        self.filters = filters
-        self.mode = mode
+        self.mode = check_choice("mode", mode, BROADCAST_MODES)
+        self.filters = _check_positive_int("filters", filters)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -45,3 +59,33 @@ class ChannelBroadcast(tf.keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "mode": self.mode}
+
+
+@register
+class ChannelSlice(tf.keras.layers.Layer):
+    """The first ``channels`` channels, ``x[..., :channels]``.
+
+    ES-BNN's FLOP-neutral "ops" head keeps only the first C of the C·τ channels before
+    the classifier (``x[:, :1024]`` in ``bnext_rep_ops.py``) [R].
+    """
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = _check_positive_int("channels", channels)
+
+    def build(self, input_shape):
+        available = tf.TensorShape(input_shape)[-1]
+        if available is None or available < self.channels:
+            raise ValueError(
+                f"{self.name}: cannot keep the first {self.channels} of {available} channels."
+            )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return inputs[..., : self.channels]
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape)[:-1].concatenate([self.channels])
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}

@@ -2,33 +2,23 @@
 
 LCE 0.16 has no binary fully-connected op (larq/compute-engine#53, #806): a binary
 ``lq.layers.QuantDense`` converts to ``LceQuantize → LceDequantize → FULLY_CONNECTED``
-in **float**, with float32 ±1 weights (measured on this stack, ``../shared/specs/
-lce_and_larq.md`` §1 item 3).  LCE's own advice is a 1×1 binary conv on a reshaped
-tensor, but its ``LceBconv2d`` pattern needs the conv input to come *directly* from the
-binarizer (a reshape in between breaks it, larq/compute-engine#692).
-
-:class:`BinaryDense` is a ``QuantDense`` — same arguments, same weights (kernel
-``(in_features, units)``, bias ``(units,)``), same outputs — whose forward pass is
+in **float**.  LCE's ``LceBconv2d`` pattern needs the conv input to come *directly* from
+the binarizer (larq/compute-engine#692), so :class:`BinaryDense` — a ``QuantDense``
+with the same arguments, weights and outputs — computes
 
 .. code-block:: text
 
     x (N, ..., C) → reshape (N, 1, P, C) → input_quantizer → conv2d 1×1 with the
     quantized kernel viewed as (1, 1, C, units) → + bias → activation → reshape (N, ..., units)
 
-(P = product of the dims between batch and channels, 1 for a 2-D input). The reshape
-comes *before* the binarizer, so LCE sees its ``binarizer → Conv2D(const ±α)`` pattern
-and emits one ``LceBconv2d`` (bias folded into it).  The reshape after the conv keeps
-a following BatchNorm from folding into the bconv (it runs as float ``MUL``/``ADD`` on
-``units`` values) and a following binarizer from taking bit-packed output; both are
-O(units) work, the MACs are bit-packed.
+(P = product of the dims between batch and channels), which LCE converts to one
+``LceBconv2d``.  :func:`lq_ext.converters.convert` applies the same rewrite to plain
+binary ``QuantDense`` layers (``binary_dense="bconv"``, the default).
 
-:func:`lq_ext.converters.convert` applies the same rewrite to plain binary
-``QuantDense`` layers (``binary_dense="bconv"``, the default), so existing models need
-no change; this layer is for building models that are bit-packed by construction.
+Design choices (not measured facts): ``"ste_sign"`` for inputs and kernel with
+``WeightClip(1.0)`` by default; other arguments and defaults are ``QuantDense``'s.
 
-Design choices (not measured facts): the default quantizers are ``"ste_sign"`` for
-inputs and kernel with ``WeightClip(1.0)`` (as ``BinaryDepthwiseConv2D``); other
-arguments and defaults are ``QuantDense``'s (``use_bias=True``).
+Conversion notes and measurements: docs/guides/conversion.md
 """
 
 from __future__ import annotations
@@ -39,6 +29,8 @@ import larq as lq
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import is_int
+from lq_ext.quantizers import MaxAbsSign, ScaledSign
 
 __all__ = ["BinaryDense", "binary_quantizer_problem", "is_binary_dense"]
 
@@ -49,16 +41,10 @@ INPUT_QUANTIZER_EXAMPLES = ("ste_sign", "approx_sign", "swish_sign", "lq_ext RSi
 KERNEL_QUANTIZER_EXAMPLES = ("ste_sign", "magnitude_aware_sign", "lq_ext ScaledSign", "lq_ext MaxAbsSign")
 
 
-def _not_plus_minus_one():
-    """1-bit quantizers whose values are not ±1 (so LCE cannot bit-pack them)."""
-    return (lq.quantizers.SteHeaviside, lq.quantizers.DoReFa, lq.quantizers.NoOp)
-
-
-def _scaled_signs():
-    """±α quantizers: fine for a kernel (α folds into the bconv), not for activations."""
-    from lq_ext.quantizers import MaxAbsSign, ScaledSign
-
-    return (lq.quantizers.MagnitudeAwareSign, ScaledSign, MaxAbsSign)
+#: 1-bit quantizers whose values are not ±1 (so LCE cannot bit-pack them).
+_NOT_PLUS_MINUS_ONE = (lq.quantizers.SteHeaviside, lq.quantizers.DoReFa, lq.quantizers.NoOp)
+#: ±α quantizers: fine for a kernel (α folds into the bconv), not for activations.
+_SCALED_SIGNS = (lq.quantizers.MagnitudeAwareSign, ScaledSign, MaxAbsSign)
 
 
 def binary_quantizer_problem(quantizer, role: str) -> str | None:
@@ -74,9 +60,9 @@ def binary_quantizer_problem(quantizer, role: str) -> str | None:
     if precision != 1:
         what = getattr(quantizer, "__name__", None) or type(quantizer).__name__
         return f"{what} has precision {precision!r}, not 1"
-    if isinstance(quantizer, _not_plus_minus_one()):
+    if isinstance(quantizer, _NOT_PLUS_MINUS_ONE):
         return f"{type(quantizer).__name__} does not output ±1"
-    if role == "input" and isinstance(quantizer, _scaled_signs()):
+    if role == "input" and isinstance(quantizer, _SCALED_SIGNS):
         return f"{type(quantizer).__name__} scales its output (a kernel quantizer, not an activation binarizer)"
     return None
 
@@ -143,7 +129,7 @@ class BinaryDense(lq.layers.QuantDense):
         kernel_constraint="weight_clip",
         **kwargs,
     ):
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        if not is_int(units) or units < 1:
             raise ValueError(f"BinaryDense: units must be a positive int, got units={units!r}.")
         input_quantizer = _resolve(
             "input_quantizer", input_quantizer, "input", lq.quantizers.get, INPUT_QUANTIZER_EXAMPLES

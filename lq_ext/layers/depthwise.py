@@ -1,9 +1,15 @@
-"""Binarized depth-wise convolution: binary activations, 1.58-bit or 1-bit kernel."""
+"""Binarized depth-wise convolution: binary activations, 1.58-bit or 1-bit kernel.
+
+BD-Net, arXiv:2511.17633 (abstract: "1.58-bit convolution"); the ternary threshold rule
+is a reconstruction (:class:`lq_ext.quantizers.Ternary`).
+Provenance and reconstruction notes: docs/models/bdnet.md
+"""
 
 import larq as lq
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_bool, check_choice, is_int
 from lq_ext.quantizers import ScaledSign, Ternary, mean_abs
 
 KERNEL_BITS = (1, 1.58)
@@ -17,10 +23,7 @@ def depthwise_kernel_quantizer(kernel_bits, threshold="absmean", clip_value=1.0,
 
     ``scale=True`` multiplies each channel by mean|w| (ScaledSign / Ternary(scale=True)).
     """
-    if kernel_bits not in KERNEL_BITS:
-        raise ValueError(
-            f"kernel_bits must be one of {list(KERNEL_BITS)}, got kernel_bits={kernel_bits!r}."
-        )
+    check_choice("kernel_bits", kernel_bits, KERNEL_BITS)
     if kernel_bits == 1:
         if scale:
             return ScaledSign(clip_value=clip_value, channel_axes=DEPTHWISE_CHANNEL_AXES)
@@ -78,10 +81,9 @@ class BinaryDepthwiseConv2D(lq.layers.QuantDepthwiseConv2D):
         exact_int8=False,
         **kwargs,
     ):
-        if not isinstance(exact_int8, bool):
-            raise ValueError(f"exact_int8 must be True or False, got exact_int8={exact_int8!r}.")
+        exact_int8 = check_bool("exact_int8", exact_int8)
         if exact_int8:
-            size = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+            size = (kernel_size,) * 2 if is_int(kernel_size) else tuple(kernel_size)
             if size[0] * size[1] > 127:
                 raise ValueError(
                     f"exact_int8=True needs |sum| ≤ 127: kernel_size={size} sums "

@@ -1,43 +1,30 @@
-r"""Binarization thresholds of ReActNet / BCDNet blocks: static (learnable bias) or contextual.
+r"""BCDNet-B's contextual dynamic embedding, which replaces the static binarization threshold.
 
-* :class:`LearnableBias` — ``x + b`` with one learnable ``b`` per channel, initialised
-  to 0: ReActNet's ``LearnableBias`` (``move0`` / ``move11`` / ``move21`` in BCDNet's
-  released code) placed before ``ApproxSign``. As a layer rather than inside a
-  quantizer (:class:`lq_ext.quantizers.RSign`) it can feed *several* binary convs with
-  one threshold: BCDNet's shift block binarizes once for three convs, ReActNet-A's
-  channel-doubling block once for two [code].
-* :func:`contextual_embedding`, :func:`dynamic_threshold`, :func:`dynamic_bias` — BCDNet-B's
-  contextual dynamic embedding, which replaces the static bias [paper figure]:
+Xing et al., "Towards Accurate Binary Neural Networks via Modeling Contextual
+Dependencies" (BCDNet), ECCV 2022, arXiv:2209.01404 (architecture figure):
 
-  .. code-block:: text
+.. code-block:: text
 
-      e = act(W₁ · GAP(A))                  contextual embedding of the block input A
-      α = W₂ · e + b₂                       dynamic threshold: Sign(A − α) replaces Sign(A + b)
-      y = BN(BinConv(Sign(A − α)) + W₃ · e) W₃ · e is added before the BatchNorm
+    e = act(W₁ · GAP(A))                  contextual embedding of the block input A
+    α = W₂ · e + b₂                       dynamic threshold: Sign(A − α) replaces Sign(A + b)
+    y = BN(BinConv(Sign(A − α)) + W₃ · e) W₃ · e is added before the BatchNorm
 
-  Only the architecture figure shows this (e = W₁·GAP(A), α = W₂·e, ⊕ W₃·e before BN);
-  the paper's equation and sizes were not available, so the following are
-  **reconstructions**, each behind an argument: the hidden size C/r of W₁ (``reduction``,
-  default 4, chosen so BCDNet-B adds ≈ 2 M FLOPs at 224×224 like the poster's
-  0.12 → 0.14 ×10⁸), the activation after W₁ (``activation``, default ReLU),
-  α and W₃·e per channel and per sample (broadcast over H, W), a bias on W₁ and W₂ (W₂'s
-  bias is the static threshold, so ``W₂ = 0`` gives back BCDNet-A's block), none on W₃
-  (the BatchNorm's β absorbs it), and zero-initialised W₂, W₃ so that BCDNet-B starts as
-  BCDNet-A. Everything is float (``Dense`` layers on ``(batch, 1, 1, C)`` tensors, which
-  convert to ``MEAN`` and ``FULLY_CONNECTED`` builtins).
+The hidden size C/r (``reduction``, default 4), the activation after W₁ (default ReLU),
+the biases and the zero-initialised W₂, W₃ (BCDNet-B starts as BCDNet-A) are
+reconstructions.  The builders are functions of Keras tensors made of standard layers
+(float ``Dense`` on ``(batch, 1, 1, C)``), so LCE converts them without custom ops.
+The static threshold, :class:`~lq_ext.layers.bias.LearnableBias`, lives in
+:mod:`lq_ext.layers.bias` (re-exported here).
 
-The builders are functions of Keras tensors made of standard layers, so
-:func:`lq_ext.profile` counts their MACs as float and LCE converts them without custom
-ops.
+Provenance and reconstruction notes: docs/models/bcdnet.md
 """
 
 from __future__ import annotations
 
-import numbers
-
 import tensorflow as tf
 
-from lq_ext._serialization import register
+from lq_ext._validate import check_choice, is_int
+from lq_ext.layers.bias import LearnableBias  # re-exported: its old home
 
 __all__ = [
     "EMBEDDING_ACTIVATIONS",
@@ -52,35 +39,9 @@ __all__ = [
 EMBEDDING_ACTIVATIONS = (None, "relu", "gelu", "swish", "sigmoid", "tanh", "linear")
 
 
-@register
-class LearnableBias(tf.keras.layers.Layer):
-    """Per-channel learnable shift ``x + b`` (b initialised to 0), ReActNet's ``LearnableBias``.
-
-    Placed before an ``ApproxSign`` binarizer it is the learnable threshold of
-    ReActNet's RSign (``sign(x + b)``; :class:`lq_ext.quantizers.RSign` writes
-    ``sign(x − β)``, i.e. β = −b).
-
-    # References
-        - ReActNet, arXiv:2003.03488, Section 3.2
-    """
-
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(f"LearnableBias {self.name!r} needs a known channel dimension (last axis).")
-        self.bias = self.add_weight(name="bias", shape=(channels,), initializer="zeros")
-        super().build(input_shape)
-
-    def call(self, inputs):
-        return inputs + self.bias
-
-    def compute_output_shape(self, input_shape):
-        return tf.TensorShape(input_shape)
-
-
 def embedding_units(channels: int, reduction) -> int:
     """Hidden size ``channels // reduction`` of W₁; errors name the bad value."""
-    if isinstance(reduction, bool) or not isinstance(reduction, numbers.Integral) or reduction < 1:
+    if not is_int(reduction) or reduction < 1:
         raise ValueError(
             f"reduction must be a positive int (hidden size = channels // reduction), got "
             f"reduction={reduction!r}."
@@ -93,13 +54,6 @@ def embedding_units(channels: int, reduction) -> int:
     return channels // reduction
 
 
-def _check_activation(activation):
-    if activation not in EMBEDDING_ACTIVATIONS:
-        raise ValueError(
-            f"activation must be one of {list(EMBEDDING_ACTIVATIONS)}, got activation={activation!r}."
-        )
-
-
 def contextual_embedding(inputs, *, reduction: int = 4, activation="relu", name: str):
     """``e = act(W₁ · GAP(A))``, shape ``(batch, 1, 1, C // reduction)``.
 
@@ -109,7 +63,7 @@ def contextual_embedding(inputs, *, reduction: int = 4, activation="relu", name:
         activation: after W₁, one of :data:`EMBEDDING_ACTIVATIONS` (default ``"relu"``).
         name: prefix of the layer names (``{name}_pool``, ``{name}_fc``).
     """
-    _check_activation(activation)
+    check_choice("activation", activation, EMBEDDING_ACTIVATIONS)
     units = embedding_units(inputs.shape[-1], reduction)
     pooled = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(inputs)
     return tf.keras.layers.Dense(units, activation=activation, name=f"{name}_fc")(pooled)

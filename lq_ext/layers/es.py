@@ -1,36 +1,16 @@
 r"""ES-BNN's expanding-and-shrinking (τ) convolution with binary group convolution (g).
 
 Shi, Sun, Qi, Hao, Yang, "Expanding-and-Shrinking Binary Neural Networks",
-arXiv:2503.23709; spec ``../shared/specs/esbnn.md`` §1–§3.
+arXiv:2503.23709, Fig. 2 (b) ES and (c) ES + binary group conv.
 
-.. code-block:: text
+:class:`ESQuantConv2D` replaces a ``QuantConv2D(C_out)`` of a C-wide network whose
+feature maps run τ·g× wide: its conv keeps ``C_out / τ`` kernels in ``g`` groups and its
+output is tiled τ²·g times (whole-tensor ``[y, y, …]``, the official code's
+``repeat``), so the binary MACs stay ``C_in·C_out·k²`` for any τ, g.  τ = g = 1 is
+exactly ``QuantConv2D``.  A grouped binary conv needs a multiple of 32 input channels
+per group for LCE, checked at build with :func:`lq_ext.lce_rules.grouped_bconv_error`.
 
-    X: (…, C_in·τ·g)                                 the network already runs τ·g× wide
-    Y = tile(Conv_g(X), τ²·g): (…, C_out·τ·g)         Conv_g: g groups, C_out/τ kernels
-
-:class:`ESQuantConv2D` replaces a ``QuantConv2D(C_out)`` of a C-wide network. Its
-conv has ``C_out / τ`` kernels in ``g`` groups (``C_out / (τ·g)`` per group, each
-seeing ``C_in·τ`` inputs), and its output is replicated τ²·g times by *whole-tensor
-tiling* ``[y, y, …]`` — the order of the official code's ``x.repeat(1, τ*τ, 1, 1)``
-(NCHW), not an interleave. Binary MACs per position stay ``C_in·C_out·k²`` for any τ,
-g. Everything after the layer (BatchNorm, PReLU/RPReLU, the next binarizer's learnable
-threshold, residual adds) acts on the replicated width, so it carries one parameter per
-replica, which is what makes the copies differ.
-
-Provenance:
-
-- τ (ES): the official code's ``bnext_rep_ops.py`` [R] — shrunk conv
-  ``int(planes / rep_beta)``, ``repeat(1, τ*τ, 1, 1)``, stem ``repeat(1, τ, 1, 1)``.
-- g (binary group conv): only the paper's figure 2(c) ("concatenate & replicate");
-  the code has no G. The τ²·g replication factor, the conv's group layout (standard
-  grouped conv: concatenated group outputs, then the whole tensor tiled) and the τ·g×
-  network width are **reconstructions** [I].
-- τ = g = 1 is exactly the layer's ``QuantConv2D`` (no tile).
-
-LCE: the conv converts to ``LceBconv2d`` (grouped ones too, which need the
-``indirect_bgemm`` kernel) followed by a float ``TILE``; a grouped binary conv needs a
-multiple of 32 input channels per group, checked at build when ``for_lce=True`` with
-the converter's own check (:func:`lq_ext.lce_rules.grouped_bconv_error`).
+Provenance and reconstruction notes: docs/models/esbnn.md
 """
 
 from __future__ import annotations
@@ -39,13 +19,15 @@ import larq as lq
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_bool, is_int
+from lq_ext.layers.channels import ChannelSlice  # re-exported: its old home
 from lq_ext.lce_rules import grouped_bconv_error, is_binary_quantizer, valid_groups
 
 __all__ = ["ChannelSlice", "ESQuantConv2D", "check_es_factors", "nearest_divisors"]
 
 
 def _is_positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return is_int(value) and value > 0
 
 
 def nearest_divisors(value: int, target: int, count: int = 2) -> list[int]:
@@ -97,8 +79,7 @@ class ESQuantConv2D(lq.layers.QuantConv2D):
         check_es_factors(tau, groups, where=f"{type(self).__name__} {name!r}")
         if not _is_positive_int(filters):
             raise ValueError(f"{name}: filters must be a positive int, got filters={filters!r}.")
-        if not isinstance(for_lce, bool):
-            raise ValueError(f"{name}: for_lce must be True or False, got for_lce={for_lce!r}.")
+        for_lce = check_bool("for_lce", for_lce)
         if filters % tau:
             raise ValueError(
                 f"{type(self).__name__} {name!r}: tau={tau} must divide filters={filters} "
@@ -112,10 +93,10 @@ class ESQuantConv2D(lq.layers.QuantConv2D):
                 f"filters/tau = {filters}/{tau} = {kernels} kernels; nearest valid groups: "
                 f"{nearest_divisors(kernels, groups)}."
             )
-        self.tau = tau
+        self.tau = int(tau)
         self.for_lce = for_lce
-        self.es_filters = filters
-        super().__init__(kernels, kernel_size, groups=groups, **kwargs)
+        self.es_filters = int(filters)
+        super().__init__(int(kernels), kernel_size, groups=int(groups), **kwargs)
 
     @property
     def replicas(self) -> int:
@@ -177,34 +158,3 @@ class ESQuantConv2D(lq.layers.QuantConv2D):
             "for_lce": self.for_lce,
         }
 
-
-@register
-class ChannelSlice(tf.keras.layers.Layer):
-    """The first ``channels`` channels, ``x[..., :channels]``.
-
-    ES-BNN's FLOP-neutral "ops" head keeps only the first C of the C·τ channels before
-    the classifier (``x[:, :1024]`` in ``bnext_rep_ops.py``) [R].
-    """
-
-    def __init__(self, channels: int, **kwargs):
-        super().__init__(**kwargs)
-        if not _is_positive_int(channels):
-            raise ValueError(f"channels must be a positive int, got channels={channels!r}.")
-        self.channels = channels
-
-    def build(self, input_shape):
-        available = tf.TensorShape(input_shape)[-1]
-        if available is None or available < self.channels:
-            raise ValueError(
-                f"{self.name}: cannot keep the first {self.channels} of {available} channels."
-            )
-        super().build(input_shape)
-
-    def call(self, inputs):
-        return inputs[..., : self.channels]
-
-    def compute_output_shape(self, input_shape):
-        return tf.TensorShape(input_shape)[:-1].concatenate([self.channels])
-
-    def get_config(self):
-        return {**super().get_config(), "channels": self.channels}

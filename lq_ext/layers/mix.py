@@ -1,30 +1,20 @@
 r"""ClampedMix: BNext's learnable per-channel mix of two tensors, ``s·a + (1 − s)·b``.
 
-BNext's "information recoupling" (Guo et al., arXiv:2211.12933, and the ES-BNN fork
-``imfinethanks/ESBNN`` ``src/bnext_rep_ops.py``) mixes a block's input ``a`` with its
-binary-conv branch ``b`` before the SE gate:
+Guo et al., "Join the High Accuracy Club on ImageNet with A Binary Neural Network
+Ticket" (BNext), arXiv:2211.12933, and the ES-BNN fork ``imfinethanks/ESBNN``
+(``src/bnext_rep_ops.py``): the block input ``a`` is mixed with the binary-conv branch
+``b`` with ``s`` clamped to [0, 1] (initialised to 0.5).  The official in-place clamp
+becomes a constraint after each update plus a straight-through clamp in the forward pass.
 
-.. code-block:: text
-
-    s' = clamp(s, 0, 1)              per channel, s initialised to 0.5
-    y  = s'·a + (1 − s')·b
-
-The official code clamps ``s`` *in place* (``scale.data.clamp_(0, 1)``) before every
-training forward pass (the 1×1 FFN also in eval), so the forward always sees a value in
-[0, 1] and the gradient is the plain ``∂y/∂s`` at that value. Here the same is done
-with (1) a constraint that clips ``s`` to [0, 1] after every optimizer update, and (2) a
-clamp in the forward pass with a straight-through gradient, so the layer also clamps in
-eval and for loaded/hand-set values outside [0, 1] (the official Attention/FFN_3x3
-blocks skip the clamp in eval; identical as long as ``s`` stays in [0, 1]).
+Provenance and reconstruction notes: docs/models/esbnn.md
 """
 
 from __future__ import annotations
 
-import numbers
-
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import is_number
 
 __all__ = ["ClampedMix", "UnitIntervalClip"]
 
@@ -56,11 +46,7 @@ class ClampedMix(tf.keras.layers.Layer):
 
     def __init__(self, scale_initializer=0.5, **kwargs):
         super().__init__(**kwargs)
-        if (
-            isinstance(scale_initializer, bool)
-            or not isinstance(scale_initializer, numbers.Real)
-            or not 0.0 <= scale_initializer <= 1.0
-        ):
+        if not is_number(scale_initializer) or not 0.0 <= scale_initializer <= 1.0:
             raise ValueError(
                 f"ClampedMix: scale_initializer must be a number in [0, 1], got "
                 f"scale_initializer={scale_initializer!r}."

@@ -1,46 +1,20 @@
 r"""Circular spatial shift of four channel quarters: BCDNet's "Sampling" step.
 
 Xing et al., "Towards Accurate Binary Neural Networks via Modeling Contextual
-Dependencies" (BCDNet), ECCV 2022, arXiv:2209.01404.
+Dependencies" (BCDNet), ECCV 2022, arXiv:2209.01404; the released code's ``Shift``
+(short range, 1 px) and ``GlobalShift`` (long range, H // 2) with ``torch.roll``
+semantics, four equal channel quarters (Sense-GVT/BCDNet#1).  Written as strided
+slices and concatenations, so TFLite gets builtins and never a Flex op.
 
-:class:`CircularShift` splits the channels into four equal consecutive quarters and
-moves each one spatially, with wrap-around:
-
-====================  =====================  ===================
-quarter (channels)    direction              ``out[..]`` =
-====================  =====================  ===================
-``[0, C/4)``          down by ``dy`` (+H)    ``in[i − dy, j]``
-``[C/4, C/2)``        up by ``dy`` (−H)      ``in[i + dy, j]``
-``[C/2, 3C/4)``       right by ``dx`` (+W)   ``in[i, j − dx]``
-``[3C/4, C)``         left by ``dx`` (−W)    ``in[i, j + dx]``
-====================  =====================  ===================
-
-indices modulo H and W. This is the released code's ``Shift`` (``dy = dx = 1``, short
-range) and ``GlobalShift`` (``dy = dx = 3`` on the 7×7 map, long range) with
-``torch.roll`` semantics; the poster writes the long range as ``S(∓h/2, 0)``,
-``S(0, ∓w/2)``, which ``shift="half"`` gives as ``(H // 2, W // 2)`` (3 at 7×7) [paper +
-code]. The split into four equal quarters is the maintainers' answer in
-Sense-GVT/BCDNet#1 [code / issue].
-
-**Conversion.** The shift is written as strided slices and concatenations (``x[:, -d:]``,
-``x[:, :-d]``, ``tf.concat``), so TFLite gets ``STRIDED_SLICE`` and ``CONCATENATION``
-builtins and never a Flex op. (On this stack ``tf.roll`` with a constant shift also
-lowers to ``SLICE`` + ``CONCATENATION``; explicit slices do not depend on that
-legalization.) LCE only emits ``LceBconv2d`` when the conv input comes straight from the
-binarizer, so BCDNet's blocks shift the *float* tensor that is about to be binarized
-and let each 1×1 conv binarize its own input: the sign is taken per element, and the
-threshold is per channel while the shift only moves pixels within channel quarters, so
-``sign(shift(x − τ)) == shift(sign(x − τ))`` exactly (forward and straight-through
-gradient alike), see :func:`lq_ext.zoo.bcdnet.shift_block`.
+Provenance and reconstruction notes: docs/models/bcdnet.md
 """
 
 from __future__ import annotations
 
-import numbers
-
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import is_int
 
 __all__ = ["CircularShift", "circular_shift"]
 
@@ -48,20 +22,16 @@ __all__ = ["CircularShift", "circular_shift"]
 HALF = "half"
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_shift(shift):
     """``shift`` is a positive int, a pair of positive ints or ``"half"``; returns it normalised."""
     if shift == HALF:
         return HALF
-    if _is_int(shift) and shift >= 1:
+    if is_int(shift) and shift >= 1:
         return (int(shift), int(shift))
     if (
         isinstance(shift, (tuple, list))
         and len(shift) == 2
-        and all(_is_int(s) and s >= 1 for s in shift)
+        and all(is_int(s) and s >= 1 for s in shift)
     ):
         return (int(shift[0]), int(shift[1]))
     raise ValueError(
@@ -105,8 +75,19 @@ def circular_shift(x, dy: int, dx: int):
 class CircularShift(tf.keras.layers.Layer):
     """Circular spatial shift of four channel quarters (BCDNet's short/long-range sampling).
 
-    See the module docstring for the directions. Parameter-free; output shape = input
-    shape.
+    The channels split into four equal consecutive quarters, each moved with
+    wrap-around (indices modulo H and W):
+
+    ====================  =====================  ===================
+    quarter (channels)    direction              ``out[..]`` =
+    ====================  =====================  ===================
+    ``[0, C/4)``          down by ``dy`` (+H)    ``in[i − dy, j]``
+    ``[C/4, C/2)``        up by ``dy`` (−H)      ``in[i + dy, j]``
+    ``[C/2, 3C/4)``       right by ``dx`` (+W)   ``in[i, j − dx]``
+    ``[3C/4, C)``         left by ``dx`` (−W)    ``in[i, j + dx]``
+    ====================  =====================  ===================
+
+    Parameter-free; output shape = input shape.
 
     # Arguments
         shift: ``1`` (default, BCDNet's short range), any positive int (same on H and
@@ -126,7 +107,7 @@ class CircularShift(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self._shift = _check_shift(shift)
         self.shift = shift if shift == HALF else (
-            int(shift) if _is_int(shift) else tuple(int(s) for s in shift)
+            int(shift) if is_int(shift) else tuple(int(s) for s in shift)
         )
         self.offsets = None  # (dy, dx) once built
 

@@ -1,4 +1,9 @@
-"""PokeBNN's parameter-free shortcut: match the residual's shape to the branch, then add."""
+"""PokeBNN's parameter-free shortcut: match the residual's shape to the branch, then add.
+
+Zhang et al., "PokeBNN: A Binary Pursuit of Lightweight Accuracy", CVPR 2022,
+arXiv:2112.00133; google/aqt ``pokebnn.py`` (``reshape_add``).
+Provenance and reconstruction notes: docs/models/pokebnn.md
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import math
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_choice
 
 __all__ = ["EXPAND_MODES", "ReshapeAdd"]
 
@@ -46,8 +52,7 @@ class ReshapeAdd(tf.keras.layers.Layer):
     """
 
     def __init__(self, expand: str = "zeropad", **kwargs):
-        if expand not in EXPAND_MODES:
-            raise ValueError(f"expand must be one of {list(EXPAND_MODES)}, got expand={expand!r}.")
+        check_choice("expand", expand, EXPAND_MODES)
         super().__init__(**kwargs)
         self.expand = expand
 

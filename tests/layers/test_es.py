@@ -1,13 +1,20 @@
-"""ESQuantConv2D / ChannelSlice: reduction to QuantConv2D, hand-built equivalent, validation, round trips."""
+"""ESQuantConv2D: the harness, keyword parity, reduction to QuantConv2D, hand-built equivalent,
+validation, saved-model round trips.  ChannelSlice: tests/layers/test_channels.py."""
 
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from lq_ext.layers import ChannelBroadcast, ChannelSlice, es
+from lq_ext.layers.es import ESQuantConv2D
 from lq_ext.lce_rules import grouped_bconv_error
-from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D
-from lq_ext.testing import randomize_weights
+from lq_ext.testing import (
+    keyword_mismatches,
+    layer_classes,
+    layer_test,
+    randomize_weights,
+)
 
 BINARY = dict(
     input_quantizer="ste_sign",
@@ -16,6 +23,31 @@ BINARY = dict(
     use_bias=False,
 )
 RNG = np.random.default_rng(0)
+
+LAYER_CASES = [
+    (ESQuantConv2D, dict(filters=16, kernel_size=3, tau=2, **BINARY), (6, 6, 64)),
+    (ESQuantConv2D, dict(filters=32, kernel_size=3, padding="same", pad_values=1.0, tau=2, groups=2, **BINARY), (5, 5, 64)),
+    (ESQuantConv2D, dict(filters=16, kernel_size=1, tau=2, groups=2), (4, 4, 12)),  # float ES conv
+]
+
+#: (layer, twin, arguments both need, extras)
+TWINS = [(ESQuantConv2D, lq.layers.QuantConv2D, {"filters": 4, "kernel_size": 3}, ("tau", "for_lce"))]
+
+
+@pytest.mark.parametrize("layer_cls, kwargs, input_shape", LAYER_CASES)
+def test_layer_harness(layer_cls, kwargs, input_shape):
+    out = layer_test(layer_cls, kwargs, input_shape=input_shape)
+    layer = layer_cls(**kwargs)
+    assert out.shape[-1] == kwargs["filters"] * kwargs.get("tau", 1) * kwargs.get("groups", 1) == layer.output_channels
+
+
+def test_table_covers_every_layer_of_the_module():
+    assert {case[0] for case in LAYER_CASES} == layer_classes(es)
+
+
+@pytest.mark.parametrize("layer_cls, twin_cls, required, extras", TWINS)
+def test_takes_its_twins_keyword_arguments(layer_cls, twin_cls, required, extras):
+    assert keyword_mismatches(layer_cls, twin_cls, required=required, extras=extras) == []
 
 
 def _x(shape):
@@ -79,12 +111,16 @@ def test_binary_macs_unchanged_by_tau_and_groups():
         (dict(filters=24, tau=2, groups=5), r"groups=5 must divide .* 12 kernels.*\[4, 6\]"),
         (dict(filters=24, tau=0), r"tau must be a positive int, got tau=0"),
         (dict(filters=24, groups=1.5), r"groups must be a positive int"),
-        (dict(filters=24, for_lce="yes"), r"for_lce must be True or False"),
     ],
 )
 def test_construction_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ESQuantConv2D(kernel_size=3, name="blk_conv", **BINARY, **kwargs)
+
+
+def test_for_lce_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"for_lce must be True or False, got for_lce='yes'"):
+        ESQuantConv2D(24, 3, for_lce="yes", name="blk_conv", **BINARY)
 
 
 def test_build_errors_name_layer_numbers_and_nearest_choice():
@@ -102,22 +138,29 @@ def test_build_errors_name_layer_numbers_and_nearest_choice():
 
 
 def test_for_lce_false_and_float_es_conv_skip_the_32_rule():
-    ESQuantConv2D(16, 3, groups=2, for_lce=False, **BINARY)(tf.keras.Input((8, 8, 32)))
-    ESQuantConv2D(16, 1, tau=2, groups=2)(tf.keras.Input((8, 8, 12)))  # float: no LCE rule
+    # 16 input channels per group: refused for LCE, built for training with for_lce=False
+    with pytest.raises(ValueError, match="16 input channels per group"):
+        ESQuantConv2D(16, 3, groups=2, **BINARY)(tf.keras.Input((8, 8, 32)))
+    training_only = ESQuantConv2D(16, 3, groups=2, for_lce=False, **BINARY)
+    y = training_only(tf.keras.Input((8, 8, 32)))
+    assert y.shape == (None, 6, 6, 16 * 2) and training_only.kernel.shape == (3, 3, 16, 16)
+    # float (no input quantizer): 6 input channels per group, no LCE rule applies
+    float_es = ESQuantConv2D(16, 1, tau=2, groups=2)
+    y = float_es(tf.keras.Input((8, 8, 12)))
+    assert y.shape == (None, 8, 8, 16 * 2 * 2) and float_es.kernel.shape == (1, 1, 6, 8)
 
 
-def test_config_round_trip_and_h5_and_savedmodel(tmp_path):
+def test_config_values_and_h5_and_savedmodel(tmp_path):
+    """The harness covers from_config; here the saved formats of a model with ES and ChannelSlice."""
     inputs = tf.keras.Input((8, 8, 64))
     x = ESQuantConv2D(32, 3, padding="same", pad_values=1.0, tau=2, groups=2, name="es", **BINARY)(inputs)
     x = tf.keras.layers.BatchNormalization()(x)
     x = ChannelSlice(32, name="slice")(x)
     model = tf.keras.Model(inputs, x)
     randomize_weights(model, seed=7)
-    layer = model.get_layer("es")
-    config = layer.get_config()
+    config = model.get_layer("es").get_config()
     assert (config["filters"], config["tau"], config["groups"], config["for_lce"]) == (32, 2, 2, True)
-    clone = ESQuantConv2D.from_config(config)
-    assert clone.get_config() == config
+    assert ESQuantConv2D.from_config(config).get_config() == config
     x_in = _x((2, 8, 8, 64))
     expected = model.predict(x_in, verbose=0)
     assert expected.shape == (2, 8, 8, 32)
@@ -128,12 +171,3 @@ def test_config_round_trip_and_h5_and_savedmodel(tmp_path):
     saved = str(tmp_path / "es_saved")
     model.save(saved, save_format="tf")
     np.testing.assert_array_equal(tf.keras.models.load_model(saved).predict(x_in, verbose=0), expected)
-
-
-def test_channel_slice_keeps_the_first_channels_and_errors():
-    x = _x((1, 2, 2, 8))
-    np.testing.assert_array_equal(ChannelSlice(3)(x).numpy(), x[..., :3])
-    with pytest.raises(ValueError, match="first 9 of 8 channels"):
-        ChannelSlice(9)(x)
-    with pytest.raises(ValueError, match="channels must be a positive int"):
-        ChannelSlice(0)

@@ -1,12 +1,33 @@
-"""CircularShift (BCDNet's sampling) and LearnableBias: values, errors, round trips, conversion."""
+"""CircularShift (BCDNet's sampling): the harness, values, errors, conversion; LearnableBias next to it."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from lq_ext.converters import convert
-from lq_ext.layers import CircularShift, LearnableBias
-from lq_ext.layers.shift import circular_shift
+from lq_ext.layers import LearnableBias
+from lq_ext.layers import shift as shift_module
+from lq_ext.layers.shift import CircularShift, circular_shift
+from lq_ext.testing import layer_classes, layer_test
+
+LAYER_CASES = [
+    (CircularShift, {"shift": 1, "name": "s"}, (5, 5, 8)),
+    (CircularShift, {"shift": (2, 1)}, (5, 5, 8)),
+    (CircularShift, {"shift": "half"}, (5, 5, 8)),
+    (CircularShift, {"shift": "half"}, (7, 7, 4)),
+]
+
+
+@pytest.mark.parametrize("layer_cls, kwargs, input_shape", LAYER_CASES)
+def test_layer_harness(layer_cls, kwargs, input_shape):
+    x = np.random.default_rng(2).normal(size=(2, *input_shape)).astype(np.float32)
+    out = layer_test(layer_cls, kwargs, input_shape=input_shape, input_data=x)
+    dy, dx = (input_shape[0] // 2, input_shape[1] // 2) if kwargs["shift"] == "half" else np.broadcast_to(kwargs["shift"], 2)
+    np.testing.assert_array_equal(out, _roll4(x, int(dy), int(dx)))
+
+
+def test_table_covers_every_layer_of_the_module():
+    assert {case[0] for case in LAYER_CASES} == layer_classes(shift_module)
 
 
 def _model(layer, input_shape):
@@ -82,17 +103,6 @@ def test_bad_shift_values(shift):
 def test_unknown_spatial_dims_are_refused():
     with pytest.raises(ValueError, match="known height, width and channels"):
         _model(CircularShift(1), (None, None, 8))
-
-
-@pytest.mark.parametrize("shift", [1, (2, 1), "half"])
-def test_config_round_trip(shift):
-    layer = CircularShift(shift, name="s")
-    clone = CircularShift.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    x = np.random.default_rng(2).normal(size=(1, 5, 5, 8)).astype(np.float32)
-    np.testing.assert_array_equal(
-        _model(clone, (5, 5, 8)).predict(x, verbose=0), _model(layer, (5, 5, 8)).predict(x, verbose=0)
-    )
 
 
 def test_learnable_bias_values_and_h5_round_trip(tmp_path):

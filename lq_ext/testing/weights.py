@@ -1,7 +1,9 @@
-"""Helpers for checking models without trained weights."""
+"""Random weights for checking models that have no trained weights."""
 
 import larq as lq
 import numpy as np
+
+__all__ = ["randomize_weights"]
 
 
 def randomize_weights(model, *, seed=0, scale=0.5):
@@ -13,12 +15,13 @@ def randomize_weights(model, *, seed=0, scale=0.5):
     """
     rng = np.random.default_rng(seed)
     # A quantizer's non-trainable state (calibrated bounds, the weight-binarization
-    # switch) is configuration, not a weight: it keeps its value.
+    # switch) is configuration, not a weight: it keeps its value.  ``submodules`` is
+    # tf.Module's public recursive walk: nested models, layers and their quantizers.
     state = {
         id(variable)
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, lq.quantizers.Quantizer)
-        for variable in layer.non_trainable_weights
+        for module in model.submodules
+        if isinstance(module, lq.quantizers.Quantizer)
+        for variable in module.non_trainable_weights
     }
     weights = []
     for variable in model.weights:

@@ -1,13 +1,54 @@
-"""Values on hand-made inputs and Keras round trips of lq_ext's layers."""
+"""BinaryDepthwiseConv2D: the harness, keyword parity, values against a float depth-wise conv."""
 
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from lq_ext.layers import BinaryDepthwiseConv2D, ChannelBroadcast, RPReLU
+from lq_ext.layers import ChannelBroadcast, RPReLU, depthwise
+from lq_ext.layers.depthwise import BinaryDepthwiseConv2D
 from lq_ext.quantizers import RSign
-from lq_ext.testing import randomize_weights
+from lq_ext.testing import (
+    keyword_mismatches,
+    layer_classes,
+    layer_test,
+    randomize_weights,
+)
+
+LAYER_CASES = [
+    (BinaryDepthwiseConv2D, {"kernel_size": 3, "padding": "same", "input_quantizer": RSign()}, (6, 6, 4)),
+    (BinaryDepthwiseConv2D, {"strides": 2, "kernel_bits": 1, "scale_kernel": True, "threshold": "twn"}, (6, 6, 4)),
+    (BinaryDepthwiseConv2D, {"padding": "same", "scale_kernel": True, "exact_int8": True}, (5, 5, 3)),
+]
+
+#: (layer, twin, arguments both need, extras, changed defaults, replaced arguments)
+TWINS = [
+    (
+        BinaryDepthwiseConv2D,
+        lq.layers.QuantDepthwiseConv2D,
+        {"kernel_size": 3},
+        ("kernel_bits", "threshold", "clip_value", "scale_kernel", "exact_int8"),
+        ("kernel_size", "use_bias", "input_quantizer", "depthwise_constraint"),
+        ("depthwise_quantizer",),  # derived from kernel_bits
+    ),
+]
+
+
+@pytest.mark.parametrize("layer_cls, kwargs, input_shape", LAYER_CASES)
+def test_layer_harness(layer_cls, kwargs, input_shape):
+    layer_test(layer_cls, kwargs, input_shape=input_shape)
+
+
+def test_table_covers_every_layer_of_the_module():
+    assert {case[0] for case in LAYER_CASES} == layer_classes(depthwise)
+
+
+@pytest.mark.parametrize("layer_cls, twin_cls, required, extras, changed, replaced", TWINS)
+def test_takes_its_twins_keyword_arguments(layer_cls, twin_cls, required, extras, changed, replaced):
+    problems = keyword_mismatches(
+        layer_cls, twin_cls, required=required, extras=extras, changed_defaults=changed, replaced=replaced
+    )
+    assert problems == []
 
 
 def _model(layer, input_shape):
@@ -37,6 +78,16 @@ def test_binary_depthwise_equals_float_depthwise_on_signs(kernel_bits):
     assert np.all(np.abs(model.predict(x, verbose=0)) <= 9)
 
 
+def test_exact_int8_gives_the_same_numbers():
+    kwargs = {"padding": "same", "scale_kernel": True}
+    x = np.random.default_rng(2).normal(size=(2, 5, 5, 3)).astype(np.float32)
+    plain = _model(BinaryDepthwiseConv2D(**kwargs), (5, 5, 3))
+    randomize_weights(plain)
+    exact = _model(BinaryDepthwiseConv2D(exact_int8=True, **kwargs), (5, 5, 3))
+    exact.set_weights(plain.get_weights())
+    np.testing.assert_allclose(exact(x).numpy(), plain(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_binary_depthwise_quantizer_follows_kernel_bits():
     assert BinaryDepthwiseConv2D(3).depthwise_quantizer.get_config()["channel_axes"] == [-2, -1]
     assert isinstance(BinaryDepthwiseConv2D(3, kernel_bits=1).depthwise_quantizer, lq.quantizers.SteSign)
@@ -46,52 +97,10 @@ def test_binary_depthwise_quantizer_follows_kernel_bits():
         BinaryDepthwiseConv2D(3, threshold="median")
     with pytest.raises(ValueError, match="clip_value"):
         BinaryDepthwiseConv2D(3, clip_value=-1.0)
-
-
-def test_rpprelu_hand_made_values():
-    layer = RPReLU()
-    model = _model(layer, (1, 1, 2))
-    layer.set_weights(
-        [np.array([0.5, -1.0]), np.array([[[0.25, 0.1]]]), np.array([1.0, 0.0])]
-    )
-    x = np.array([[[[0.0, -3.0]]], [[[2.5, 1.0]]]], dtype=np.float32)
-    # channel 0: PReLU_0.25(x − 0.5) + 1 ; channel 1: PReLU_0.1(x + 1)
-    expected = [[[[0.25 * -0.5 + 1.0, 0.1 * -2.0]]], [[[2.0 + 1.0, 2.0]]]]
-    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6)
-
-
-def test_channel_broadcast_values_and_errors():
-    x = np.arange(6, dtype=np.float32).reshape(1, 1, 2, 3)
-    tiled = _model(ChannelBroadcast(6), (1, 2, 3)).predict(x, verbose=0)
-    np.testing.assert_array_equal(tiled, np.concatenate([x, x], axis=-1))
-    padded = _model(ChannelBroadcast(9, mode="zeropad"), (1, 2, 3)).predict(x, verbose=0)
-    np.testing.assert_array_equal(padded[..., :3], x)
-    np.testing.assert_array_equal(padded[..., 3:], 0)
-    with pytest.raises(ValueError, match="mode must be one of"):
-        ChannelBroadcast(6, mode="repeat")
-    with pytest.raises(ValueError, match="filters=7 must be a multiple of the input channels"):
-        _model(ChannelBroadcast(7), (1, 2, 3))
-
-
-LAYER_CASES = [
-    (lambda: BinaryDepthwiseConv2D(3, padding="same", input_quantizer=RSign()), (6, 6, 4)),
-    (lambda: BinaryDepthwiseConv2D(3, strides=2, kernel_bits=1, scale_kernel=True, threshold="twn"), (6, 6, 4)),
-    (lambda: RPReLU(alpha_initializer=0.1), (4, 4, 3)),
-    (lambda: ChannelBroadcast(8, mode="zeropad"), (4, 4, 4)),
-]
-
-
-@pytest.mark.parametrize("make_layer, input_shape", LAYER_CASES)
-def test_layer_config_round_trip(make_layer, input_shape):
-    model = _model(make_layer(), input_shape)
-    randomize_weights(model)
-    layer = model.layers[-1]
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    restored = tf.keras.Model.from_config(model.get_config())
-    restored.set_weights(model.get_weights())
-    x = np.random.default_rng(2).normal(size=(2, *input_shape)).astype(np.float32)
-    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(TypeError, match="exact_int8 must be True or False, got exact_int8='yes'"):
+        BinaryDepthwiseConv2D(3, exact_int8="yes")
+    with pytest.raises(ValueError, match=r"exact_int8=True needs \|sum\| ≤ 127: kernel_size=\(12, 12\)"):
+        BinaryDepthwiseConv2D(12, exact_int8=True)
 
 
 @pytest.mark.parametrize("save_format", ["h5", "tf"])

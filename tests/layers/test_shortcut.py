@@ -1,39 +1,27 @@
-"""PokeBNN's layers: DPReLU, HardSigmoid and ReshapeAdd on hand-made inputs."""
+"""ReshapeAdd (PokeBNN's parameter-free shortcut): the harness and hand-made values."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from lq_ext.layers import DPReLU, HardSigmoid, ReshapeAdd
+from lq_ext.layers import shortcut
+from lq_ext.layers.shortcut import ReshapeAdd
+from lq_ext.testing import layer_classes, layer_test
+
+LAYER_CASES = [
+    (ReshapeAdd, {}, [(2, 2, 8), (2, 2, 2)]),  # shrink: average runs of 4 channels
+    (ReshapeAdd, {"expand": "zeropad"}, [(4, 4, 2), (2, 2, 5)]),  # widen and pool
+    (ReshapeAdd, {"expand": "tile"}, [(6, 6, 3), (3, 3, 6)]),
+]
 
 
-def test_dprelu_hand_made_values():
-    layer = DPReLU()
-    layer.build((None, 2))
-    layer.set_weights([
-        np.array([1.0, -1.0], np.float32),  # bias_x
-        np.array([0.5, 2.0], np.float32),  # bias_y
-        np.array([2.0, 3.0], np.float32),  # pos_slope
-        np.array([0.25, 0.1], np.float32),  # neg_slope
-    ])
-    x = np.array([[3.0, -3.0], [0.0, 1.0]], np.float32)
-    # channel 0: u = x − 1 → 2·u if u ≥ 0 else 0.25·u, minus 0.5
-    # channel 1: u = x + 1 → 3·u if u ≥ 0 else 0.1·u, minus 2
-    expected = [[2 * 2 - 0.5, 0.1 * -2 - 2], [0.25 * -1 - 0.5, 3 * 2 - 2]]
-    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-6)
+@pytest.mark.parametrize("layer_cls, kwargs, input_shape", LAYER_CASES)
+def test_layer_harness(layer_cls, kwargs, input_shape):
+    layer_test(layer_cls, kwargs, input_shape=input_shape)
 
 
-def test_dprelu_official_initial_values_and_errors():
-    layer = DPReLU()
-    x = np.array([[-4.0, 2.0]], np.float32)
-    np.testing.assert_allclose(layer(x).numpy(), [[-1.0, 2.0]])  # slopes 0.25 / 1, no shifts
-    with pytest.raises(ValueError, match="neg_slope_initializer must be a number, got neg_slope_initializer='a'"):
-        DPReLU(neg_slope_initializer="a")
-
-
-def test_hard_sigmoid_is_relu6_of_x_plus_3_over_6():
-    x = np.array([-4.0, -3.0, 0.0, 1.5, 3.0, 9.0], np.float32)
-    np.testing.assert_allclose(HardSigmoid()(x).numpy(), [0, 0, 0.5, 0.75, 1, 1], atol=1e-7)
+def test_table_covers_every_layer_of_the_module():
+    assert {case[0] for case in LAYER_CASES} == layer_classes(shortcut)
 
 
 def _ramp(shape):
@@ -87,10 +75,3 @@ def test_reshape_add_errors():
     r = tf.keras.Input((8, 8, 4))
     with pytest.raises(ValueError, match="residual is 8x8 and the branch 2x2"):
         ReshapeAdd()([r, tf.keras.Input((2, 2, 4))])
-
-
-@pytest.mark.parametrize("layer", [DPReLU(pos_slope_initializer=2.0), HardSigmoid(), ReshapeAdd("tile")])
-def test_config_round_trip(layer):
-    config = tf.keras.layers.serialize(layer)
-    clone = tf.keras.layers.deserialize(config)
-    assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
