@@ -6,6 +6,10 @@ teacher's softmax, no ground-truth term); BD-Net's and BCDNet's recipes follow i
 ``label_weight > 0`` adds the usual cross-entropy to the labels, ``temperature``
 softens both distributions (Hinton et al., 2015), with the customary ``T²`` factor so the
 gradient scale does not depend on ``T``.
+
+It sits below :mod:`lq_ext.converters` (int8 fine-tuning) and :mod:`lq_ext.training`
+(the recipes), which both use it; :mod:`lq_ext.training.distillation` re-exports it.
+Guide: docs/guides/training.md
 """
 
 from __future__ import annotations
@@ -13,16 +17,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lq_ext._serialization import register
+from lq_ext._validate import check_number
 
 __all__ = ["DistillationModel", "distribution_loss"]
-
-
-def _check_number(name, value, *, low, allow_low):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (value >= low if allow_low else value > low)
-    if not ok:
-        bound = f"≥ {low}" if allow_low else f"> {low}"
-        raise ValueError(f"{name} must be a number {bound}, got {name}={value!r}.")
 
 
 def distribution_loss(teacher_logits, student_logits, temperature=1.0):
@@ -51,8 +48,8 @@ class DistillationModel(tf.keras.Model):
 
     def __init__(self, student, teacher, temperature=1.0, label_weight=0.0, **kwargs):
         super().__init__(**kwargs)
-        _check_number("temperature", temperature, low=0, allow_low=False)
-        _check_number("label_weight", label_weight, low=0, allow_low=True)
+        check_number("temperature", temperature, low=0, low_inclusive=False)
+        check_number("label_weight", label_weight, low=0)
         s_classes, t_classes = student.output_shape[-1], teacher.output_shape[-1]
         if s_classes != t_classes:
             raise ValueError(

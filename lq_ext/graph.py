@@ -26,14 +26,15 @@ Architecture notes: docs/architecture.md
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import tensorflow as tf
 
 from lq_ext._validate import check_choice
 
-__all__ = ["WEIGHT_POLICIES", "Call", "RebuildError", "all_layers", "apply", "consumers", "map_layers",
+__all__ = ["WEIGHT_POLICIES", "Call", "RebuildError", "all_layers", "apply", "consumers", "graph_of", "map_layers",
            "producers", "rebuild", "source_layer"]
 
 #: ``rebuild(weights=)``: ``"copy"`` the original weights, or keep ``"fresh"`` ones.
@@ -71,9 +72,15 @@ def _check_model(model) -> None:
         raise TypeError(f"model must be a tf.keras.Model, got {type(model).__name__}.")
 
 
-def _graph(model):
-    """``model`` as a functional graph (a Sequential's input layer included) after the
-    checks every rebuild makes: no subclassed model, known inputs, no shared layer."""
+def graph_of(model):
+    """``model`` as a functional model over the same layers and calls (a Sequential's
+    input layer among its ``layers``), after the checks every rebuild makes.
+
+    # Raises
+        TypeError: not a ``tf.keras.Model``.
+        RebuildError: a subclassed model (or nested one), no known inputs, or a shared
+            layer; the message names the model and the layer.
+    """
     _check_model(model)
     if not _is_functional(model):
         if isinstance(model, tf.keras.Sequential):
@@ -132,13 +139,13 @@ def _producers(graph) -> dict[str, list]:
 def producers(model) -> dict[str, list]:
     """``{layer name: [the layers whose outputs its call takes, in order]}`` (input
     layers: ``[]``) over ``model``'s graph; a nested model counts as one layer."""
-    return _producers(_graph(model))
+    return _producers(graph_of(model))
 
 
 def consumers(model) -> dict[str, list]:
     """``{layer name: [the layers that take its output]}`` over ``model``'s graph (a
     layer that takes an output twice is listed twice)."""
-    graph = _graph(model)
+    graph = graph_of(model)
     result = {layer.name: [] for layer in graph.layers}
     for name, sources in _producers(graph).items():
         for source in sources:
@@ -216,7 +223,7 @@ def rebuild(model, rule: Callable[[Call], Any] | None = None, *, name: str | Non
             known inputs, or a shared layer; the message names the layer.
     """
     check_choice("weights", weights, WEIGHT_POLICIES)
-    graph = _graph(model)
+    graph = graph_of(model)
     rebuilt_outputs, new_inputs = {}, {}
 
     def rebuilt(value):

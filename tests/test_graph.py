@@ -51,7 +51,6 @@ def test_nested_models_are_recursed_and_keep_their_name():
 
     def rule(call):
         seen.append(call.layer.name)
-        return None
 
     clone = rebuild(model, rule, name="renamed")
     assert clone.name == "renamed" and clone.get_layer("inner").name == "inner"

@@ -9,17 +9,19 @@ ops with straight-through gradients inside their ranges), so a few steps of trai
 with the ranges fixed teach its weights to live with the rounding.
 
 :class:`Int8Distillation` trains the clone to reproduce the float model's output
-distribution (:func:`lq_ext.training.distillation.distribution_loss`, ReActNet's loss):
+distribution (:func:`lq_ext.distillation.distribution_loss`, ReActNet's loss):
 no labels are needed, and the target is what int8 mode is judged by, agreement with the
 float model.  The calibrated activation ranges stay as they are (they are constants of
 the clone); BatchNorm layers the clone kept (those LCE fuses into ``LceBconv2d``) run in
 inference mode with their statistics frozen, so what is trained is the kernels and biases.
 
     from lq_ext.converters import convert
-    from lq_ext.converters.int8_tuning import Int8Distillation
+    from lq_ext.converters.int8.tuning import Int8Distillation
 
     convert(model, "model.tflite", int8=True, calibration=calibration_images,
             fine_tune=Int8Distillation(training_images, epochs=1))
+
+Guide: docs/guides/int8.md
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from lq_ext.training.distillation import DistillationModel
+from lq_ext._validate import check_int, check_number
+from lq_ext.converters.int8.kinds import softmax_output
+from lq_ext.converters.int8.layers import Int8Range
+from lq_ext.distillation import DistillationModel
+from lq_ext.graph import source_layer
 
-__all__ = ["DEFAULT_LEARNING_RATE", "Int8Distillation"]
+__all__ = ["DEFAULT_LEARNING_RATE", "Int8Distillation", "logits_model"]
 
 #: Adam's learning rate, decayed to 0 by a cosine over the fine-tuning steps.  On the
 #: trained Fashion-MNIST BD-Net that post-training int8 hurt most (seed 2: float 71.3 %,
@@ -38,23 +44,21 @@ __all__ = ["DEFAULT_LEARNING_RATE", "Int8Distillation"]
 #: standard errors of each other): the conservative middle, untuned on other networks.
 DEFAULT_LEARNING_RATE = 1e-4
 
-#: Floor of softmax probabilities before their log serves as logits (:func:`_logits`).
+#: Floor of softmax probabilities before their log serves as logits (:func:`logits_model`).
 _TINY = 1e-30
 
 
-def _logits(model):
+def logits_model(model):
     """``model`` mapping to class scores before its trailing softmax, if it has one: the
     softmax's input (skipping the int8 range after it) where the softmax is a layer of
     its own, log p (softmax(log p) = p) where the output layer applies it, else ``model``.
     Teacher and student go through the same rule, so their scores always match in kind."""
-    from lq_ext.converters.int8 import Int8Range, _softmax_output
-
-    layer = model.outputs[0]._keras_history.layer
+    layer = source_layer(model.outputs[0])
     while isinstance(layer, Int8Range):
-        layer = layer.input._keras_history.layer
-    if isinstance(layer, tf.keras.layers.Activation) and _softmax_output(layer):
+        layer = source_layer(layer.input)
+    if isinstance(layer, tf.keras.layers.Activation) and softmax_output(layer):
         return tf.keras.Model(model.inputs, layer.input)
-    if _softmax_output(layer):
+    if softmax_output(layer):
         return tf.keras.Model(model.inputs, tf.math.log(tf.maximum(model.outputs[0], _TINY)))
     return model
 
@@ -80,12 +84,9 @@ class Int8Distillation:
 
     def __init__(self, images, *, epochs: int = 1, batch_size: int = 64,
                  learning_rate: float = DEFAULT_LEARNING_RATE, temperature: float = 1.0):
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {name}={value!r}.")
+        epochs, batch_size = check_int("epochs", epochs, low=1), check_int("batch_size", batch_size, low=1)
         for name, value in (("learning_rate", learning_rate), ("temperature", temperature)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a number > 0, got {name}={value!r}.")
+            check_number(name, value, low=0, low_inclusive=False)
         if not isinstance(images, tf.data.Dataset):
             images = np.asarray(images, dtype=np.float32)
             if images.ndim < 2 or len(images) == 0 or not np.all(np.isfinite(images)):
@@ -122,7 +123,7 @@ class Int8Distillation:
                 f"int8 fine-tuning distills one classifier output; {model.name!r} has "
                 f"{len(model.outputs)} outputs."
             )
-        student, teacher = _logits(clone), _logits(model)
+        student, teacher = logits_model(clone), logits_model(model)
         data = self._dataset(clone.inputs[0].shape[1:])
         steps_per_epoch = int(data.cardinality())
         if steps_per_epoch < 1:  # unknown (e.g. a filtered dataset): count once
