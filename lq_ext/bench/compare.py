@@ -22,9 +22,12 @@ import platform
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+import larq as lq
+
 from lq_ext.bench.interpreter import run
 from lq_ext.data import load_samples, preprocess
 from lq_ext.fake_quant import calibrate, int_quantizers, uncalibrated
+from lq_ext.layers import BinaryDense, BinaryDepthwiseConv2D
 from lq_ext.converters import ParityError, convert
 from lq_ext.converters.rewrite import replace_layers, rewritable_dense_layers
 from lq_ext.metrics import profile
@@ -85,20 +88,19 @@ def lce_alone_model(model):
     ``BDNetMobileNet(depthwise_int8=False)``) and :class:`~lq_ext.layers.BinaryDense`
     layers plain ``QuantDense`` (convert the result with ``binary_dense="float"``); the
     weights and the Keras outputs stay the same. Returns ``(model, changed layer
-    names)``; ``(model, ())`` — the same object — when there is nothing to change.
+    names)``; ``(model, ())`` — the same object — when there is nothing to change
+    (:func:`lq_ext.converters.rewrite.replace_layers`, on :func:`lq_ext.graph.map_layers`).
     """
-    import larq as lq
+    return replace_layers(model, _lce_alone_layer)
 
-    from lq_ext.layers import BinaryDense, BinaryDepthwiseConv2D
 
-    def replacement(layer):
-        if isinstance(layer, BinaryDepthwiseConv2D) and layer.exact_int8:
-            return type(layer), {**layer.get_config(), "exact_int8": False}
-        if isinstance(layer, BinaryDense):
-            return lq.layers.QuantDense, layer.get_config()
-        return None
-
-    return replace_layers(model, replacement)
+def _lce_alone_layer(layer):
+    """``(cls, config)`` of ``layer`` as LCE alone would get it, or None if unchanged."""
+    if isinstance(layer, BinaryDepthwiseConv2D) and layer.exact_int8:
+        return type(layer), {**layer.get_config(), "exact_int8": False}
+    if isinstance(layer, BinaryDense):
+        return lq.layers.QuantDense, layer.get_config()
+    return None
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,18 @@ layers it runs bit-packed, with the same weights and the same Keras outputs.
 
 :func:`binary_dense_as_bconv` replaces every binary ``lq.layers.QuantDense`` (±1 input
 binarizer, ±α kernel) by :class:`lq_ext.layers.BinaryDense` — the same layer computed
-as a 1×1 conv on a (N, 1, P, C) view — in a *clone* of the model; the model passed in
-is never modified. LCE 0.16 turns the first into ``LceQuantize → LceDequantize →
-FULLY_CONNECTED`` in float (measured), the second into one ``LceBconv2d``.
+as a 1×1 conv on a (N, 1, P, C) view — in a *clone* of the model
+(:func:`lq_ext.graph.map_layers`); the model passed in is never modified. LCE 0.16 turns
+the first into ``LceQuantize → LceDequantize → FULLY_CONNECTED`` in float (measured),
+the second into one ``LceBconv2d``.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
+
+from lq_ext.graph import all_layers, map_layers
+from lq_ext.layers.dense import BinaryDense, is_binary_dense
 
 __all__ = ["BINARY_DENSE_MODES", "all_layers", "binary_dense_as_bconv", "replace_layers", "rewritable_dense_layers"]
 
@@ -19,22 +23,8 @@ __all__ = ["BINARY_DENSE_MODES", "all_layers", "binary_dense_as_bconv", "replace
 BINARY_DENSE_MODES = ("bconv", "float")
 
 
-def all_layers(model):
-    """Every layer of ``model``, nested models' layers included, each once."""
-    seen, stack = set(), list(model.layers)
-    while stack:
-        layer = stack.pop(0)
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        yield layer
-        stack.extend(getattr(layer, "layers", []) or [])
-
-
 def rewritable_dense_layers(model) -> list:
     """The binary ``QuantDense`` layers of ``model`` that are not yet ``BinaryDense``."""
-    from lq_ext.layers.dense import BinaryDense, is_binary_dense
-
     return [
         layer
         for layer in all_layers(model)
@@ -49,7 +39,8 @@ def replace_layers(model, replacement) -> tuple[tf.keras.Model, tuple[str, ...]]
     ``cls.from_config(config)``, or None to rebuild it as it is. Every layer, nested
     functional / Sequential models' layers included, is rebuilt from its config and
     gets the original's weights layer by layer (quantizer state such as RSign thresholds
-    included), so a replacement must keep the layer's weights. ``model`` itself is never
+    included), so a replacement must keep the layer's weights
+    (:func:`lq_ext.graph.map_layers` with ``weights="copy"``). ``model`` itself is never
     modified.
 
     # Returns
@@ -57,27 +48,14 @@ def replace_layers(model, replacement) -> tuple[tf.keras.Model, tuple[str, ...]]
         layer, else ``(clone, names of the replaced layers)``.
 
     # Raises
-        Whatever cloning raises: a subclassed model, or a layer whose ``get_config``
-        does not rebuild it.
+        Whatever the rebuild raises: a subclassed model or shared layers
+        (:class:`lq_ext.graph.RebuildError`), or a layer whose ``get_config`` does not
+        rebuild it.
     """
     chosen = {id(layer): replacement(layer) for layer in all_layers(model)}
-    names = tuple(layer.name for layer in all_layers(model) if chosen[id(layer)] is not None)
-    if not names:
+    if all(choice is None for choice in chosen.values()):
         return model, ()
-    pairs = []
-
-    def clone_layer(layer):
-        if isinstance(layer, tf.keras.Model) and getattr(layer, "_is_graph_network", False):
-            return tf.keras.models.clone_model(layer, clone_function=clone_layer)
-        cls, config = chosen.get(id(layer)) or (layer.__class__, layer.get_config())
-        new = cls.from_config(config)
-        pairs.append((layer, new))
-        return new
-
-    clone = tf.keras.models.clone_model(model, clone_function=clone_layer)
-    for old, new in pairs:
-        new.set_weights(old.get_weights())
-    return clone, names
+    return map_layers(model, lambda layer: chosen.get(id(layer)))
 
 
 def binary_dense_as_bconv(model) -> tuple[tf.keras.Model, tuple[str, ...]]:
@@ -89,13 +67,11 @@ def binary_dense_as_bconv(model) -> tuple[tf.keras.Model, tuple[str, ...]]:
         original's weights (:func:`replace_layers`).
 
     # Raises
-        ValueError: the model cannot be cloned (a subclassed model, or a layer whose
-            ``get_config`` does not rebuild it); the message names the layers and the
-            two ways out (build with ``lq_ext.layers.BinaryDense``, or
+        ValueError: the model cannot be rebuilt (a subclassed model, shared layers, or
+            a layer whose ``get_config`` does not rebuild it); the message names the
+            layers and the two ways out (build with ``lq_ext.layers.BinaryDense``, or
             ``convert(..., binary_dense="float")``).
     """
-    from lq_ext.layers.dense import BinaryDense
-
     targets = {id(layer) for layer in rewritable_dense_layers(model)}
     if not targets:
         return model, ()

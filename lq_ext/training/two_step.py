@@ -15,27 +15,24 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
+from lq_ext.graph import map_layers
 from lq_ext.layers import BinaryDepthwiseConv2D
+from lq_ext.precision import is_binary_or_ternary
 
 __all__ = ["BINARY_MAX_PRECISION", "real_valued_twin", "transfer_weights", "with_real_weights"]
 
-#: Kernel quantizers of at most this precision are "binary" (1-bit and 1.58-bit ternary,
-#: which Larq reports as 2); 4-/8-bit weight quantizers (PokeBNN's) stay in step 1.
+#: Deprecated, kept for old imports: two-step training relaxes the kernel quantizers
+#: :func:`lq_ext.precision.is_binary_or_ternary` accepts (1-bit and 1.58-bit ternary,
+#: which Larq reports as precision 2); 4-/8-bit weight quantizers (PokeBNN's) stay in step 1.
 BINARY_MAX_PRECISION = 2
 
 _KERNEL_KEYS = ("kernel_quantizer", "depthwise_quantizer", "pointwise_quantizer")
 _ACTIVATION_KEYS = ("input_quantizer",)
 
 
-def _is_binary(serialized) -> bool:
-    if serialized is None:
-        return False
-    quantizer = lq.quantizers.get(serialized)
-    return getattr(quantizer, "precision", 32) <= BINARY_MAX_PRECISION
-
-
-def _relaxed_layer(layer, *, activations: bool):
-    """A fresh copy of ``layer`` without its binary kernel (and input) quantizers."""
+def _relaxed(layer, *, activations: bool):
+    """``(cls, config)`` of ``layer`` without its binary / ternary kernel (and input)
+    quantizers, or None when it has none."""
     config = layer.get_config()
     if isinstance(layer, BinaryDepthwiseConv2D):
         # Its kernel quantizer follows from kernel_bits: rebuild it as the plain Larq layer.
@@ -44,21 +41,24 @@ def _relaxed_layer(layer, *, activations: bool):
         config["depthwise_quantizer"] = None
         if activations:
             config["input_quantizer"] = None
-        return lq.layers.QuantDepthwiseConv2D.from_config(config)
+        return lq.layers.QuantDepthwiseConv2D, config
     keys = _KERNEL_KEYS + (_ACTIVATION_KEYS if activations else ())
-    for key in keys:
-        if key in config and (key in _ACTIVATION_KEYS or _is_binary(config[key])):
-            config[key] = None
-    return layer.__class__.from_config(config)
+    relaxed = [
+        key
+        for key in keys
+        if config.get(key) is not None and (key in _ACTIVATION_KEYS or is_binary_or_ternary(config[key]))
+    ]
+    if not relaxed:
+        return None
+    return type(layer), {**config, **{key: None for key in relaxed}}
 
 
 def _clone(model, *, activations: bool, name_suffix: str):
-    if not isinstance(model, tf.keras.Model):
-        raise TypeError(f"model must be a tf.keras.Model, got {type(model).__name__}.")
-    clone = tf.keras.models.clone_model(
-        model, clone_function=lambda layer: _relaxed_layer(layer, activations=activations)
+    """A freshly initialised copy of ``model`` with its layers relaxed (:func:`_relaxed`),
+    nested models' layers included."""
+    clone, _ = map_layers(
+        model, lambda layer: _relaxed(layer, activations=activations), weights="fresh", name_suffix=name_suffix
     )
-    clone._name = f"{model.name}_{name_suffix}"
     return clone
 
 

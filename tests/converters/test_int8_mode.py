@@ -6,7 +6,7 @@ import tensorflow as tf
 import larq as lq
 
 from lq_ext.converters import convert
-from lq_ext.converters.int8 import UNIT_RANGE, Int8Range, _batchnorm_as_depthwise, _lowerings, int8_model
+from lq_ext.converters.int8 import LOWERINGS, UNIT_RANGE, Int8Range, batchnorm_as_depthwise, int8_model
 from lq_ext.layers import DPReLU, ESQuantConv2D, RPReLU
 from lq_ext.quantizers import RSign
 from lq_ext.testing import randomize_weights
@@ -83,7 +83,7 @@ def test_batchnorm_affine_absorbs_the_rsign_threshold_exactly():
     variance = rng.uniform(0.5, 2, size=6)
     bn.set_weights([gamma, beta, mean, variance])
     threshold = rng.normal(size=6)
-    conv, (kernel, bias) = _batchnorm_as_depthwise(bn, threshold)
+    conv, (kernel, bias) = batchnorm_as_depthwise(bn, threshold)
     x = rng.normal(size=(2, 4, 4, 6)).astype(np.float32)
     expected = bn(x, training=False).numpy() - threshold
     np.testing.assert_allclose(x * kernel.reshape(-1) + bias, expected, atol=1e-5)
@@ -99,7 +99,7 @@ def test_lowered_activation_chain_equals_the_layer(layer_type):
     if layer_type is DPReLU:
         # the slope p becomes an int8 per-tensor kernel: choose p on its grid, k/127 · max p
         layer.pos_slope.assign(np.append(rng.integers(20, 127, size=7), 127) / 127 * 1.3)
-    lowering = _lowerings()[layer_type]
+    lowering = LOWERINGS[layer_type]
     assert lowering.applies(layer)
     y = tf.constant(x)
     for new, weights in lowering.layers(layer):
@@ -119,7 +119,7 @@ def test_float_es_conv_is_lowered_to_an_int8_conv_its_activation_and_the_tile(ac
     levels[0] = 127
     layer.set_weights([(levels / 127 * rng.uniform(0.1, 1.0, layer.filters)).astype(np.float32),
                        rng.normal(size=layer.filters).astype(np.float32)])
-    lowering = _lowerings()[ESQuantConv2D]
+    lowering = LOWERINGS[ESQuantConv2D]
     assert lowering.applies(layer)
     steps = lowering.layers(layer)
     kinds = [type(new).__name__ for new, _ in steps]
@@ -164,7 +164,7 @@ def test_dprelu_with_a_negative_slope_is_not_lowered():
     layer = DPReLU()
     layer(tf.keras.Input((2, 2, 3)))
     layer.pos_slope.assign([1.0, -0.5, 1.0])
-    assert not _lowerings()[DPReLU].applies(layer)
+    assert not LOWERINGS[DPReLU].applies(layer)
 
 
 def test_int8_range_rounds_to_its_grid_and_serializes():
@@ -255,5 +255,5 @@ def test_ranges_span_the_chosen_percentile_of_the_float_values():
     assert clipped.ranges["sum"] == pytest.approx(
         (np.percentile(sums, 10), np.percentile(sums, 90)), rel=1e-5
     )
-    with pytest.raises(ValueError, match="percentile must be a number in \\(50, 100\\], got percentile=40"):
+    with pytest.raises(ValueError, match="percentile must be a number > 50 and ≤ 100, got percentile=40"):
         int8_model(model, images, percentile=40)

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from lq_ext.converters import convert
 from lq_ext.converters.int8 import int8_model
-from lq_ext.converters.int8_tuning import Int8Distillation, _logits
+from lq_ext.converters.int8_tuning import Int8Distillation, logits_model
 from lq_ext.training.distillation import distribution_loss
 from converter_models import build_int8_bnn, uniform_images
 
@@ -24,7 +24,7 @@ def _logits_model(model):
 
 def _kl_to_float(clone, model, images):
     """Mean KL(float model ‖ int8 clone) of the output distributions on ``images``."""
-    student = _logits(clone)(images, training=False)
+    student = logits_model(clone)(images, training=False)
     teacher = _logits_model(model)(images, training=False)
     return float(tf.reduce_mean(distribution_loss(teacher, student) - distribution_loss(teacher, teacher)))
 
@@ -105,8 +105,8 @@ def test_bad_fine_tuning_arguments_are_refused(small, tmp_path):
     images = uniform_images(SHAPE, n=8)
     path = tmp_path / "m.tflite"
     for kwargs, match in [
-        (dict(epochs=0), r"epochs must be a positive int, got epochs=0"),
-        (dict(batch_size=2.5), r"batch_size must be a positive int, got batch_size=2.5"),
+        (dict(epochs=0), r"epochs must be an integer ≥ 1, got epochs=0"),
+        (dict(batch_size=2.5), r"batch_size must be an integer ≥ 1, got batch_size=2\.5"),
         (dict(learning_rate=-1e-3), r"learning_rate must be a number > 0, got learning_rate=-0.001"),
         (dict(temperature=0), r"temperature must be a number > 0, got temperature=0"),
     ]:

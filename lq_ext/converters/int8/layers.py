@@ -1,0 +1,49 @@
+"""The Keras layer and quantizer full-int8 mode adds to a model: a fixed activation range
+and per-tensor 8-bit weights.
+
+Guide: docs/guides/int8.md
+"""
+
+from __future__ import annotations
+
+import larq as lq
+import tensorflow as tf
+
+from lq_ext._serialization import register
+
+__all__ = ["Int8Range", "PerTensorInt8Weights"]
+
+
+@register
+class Int8Range(tf.keras.layers.Layer):
+    """Fake-quantize to 8 bits over the fixed range [low, high] (TFLite: one int8 scale
+    and zero point per tensor).  The identity on the grid; made by
+    :func:`lq_ext.converters.int8.int8_model`."""
+
+    def __init__(self, low: float, high: float, **kwargs):
+        super().__init__(**kwargs)
+        if not (low <= 0.0 <= high and high > low):
+            raise ValueError(f"Int8Range needs low ≤ 0 ≤ high and low < high, got low={low!r}, high={high!r}.")
+        self.low, self.high = float(low), float(high)
+
+    def call(self, inputs):
+        return tf.quantization.fake_quant_with_min_max_args(inputs, self.low, self.high, num_bits=8)
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "low": self.low, "high": self.high}
+
+
+@register
+class PerTensorInt8Weights(lq.quantizers.Quantizer):
+    """Symmetric 8-bit weights with one max|w| scale for the whole kernel (±127 levels)."""
+
+    precision = 8
+
+    def call(self, inputs):
+        step = tf.maximum(tf.stop_gradient(tf.reduce_max(tf.abs(inputs))), 1e-12) / 127.0
+        return tf.quantization.fake_quant_with_min_max_vars(
+            inputs, -127.0 * step, 127.0 * step, num_bits=8, narrow_range=True
+        )
