@@ -32,12 +32,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
-from lq_ext.cli import _shape as parse_shape  # the CLI's H,W,C parser
-import tensorflow as tf
 from lq_ext.bench import run
 from lq_ext.bench.compare import machine_description
+from lq_ext.cli import _shape as parse_shape  # the CLI's H,W,C parser
 from lq_ext.converters import convert
 from lq_ext.layers import BinaryDepthwiseConv2D
 from lq_ext.testing import randomize_weights

@@ -22,7 +22,6 @@ import sys
 import time
 
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
-from lq_ext.cli import _shape as parse_shape  # the CLI's H,W,C parser
 from lq_ext.bench.compare import (
     benchmark_models,
     machine_description,
@@ -30,6 +29,7 @@ from lq_ext.bench.compare import (
     plot_latency_vs_ops,
     require_matplotlib,
 )
+from lq_ext.cli import _shape as parse_shape  # the CLI's H,W,C parser
 from lq_ext.zoo import get_model_spec
 
 MODELS = (

@@ -31,10 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
+import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 from lq_ext.converters import ParityError, convert, inspect
 from lq_ext.converters.int8_tuning import DEFAULT_LEARNING_RATE, Int8Distillation
 from lq_ext.converters.parity import run_interpreter

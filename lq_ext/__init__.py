@@ -11,7 +11,6 @@ ensure_legacy_keras()
 from lq_ext import bench, callbacks, converters, data, fake_quant, layers, quantizers, training, zoo  # noqa: E402
 from lq_ext.metrics import ModelCost, profile, summary  # noqa: E402
 
-
 __version__ = "0.1.0"
 
 __all__ = [

@@ -2,10 +2,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import lq_ext  # noqa: E402,F401  (selects legacy Keras before anything imports TensorFlow)
-
-
 import pytest  # noqa: E402
+
+import lq_ext  # noqa: E402,F401  (selects legacy Keras before anything imports TensorFlow)
 
 
 @pytest.fixture(scope="session")

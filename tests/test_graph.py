@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lq_ext.graph import RebuildError, all_layers, apply, consumers, map_layers, producers, rebuild, source_layer
+from lq_ext.graph import (
+    RebuildError,
+    all_layers,
+    apply,
+    consumers,
+    map_layers,
+    producers,
+    rebuild,
+    source_layer,
+)
 
 
 def _dense(units, name, kernel, bias=None):

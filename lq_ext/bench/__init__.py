@@ -9,7 +9,7 @@ Guide: docs/guides/benchmarks.md
 """
 
 from lq_ext.bench import tool
-from lq_ext.bench.interpreter import BenchResult, run
+from lq_ext.bench.interpreter import BenchResult, run  # noqa: F401 (in __all__)
 from lq_ext.bench.tool import *  # noqa: F403 (exactly tool.__all__)
 
 __all__ = sorted(["BenchResult", "run", *tool.__all__])

@@ -19,21 +19,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import larq as lq
 
 from lq_ext.bench.interpreter import run
+from lq_ext.converters import ParityError, convert
+from lq_ext.converters.rewrite import replace_layers, rewritable_dense_layers
 from lq_ext.data import load_samples, preprocess
 from lq_ext.fake_quant import calibrate, int_quantizers, uncalibrated
 from lq_ext.layers import BinaryDense, BinaryDepthwiseConv2D
-from lq_ext.converters import ParityError, convert
-from lq_ext.converters.rewrite import replace_layers, rewritable_dense_layers
 from lq_ext.metrics import profile
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import get_model_spec
-
 
 #: Parity allowance for models with int8 parts: two steps of an int8 softmax (1/256).
 INT8_OUTPUT_ATOL = 2 / 256

@@ -144,7 +144,7 @@ def run_train(args) -> None:
 
     steps = " in two steps" if recipe.two_step else ""
     print(
-        f"Training {args.model} on {args.dataset}{' (first %d images)' % args.limit if args.limit else ''} "
+        f"Training {args.model} on {args.dataset}{f' (first {args.limit} images)' if args.limit else ''} "
         f"with recipe {args.recipe!r}{steps}: {recipe}\ninto {output_dir} (a killed run resumes when "
         f"started again with the same arguments)",
         flush=True,
@@ -182,7 +182,7 @@ def run_train(args) -> None:
     if result.val_accuracy is not None:
         print(
             f"test top-1: {100 * result.val_accuracy:.2f} % (val_accuracy {result.val_accuracy!r}, "
-            f"{args.dataset} test split{', first %d images' % args.limit if args.limit else ''}) "
+            f"{args.dataset} test split{f', first {args.limit} images' if args.limit else ''}) "
             f"after {result.seconds / 60:.1f} min"
         )
     print("\n" + describe_output_dir(output_dir))

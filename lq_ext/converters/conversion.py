@@ -23,7 +23,13 @@ from lq_ext.converters.options import Int8Options
 from lq_ext.converters.parity import ParityReport
 from lq_ext.converters.rewrite import binary_dense_as_bconv
 from lq_ext.converters.validation import check_convert_arguments
-from lq_ext.converters.verify import DEFAULT_RTOL, FLOAT_TOLERANCES, check_parity, int8_agreement, parity_inputs
+from lq_ext.converters.verify import (
+    DEFAULT_RTOL,
+    FLOAT_TOLERANCES,
+    check_parity,
+    int8_agreement,
+    parity_inputs,
+)
 
 __all__ = ["ConversionResult", "convert"]
 

@@ -45,7 +45,7 @@ DATASETS = tuple(_ARCHIVES)
 AUTO_IMAGENET_ABOVE_PX = 64
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_raw(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     file_name, x_key, y_key = _ARCHIVES[dataset]
     path = SAMPLES_DIR / file_name

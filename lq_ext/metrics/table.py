@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from lq_ext.metrics.cost import ModelCost
-from lq_ext.precision import MAC_CLASSES, PARAM_CLASSES
 from lq_ext.metrics.profile import profile
+from lq_ext.precision import MAC_CLASSES, PARAM_CLASSES
 
 __all__ = ["CONVENTIONS", "format_cost", "readable", "summary"]
 

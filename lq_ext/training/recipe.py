@@ -86,7 +86,7 @@ class Recipe:
             if not isinstance(value, (int, float)):
                 object.__setattr__(self, field, float(value))
 
-    def replace(self, **changes) -> "Recipe":
+    def replace(self, **changes) -> Recipe:
         """A copy with ``changes`` applied (and validated)."""
         return dataclasses.replace(self, **changes)
 

@@ -211,7 +211,7 @@ def train(
     val_data=None,
     *,
     output_dir,
-    recipe: Recipe = Recipe(),
+    recipe: Recipe = Recipe(),  # noqa: B008 (a frozen dataclass: the shared default cannot change)
     teacher=None,
     strategy=None,
     seed: int | None = None,

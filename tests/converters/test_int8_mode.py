@@ -1,18 +1,16 @@
 """Full-int8 mode: the rewrites are exact in float, the flatbuffer has no float op left."""
 
+import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-import larq as lq
+from converter_models import build_int8_bnn, uniform_images
 
 from lq_ext.converters import convert
 from lq_ext.converters.int8 import LOWERINGS, UNIT_RANGE, Int8Range, batchnorm_as_depthwise, int8_model
 from lq_ext.layers import DPReLU, ESQuantConv2D, RPReLU
-from lq_ext.quantizers import RSign
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo.bnext import bnext_sub_block
-
-from converter_models import build_int8_bnn, uniform_images
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from converter_models import build_int8_bnn, uniform_images
 
 from lq_ext.converters import convert
 from lq_ext.converters.int8 import int8_model
 from lq_ext.converters.int8_tuning import Int8Distillation, logits_model
 from lq_ext.training.distillation import distribution_loss
-from converter_models import build_int8_bnn, uniform_images
 
 SHAPE = (16, 16, 3)
 

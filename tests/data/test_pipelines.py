@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lq_ext.data import DatasetNotAvailableError, load_dataset
-from lq_ext.data import pipelines
+from lq_ext.data import DatasetNotAvailableError, load_dataset, pipelines
 
 
 def _scaled(pixels):

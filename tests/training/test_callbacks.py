@@ -9,8 +9,7 @@ import tensorflow as tf
 import lq_ext
 import lq_ext.callbacks
 from lq_ext.quantizers import MaxAbsSign
-from lq_ext.training import WeightBinarization, weight_switches
-from lq_ext.training import callbacks
+from lq_ext.training import WeightBinarization, callbacks, weight_switches
 
 
 def _model(*quantized):
