@@ -35,8 +35,8 @@ import numpy as np
 import tensorflow as tf
 
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
-from lq_ext.converters import ParityError, convert, inspect
-from lq_ext.converters.int8_tuning import DEFAULT_LEARNING_RATE, Int8Distillation
+from lq_ext.converters import Int8Distillation, Int8Options, ParityError, convert, inspect
+from lq_ext.converters.int8.tuning import DEFAULT_LEARNING_RATE
 from lq_ext.converters.parity import run_interpreter
 from lq_ext.data import load_dataset
 
@@ -55,9 +55,9 @@ def measure(run_dir: Path, calibration: np.ndarray, test: np.ndarray, labels: np
     model = tf.keras.models.load_model(run_dir / "model.h5", compile=False)
     keras_logits = model.predict(test, batch_size=500, verbose=0)
     row = {"run": f"{run_dir.parent.name}/{run_dir.name}", "calibration_images": len(calibration), "test_images": len(test)}
-    modes = {"float": {}, "int8": dict(int8=True, calibration=calibration)}
+    modes = {"float": {}, "int8": dict(int8=Int8Options(calibration=calibration))}
     if tuning is not None:
-        modes["int8_tuned"] = dict(int8=True, calibration=calibration, fine_tune=tuning)
+        modes["int8_tuned"] = dict(int8=Int8Options(calibration=calibration, fine_tune=tuning))
         row["fine_tune"] = repr(tuning)
     with tempfile.TemporaryDirectory() as tmp:
         for mode, kwargs in modes.items():
