@@ -1,5 +1,7 @@
 """Third-party reference models registered for benchmarks: larq-zoo QuickNets, float MobileNetV1.
 
+Their papers and published figures are on their cards in :mod:`lq_ext.zoo.catalog`.
+
 They are built with random weights (``weights=None``): pretrained weights need network
 access, and latency and op composition do not depend on the weight values.
 """
@@ -7,43 +9,93 @@ access, and latency and op composition do not depend on the weight values.
 import larq_zoo as lqz
 import tensorflow as tf
 
+from lq_ext.zoo import _common
 from lq_ext.zoo._registry import register_model
 
 
-@register_model(
-    "quicknet_small",
-    description="larq-zoo QuickNetSmall (reference BNN)",
-    paper="arXiv:2011.09398",
-    reference=True,
-)
-def QuickNetSmall(**kwargs):
-    kwargs.setdefault("weights", None)
-    return lqz.sota.QuickNetSmall(**kwargs)
+def _larq_zoo_model(factory, *, input_shape, input_tensor, weights, include_top, num_classes, pooling):
+    """A larq-zoo model with the zoo's ``pooling`` (larq-zoo has none: it is applied here).
+
+    No ``classifier_activation``: larq-zoo's classifier ends in its softmax, and the
+    signature says so (``lq-ext train`` refuses these models for that reason).
+    """
+    _common.validate_head_args(
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation="softmax",
+        weights=None,  # larq-zoo resolves its own weights ("imagenet" or a path)
+        model_name=factory.__name__,
+    )
+    model = factory(
+        input_shape=input_shape,
+        input_tensor=input_tensor,
+        weights=weights,
+        include_top=include_top,
+        num_classes=num_classes,
+    )
+    outputs = model.output
+    if not include_top and pooling == "avg":
+        outputs = _common.global_pool(outputs)
+    elif not include_top and pooling == "max":
+        outputs = tf.keras.layers.GlobalMaxPooling2D(name="global_max_pool")(outputs)
+    if outputs is model.output:
+        return model
+    return tf.keras.Model(model.inputs, outputs, name=model.name)
 
 
-@register_model(
-    "quicknet",
-    description="larq-zoo QuickNet (reference BNN)",
-    paper="arXiv:2011.09398",
-    reference=True,
-)
-def QuickNet(**kwargs):
-    kwargs.setdefault("weights", None)
-    return lqz.sota.QuickNet(**kwargs)
+@register_model("quicknet_small")
+def QuickNetSmall(
+    *,
+    input_shape=None,
+    input_tensor=None,
+    weights=None,
+    include_top=True,
+    num_classes=1000,
+    pooling=None,
+):
+    """larq-zoo's ``QuickNetSmall`` (random weights by default) with the zoo's signature."""
+    return _larq_zoo_model(
+        lqz.sota.QuickNetSmall, input_shape=input_shape, input_tensor=input_tensor, weights=weights,
+        include_top=include_top, num_classes=num_classes, pooling=pooling,
+    )
 
 
-@register_model(
-    "mobilenet_v1_float",
-    description="float MobileNetV1 (Keras applications, standard TFLite converter)",
-    paper="arXiv:1704.04861",
-    engine="tflite",
-    reference=True,
-)
-def MobileNetV1Float(*, input_shape=None, input_tensor=None, weights=None, include_top=True, num_classes=1000):
+@register_model("quicknet")
+def QuickNet(
+    *,
+    input_shape=None,
+    input_tensor=None,
+    weights=None,
+    include_top=True,
+    num_classes=1000,
+    pooling=None,
+):
+    """larq-zoo's ``QuickNet`` (random weights by default) with the zoo's signature."""
+    return _larq_zoo_model(
+        lqz.sota.QuickNet, input_shape=input_shape, input_tensor=input_tensor, weights=weights,
+        include_top=include_top, num_classes=num_classes, pooling=pooling,
+    )
+
+
+@register_model("mobilenet_v1_float")
+def MobileNetV1Float(
+    *,
+    input_shape=None,
+    input_tensor=None,
+    weights=None,
+    include_top=True,
+    num_classes=1000,
+    pooling=None,
+    classifier_activation="softmax",
+):
+    """Keras applications' float ``MobileNet`` (``classes`` = ``num_classes``)."""
     return tf.keras.applications.MobileNet(
         input_shape=input_shape,
         input_tensor=input_tensor,
         weights=weights,
         include_top=include_top,
         classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
     )
