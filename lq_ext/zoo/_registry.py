@@ -7,8 +7,8 @@ figures); :class:`ModelSpec` carries it next to the entry point.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import tensorflow as tf
 

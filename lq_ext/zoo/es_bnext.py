@@ -19,9 +19,9 @@ import warnings
 import larq as lq
 import tensorflow as tf
 
+from lq_ext._validate import check_choice
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ClampedMix, ESQuantConv2D, LearnableBias
 from lq_ext.layers.es import check_es_factors
-from lq_ext._validate import check_choice
 from lq_ext.zoo import _common
 from lq_ext.zoo._blocks import PAD_VALUES
 from lq_ext.zoo._common import ZooArgs

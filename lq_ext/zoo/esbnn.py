@@ -20,11 +20,11 @@ from __future__ import annotations
 import larq as lq
 import tensorflow as tf
 
-from lq_ext.lce_rules import grouped_bconv_error
+from lq_ext._validate import check_choice
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D, LearnableBias
 from lq_ext.layers.es import check_es_factors
+from lq_ext.lce_rules import grouped_bconv_error
 from lq_ext.quantizers import ScaledSign
-from lq_ext._validate import check_choice
 from lq_ext.zoo import _common
 from lq_ext.zoo._blocks import (
     CLIP_VALUE,

@@ -14,8 +14,8 @@ new registry entry is converted with no change here.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 import tensorflow as tf

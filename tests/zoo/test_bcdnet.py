@@ -12,10 +12,10 @@ import tensorflow as tf
 import lq_ext
 from lq_ext.layers import CircularShift
 from lq_ext.layers.embedding import contextual_embedding
+from lq_ext.testing import randomize_weights
 from lq_ext.zoo import BCDNetA, BCDNetB, fold_distillation_head
 from lq_ext.zoo._blocks import reactnet_block
 from lq_ext.zoo.bcdnet import mlp_block, point_block, shift_block
-from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 

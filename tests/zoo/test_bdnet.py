@@ -10,10 +10,10 @@ import tensorflow as tf
 
 import lq_ext
 from lq_ext.layers import BinaryDepthwiseConv2D
+from lq_ext.testing import randomize_weights
 from lq_ext.zoo import BDNetMobileNet
 from lq_ext.zoo._blocks import MOBILENET_WIDTHS
 from lq_ext.zoo.bdnet import bdnet_block
-from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 

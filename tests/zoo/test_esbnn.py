@@ -10,9 +10,9 @@ import tensorflow as tf
 import lq_ext
 from lq_ext.converters import convert
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D
+from lq_ext.testing import randomize_weights
 from lq_ext.zoo import ESReActNet, ESResNet18, ESResNet20, create_model, list_models
 from lq_ext.zoo.esbnn import es_reactnet_block, es_resnet_block
-from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 MODELS = [ESResNet20, ESResNet18, ESReActNet]

@@ -10,9 +10,9 @@ import tensorflow as tf
 
 import lq_ext
 from lq_ext.layers import LearnableBias
+from lq_ext.testing import randomize_weights
 from lq_ext.zoo import ReActNetA
 from lq_ext.zoo._blocks import REACTNET_A_WIDTHS, reactnet_block
-from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 
