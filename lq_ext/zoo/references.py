@@ -27,9 +27,12 @@ def _larq_zoo_model(factory, *, input_shape, input_tensor, weights, include_top,
         weights=None,  # larq-zoo resolves its own weights ("imagenet" or a path)
         model_name=factory.__name__,
     )
+    keras_tensor = input_tensor is not None and tf.keras.backend.is_keras_tensor(input_tensor)
     model = factory(
-        input_shape=input_shape,
-        input_tensor=input_tensor,
+        input_shape=tuple(input_tensor.shape[1:]) if keras_tensor and input_shape is None else input_shape,
+        # larq-zoo's type check refuses Keras tensors (it wants a tf.Tensor): the model
+        # is built on its own input and called on the tensor below
+        input_tensor=None if keras_tensor else input_tensor,
         weights=weights,
         include_top=include_top,
         num_classes=num_classes,
@@ -39,9 +42,12 @@ def _larq_zoo_model(factory, *, input_shape, input_tensor, weights, include_top,
         outputs = _common.global_pool(outputs)
     elif not include_top and pooling == "max":
         outputs = tf.keras.layers.GlobalMaxPooling2D(name="global_max_pool")(outputs)
-    if outputs is model.output:
-        return model
-    return tf.keras.Model(model.inputs, outputs, name=model.name)
+    if outputs is not model.output:
+        model = tf.keras.Model(model.inputs, outputs, name=model.name)
+    if keras_tensor:
+        sources = tf.keras.utils.get_source_inputs(input_tensor)
+        model = tf.keras.Model(sources, model(input_tensor), name=model.name)
+    return model
 
 
 @register_model("quicknet_small")
