@@ -8,9 +8,25 @@ access, and latency and op composition do not depend on the weight values.
 
 import larq_zoo as lqz
 import tensorflow as tf
+from larq_zoo.sota import quicknet
 
 from lq_ext.zoo import _common
 from lq_ext.zoo._registry import register_model
+
+
+@tf.keras.utils.register_keras_serializable(package="lq_ext")
+class BlurPoolInitializer(tf.keras.initializers.Initializer):
+    """larq-zoo's ``blurpool_initializer`` (a plain function, which Keras cannot load by
+    name) as a registered initializer, so saved QuickNets load back."""
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        return quicknet.blurpool_initializer(shape, dtype)
+
+
+def _serializable_initializers(model):
+    for layer in model.layers:
+        if getattr(layer, "depthwise_initializer", None) is quicknet.blurpool_initializer:
+            layer.depthwise_initializer = BlurPoolInitializer()
 
 
 def _larq_zoo_model(factory, *, input_shape, input_tensor, weights, include_top, num_classes, pooling):
@@ -37,6 +53,7 @@ def _larq_zoo_model(factory, *, input_shape, input_tensor, weights, include_top,
         include_top=include_top,
         num_classes=num_classes,
     )
+    _serializable_initializers(model)
     outputs = model.output
     if not include_top and pooling == "avg":
         outputs = _common.global_pool(outputs)

@@ -15,16 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from larq_zoo.sota import quicknet
 
 import lq_ext
 from lq_ext.layers import BinaryDepthwiseConv2D
 from lq_ext.zoo import catalog, get_model_spec, list_models
+from lq_ext.zoo.references import BlurPoolInitializer
 
-#: What ``load_model`` needs beyond the registered custom objects: larq-zoo's QuickNets
-#: use a plain-function initializer that Keras cannot deserialize by name.
-_LARQ_ZOO = {"blurpool_initializer": quicknet.blurpool_initializer}
-CUSTOM_OBJECTS = {"quicknet": _LARQ_ZOO, "quicknet_small": _LARQ_ZOO}
+#: Keras' initializer lookup goes by bare class name, not the registered "lq_ext>" one.
+CUSTOM_OBJECTS = {"BlurPoolInitializer": BlurPoolInitializer}
 
 NAMES = list_models()
 CATALOG_PATH = Path(lq_ext.__file__).parent / "zoo" / "catalog.py"
@@ -154,16 +152,15 @@ def test_num_classes_and_round_trips(name, zoo, tmp_path):
     assert model.output_shape == (None, 10)
     x = _x()
     expected = _outputs(model, x)
-    custom_objects = CUSTOM_OBJECTS.get(name)
-    clone = tf.keras.Model.from_config(model.get_config(), custom_objects=custom_objects)
+    clone = tf.keras.Model.from_config(model.get_config(), custom_objects=CUSTOM_OBJECTS)
     clone.set_weights(model.get_weights())
     np.testing.assert_array_equal(_outputs(clone, x), expected)
     model.save(tmp_path / "model.h5")
-    np.testing.assert_array_equal(_outputs(tf.keras.models.load_model(tmp_path / "model.h5", custom_objects=custom_objects), x), expected)
+    np.testing.assert_array_equal(_outputs(tf.keras.models.load_model(tmp_path / "model.h5", custom_objects=CUSTOM_OBJECTS), x), expected)
     # save_traces=False: the layers are rebuilt from their configs (all registered), which
     # skips tracing every layer's call (minutes for the deep entries).
     model.save(tmp_path / "saved", save_format="tf", save_traces=False)
-    np.testing.assert_array_equal(_outputs(tf.keras.models.load_model(tmp_path / "saved", custom_objects=custom_objects), x), expected)
+    np.testing.assert_array_equal(_outputs(tf.keras.models.load_model(tmp_path / "saved", custom_objects=CUSTOM_OBJECTS), x), expected)
 
 
 REPRODUCED = [n for n in NAMES if get_model_spec(n).card is not None and get_model_spec(n).card.reproduced]
