@@ -1,8 +1,16 @@
-"""What every zoo entry shares: argument validation, input, head and weight loading."""
+"""What every zoo entry shares: the standard arguments, input, head, weights, docstring.
+
+A zoo entry has the larq-zoo / keras.applications keyword-only signature
+(:data:`STANDARD_ARGUMENTS`); it puts them into one :class:`ZooArgs`, validated once,
+and hands that to :func:`build_model` with its network body. Overview: docs/index.md.
+"""
 
 from __future__ import annotations
 
 import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import tensorflow as tf
 
@@ -11,6 +19,25 @@ import tensorflow as tf
 SMALL_INPUT_MAX = 64
 
 POOLINGS = (None, "avg", "max")
+
+#: The arguments every zoo entry takes, in this order, keyword-only (then its own knobs, then ``name``).
+STANDARD_ARGUMENTS = (
+    "input_shape",
+    "input_tensor",
+    "weights",
+    "include_top",
+    "num_classes",
+    "pooling",
+    "classifier_activation",
+)
+
+
+def check_flag(name, value, model_name=None):
+    """``value`` must be True or False (ValueError, the zoo's message since its first release)."""
+    if not isinstance(value, bool):
+        where = f"{model_name}: " if model_name else ""
+        raise ValueError(f"{where}{name} must be True or False, got {name}={value!r}.")
+    return value
 
 
 def preprocess_input(images):
@@ -76,6 +103,44 @@ def validate_weights(weights, model_name):
         raise FileNotFoundError(f"{model_name}: weights file {path!r} does not exist.")
 
 
+@dataclass(frozen=True)
+class ZooArgs:
+    """The seven standard arguments of a zoo entry plus its model name, validated once.
+
+    ``input_shape`` is resolved on construction: ``input_tensor``'s shape when only the
+    tensor is given, else ``(224, 224, 3)``; it must be ``(H, W, C)`` with H, W ≥ 32.
+    """
+
+    model_name: str
+    input_shape: Any = None
+    input_tensor: Any = None
+    weights: Any = None
+    include_top: bool = True
+    num_classes: int = 1000
+    pooling: Any = None
+    classifier_activation: Any = "softmax"
+
+    def __post_init__(self):
+        validate_head_args(
+            include_top=self.include_top,
+            num_classes=self.num_classes,
+            pooling=self.pooling,
+            classifier_activation=self.classifier_activation,
+            weights=self.weights,
+            model_name=self.model_name,
+        )
+        shape = self.input_shape
+        if self.input_tensor is not None and shape is None:
+            shape = tuple(self.input_tensor.shape[1:])
+        shape = validate_input_shape(shape, default=(224, 224, 3), min_size=32, model_name=self.model_name)
+        object.__setattr__(self, "input_shape", shape)
+
+    @property
+    def small_input(self) -> bool:
+        """Inputs up to :data:`SMALL_INPUT_MAX` px get the entry's small-input layout."""
+        return max(self.input_shape[:2]) <= SMALL_INPUT_MAX
+
+
 def model_input(input_shape, input_tensor):
     """The Keras input of a zoo model, as keras.applications builds it."""
     if input_tensor is None:
@@ -129,53 +194,103 @@ def load_weights(model, path):
         ) from error
 
 
-def build_model(
-    body,
-    *,
-    model_name,
-    input_shape,
-    input_tensor,
-    weights,
-    include_top,
-    num_classes,
-    pooling,
-    classifier_activation,
-    check_shape=None,
-    top=None,
-):
-    """The frame every zoo entry shares: arguments → input → ``body`` → head → weights.
+def build_model(body, args: ZooArgs, *, check_shape=None, top=None) -> tf.keras.Model:
+    """The frame every zoo entry shares: input → ``body`` → head → weights.
 
-    Validates the larq-zoo arguments (``input_shape`` defaults to 224×224×3, or to
-    ``input_tensor``'s shape; at least 32 px), calls ``check_shape(input_shape)`` for
-    entry-specific limits, builds ``body(inputs, small_input)`` (``small_input`` is
-    True up to :data:`SMALL_INPUT_MAX` px), then the standard head — or ``top(x)``
-    when given and ``include_top`` — and loads ``weights``.
+    Calls ``check_shape(args.input_shape)`` for entry-specific limits, builds
+    ``body(inputs, small_input)`` (``small_input`` is True up to :data:`SMALL_INPUT_MAX`
+    px), then the standard head — or ``top(x)`` when given and ``include_top`` — and
+    loads ``weights``.
     """
-    validate_head_args(
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        weights=weights,
-        model_name=model_name,
-    )
-    if input_tensor is not None and input_shape is None:
-        input_shape = tuple(input_tensor.shape[1:])
-    input_shape = validate_input_shape(
-        input_shape, default=(224, 224, 3), min_size=32, model_name=model_name
-    )
     if check_shape is not None:
-        check_shape(input_shape)
-    inputs = model_input(input_shape, input_tensor)
-    x = body(inputs, max(input_shape[:2]) <= SMALL_INPUT_MAX)
-    if include_top and top is not None:
+        check_shape(args.input_shape)
+    inputs = model_input(args.input_shape, args.input_tensor)
+    x = body(inputs, args.small_input)
+    if args.include_top and top is not None:
         outputs = top(x)
     else:
         outputs = head(
             x,
-            include_top=include_top,
-            num_classes=num_classes,
-            pooling=pooling,
-            classifier_activation=classifier_activation,
+            include_top=args.include_top,
+            num_classes=args.num_classes,
+            pooling=args.pooling,
+            classifier_activation=args.classifier_activation,
         )
-    return finish_model(inputs, outputs, input_tensor=input_tensor, weights=weights, name=model_name)
+    return finish_model(
+        inputs, outputs, input_tensor=args.input_tensor, weights=args.weights, name=args.model_name
+    )
+
+
+#: The standard arguments' documentation, appended to every entry's docstring
+#: (``BASE_DOCSTRING.format(...)``, as keras.applications does).
+BASE_DOCSTRING = """
+    # Arguments
+        input_shape: ``(H, W, C)``, default ``(224, 224, 3)`` (or ``input_tensor``'s
+            shape); H, W ≥ 32.
+        input_tensor: optional Keras tensor to use as the input.
+        weights: None (random init) or the path of a local weights file saved from
+            the same configuration. No pretrained weights are hosted.
+        include_top: add the classifier ({classifier}).
+        num_classes: classes of the classifier (include_top only).
+        pooling: without the top, None ({features}), ``"avg"`` or ``"max"``.
+        classifier_activation: ``"softmax"`` or None / ``"linear"`` for logits.
+{model_args}        name: model name (default ``{name}``).
+
+    # Returns
+        A ``tf.keras.Model``.{returns}
+"""
+
+
+def document(
+    *,
+    name,
+    notes="",
+    model_args="",
+    classifier="float: global pool → Dense → softmax",
+    features="the feature map",
+    returns="",
+):
+    """Decorator appending :data:`BASE_DOCSTRING` to an entry's own summary docstring.
+
+    ``model_args`` documents the entry's own knobs (lines indented by 8 spaces, each
+    ending in a newline); ``name`` is the default model name; ``notes`` (a paragraph
+    starting with a newline) goes between the summary and the arguments.
+    """
+
+    def decorator(fn):
+        fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + notes + BASE_DOCSTRING.format(
+            name=name, model_args=model_args, classifier=classifier, features=features, returns=returns
+        )
+        return fn
+
+    return decorator
+
+
+class _Unset:
+    """Default of a deprecated keyword: tells "not passed" apart from any real value (None included)."""
+
+    def __repr__(self):
+        return "UNSET"
+
+
+UNSET = _Unset()
+
+
+def renamed_keyword(old_name, old_value, new_name, new_value, new_default, *, model_name=None):
+    """Resolve a renamed keyword argument: the old spelling keeps working with a DeprecationWarning.
+
+    Returns the value to use; passing both spellings (the new one away from its default)
+    is an error naming both.
+    """
+    if old_value is UNSET:
+        return new_value
+    warnings.warn(
+        f"{old_name}= is deprecated, use {new_name}= (same meaning).", DeprecationWarning, stacklevel=3
+    )
+    if new_value is not new_default and new_value != new_default:
+        where = f"{model_name}: " if model_name else ""
+        raise ValueError(
+            f"{where}pass {new_name} or its deprecated spelling {old_name}, not both; got "
+            f"{new_name}={new_value!r}, {old_name}={old_value!r}."
+        )
+    return old_value

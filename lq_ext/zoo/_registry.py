@@ -1,12 +1,20 @@
-"""Model registry: names → zoo entry points, for the CLI, benchmarks and tests."""
+"""Model registry: names → zoo entry points, for the CLI, benchmarks and tests.
+
+Each registered name has a card in :mod:`lq_ext.zoo.catalog` (paper, status, published
+figures); :class:`ModelSpec` carries it next to the entry point.
+"""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import tensorflow as tf
+
+from lq_ext._validate import check_choice
+from lq_ext.zoo import catalog
+from lq_ext.zoo.catalog import ModelCard
 
 ENGINES = ("lce", "tflite")
 
@@ -19,10 +27,12 @@ class ModelSpec:
         name: registry key (snake_case).
         fn: the entry point; keyword-only larq-zoo signature.
         description: one line for listings.
-        paper: arXiv id or citation of the defining paper.
+        paper: arXiv id (``arXiv:…``) or citation of the defining paper.
         engine: the converter that suits it: ``"lce"`` (binary models) or ``"tflite"``
             (float reference models, standard TFLite converter).
         reference: True for third-party reference models (larq-zoo, Keras applications).
+        card: the model's :class:`~lq_ext.zoo.catalog.ModelCard` (paper, status,
+            published figures), or None for a model registered without one.
     """
 
     name: str
@@ -31,6 +41,7 @@ class ModelSpec:
     paper: str = ""
     engine: str = "lce"
     reference: bool = False
+    card: ModelCard | None = None
 
     def build(self, **kwargs) -> tf.keras.Model:
         return self.fn(**kwargs)
@@ -39,15 +50,30 @@ class ModelSpec:
 _MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name, *, description, paper="", engine="lce", reference=False):
-    """Decorator registering a zoo entry point under ``name``."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {list(ENGINES)}, got engine={engine!r}.")
+def register_model(name, *, description=None, paper=None, engine=None, reference=None):
+    """Decorator registering a zoo entry point under ``name``.
+
+    The metadata comes from ``name``'s card in :mod:`lq_ext.zoo.catalog`; a model
+    without a card must pass ``description`` (and may pass ``paper``, ``engine``,
+    ``reference``), which also override the card's.
+    """
+    card = catalog.CARDS.get(name)
+    if card is None and description is None:
+        raise ValueError(
+            f"{name!r} has no card in lq_ext/zoo/catalog.py: add one (paper, status, "
+            f"published figures) or pass description=."
+        )
+    if card is not None:
+        description = card.description if description is None else description
+        paper = (f"arXiv:{card.arxiv}" if card.arxiv else card.paper) if paper is None else paper
+        engine = card.engine if engine is None else engine
+        reference = card.reference if reference is None else reference
+    engine = check_choice("engine", "lce" if engine is None else engine, ENGINES)
 
     def decorator(fn):
         if name in _MODELS:
             raise ValueError(f"A model named {name!r} is already registered.")
-        _MODELS[name] = ModelSpec(name, fn, description, paper, engine, reference)
+        _MODELS[name] = ModelSpec(name, fn, description, paper or "", engine, bool(reference), card)
         return fn
 
     return decorator

@@ -2,52 +2,27 @@
 
 Xing, Li, Li, Ding, Jiang, Wang, Shao, Liu, Liu, "Towards Accurate Binary Neural
 Networks via Modeling Contextual Dependencies", ECCV 2022, arXiv:2209.01404. Code:
-github.com/Sense-GVT/BCDNet (``prototype/model/a_3.py``).
+github.com/Sense-GVT/BCDNet (``prototype/model/a_3.py``). BCDNet-A follows the released
+code; BCDNet-B's dynamic embeddings are a reconstruction (``embedding_reduction``,
+``embedding_activation``, ``share_embedding``). For LCE the shift block shifts the
+binarizer's float input and binarizes per branch (equal to shifting the binary
+tensor), so every binary conv converts to ``LceBconv2d``.
 
-**Provenance** (spec ``../shared/specs/bcdnet.md``). The paper body was not available;
-the abstract, the ECCV poster (architecture figure, equations, tables) and the
-released code were.
-
-* From the released code [code]: :func:`shift_block` (binarize once after a learnable
-  bias; three binary 1×1 convs on the unshifted, short-range and long-range shifted
-  binary tensor; summed; one BatchNorm; residual; RPReLU), :func:`point_block`,
-  :func:`mlp_block` (3 shift blocks + 1 point block), the BCDNet-A layout (ReActNet-A
-  with the last two 512→512 blocks and the 1024→1024 block replaced by 3 MLP blocks
-  at 7×7×1024), the DeiT-style head pair ``fc`` / ``fc_dist`` averaged at inference.
-  Circular (wrap-around) shifts, C/4 channels per direction (issue #1), long range
-  ``H // 2`` (3 on the 7×7 map, the code's constant).
-* From the poster [paper]: BOPs 4.82·10⁹ and OPs 0.87·10⁸ for BCDNet-A (stem conv and
-  one FC counted as float), 0.89·10⁸ for BCDNet-B; top-1 71.8 % (A), 72.3 % (B).
-* **Reconstructed** [inference]: BCDNet-B = BCDNet-A + contextual dynamic embeddings in
-  every binary *conv* block (the figure shows them in the conv blocks only; the released
-  checkpoints are A). Their sizes, activation and sharing are unknown: ``reduction``
-  (default 4, which adds 1.91 M float MACs at 224×224, matching the poster's FLOPs
-  0.12 → 0.14 and OPs 0.87 → 0.89 ×10⁸), ``embedding_activation`` (default ReLU) and
-  ``share_embedding`` (default False) are arguments; see
-  :mod:`lq_ext.layers.embedding`. The small-input layout (≤ 64 px) is ours.
-
-**Conversion.** LCE only emits ``LceBconv2d`` when a conv's input comes straight from the
-binarizer. The shift block therefore shifts the float tensor ``x + b`` (the binarizer's
-input) and lets each branch conv binarize its own input: the sign is element-wise and
-the bias per channel, while the shift moves pixels within channel quarters, so
-``sign(shift(x + b)) == shift(sign(x + b))`` exactly, gradient included. The flatbuffer
-has three ``LceQuantize`` ops per shift block instead of one, and every binary conv is an
-``LceBconv2d``; the shifts are ``STRIDED_SLICE`` + ``CONCATENATION`` builtins.
-
-Same deviations as :mod:`lq_ext.zoo.reactnet` (+1 padding of binary 3×3 convs by
-default, ``WeightClip(1.0)``, Keras' stride-2 "same" padding).
+Provenance, reconstruction notes and the poster's figures: docs/models/bcdnet.md.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import tensorflow as tf
 
 from lq_ext.layers.embedding import LearnableBias, embedding_units
 from lq_ext.layers.shift import CircularShift
-from lq_ext.zoo import _common
+from lq_ext.zoo import _common, catalog
+from lq_ext.zoo._blocks import binary_conv, final_size, reactnet_body, residual_unit
+from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
-from lq_ext.zoo.bdnet import residual_unit
-from lq_ext.zoo.reactnet import binary_conv, build_reactnet, final_size
 
 __all__ = [
     "BCDNET_A_WIDTHS",
@@ -72,12 +47,21 @@ SHIFT_BLOCKS_PER_MLP_BLOCK = 3
 #: H // 2 must exceed the short-range shift 1, else both branches see the same shift.
 MIN_SHIFT_MAP = 4
 
-#: Poster figures (×10⁸ for FLOPs / OPs), shown next to our counts, never used to compute.
-PAPER_COSTS = {
-    "bcdnet_a": {"bops": 4.82e9, "flops": 0.12e8, "ops": 0.87e8, "top1": 71.8},
-    "bcdnet_b": {"bops": 4.82e9, "flops": 0.14e8, "ops": 0.89e8, "top1": 72.3},
-    "reactnet_a": {"bops": 4.82e9, "flops": 0.12e8, "ops": 0.87e8, "top1": 69.4},
-}
+
+
+def __getattr__(name):
+    """Deprecated ``PAPER_COSTS``: the poster's figures, now on the registry's cards."""
+    if name == "PAPER_COSTS":
+        warnings.warn(
+            "lq_ext.zoo.bcdnet.PAPER_COSTS is deprecated: use lq_ext.zoo.catalog.card(name).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return {
+            n: {k: v for k, v in catalog.card(n).figures().items() if k in ("bops", "flops", "ops", "top1")}
+            for n in ("bcdnet_a", "bcdnet_b", "reactnet_a")
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_shift_map(x, name, short_range):
@@ -239,96 +223,48 @@ def fold_distillation_head(model, *, name=None) -> tf.keras.Model:
     return tf.keras.Model(model.inputs, outputs, name=name or model.name)
 
 
-def _bcdnet(
-    *,
-    model_name,
-    input_shape,
-    input_tensor,
-    weights,
-    include_top,
-    num_classes,
-    pooling,
-    classifier_activation,
-    distillation_head,
-    pad_values,
-    embedding_reduction=None,
-    embedding_activation="relu",
-    share_embedding=False,
-):
-    if not isinstance(distillation_head, bool):
+def _bcdnet(args: ZooArgs, *, distillation_head, pad_values, **embedding):
+    _common.check_flag("distillation_head", distillation_head, args.model_name)
+    if distillation_head and not args.include_top:
         raise ValueError(
-            f"{model_name}: distillation_head must be True or False, got "
-            f"distillation_head={distillation_head!r}."
+            f"{args.model_name}: distillation_head=True adds the training head pair (fc, "
+            f"fc_dist) and needs include_top=True, got include_top={args.include_top!r}."
         )
-    if distillation_head and not include_top:
-        raise ValueError(
-            f"{model_name}: distillation_head=True adds the training head pair (fc, "
-            f"fc_dist) and needs include_top=True, got include_top={include_top!r}."
-        )
-    top = _distillation_top(num_classes, classifier_activation) if distillation_head else None
-    return build_reactnet(
-        model_name=model_name,
-        widths=BCDNET_A_WIDTHS,
-        input_shape=input_shape,
-        input_tensor=input_tensor,
-        weights=weights,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        pad_values=pad_values,
-        embedding_reduction=embedding_reduction,
-        embedding_activation=embedding_activation,
-        share_embedding=share_embedding,
-        stage=_mlp_stage,
-        check_shape=_check_input_shape(model_name),
-        top=top,
-    )
+    top = _distillation_top(args.num_classes, args.classifier_activation) if distillation_head else None
+    body = reactnet_body(BCDNET_A_WIDTHS, pad_values=pad_values, stage=_mlp_stage, **embedding)
+    return _common.build_model(body, args, check_shape=_check_input_shape(args.model_name), top=top)
 
 
-#: The arguments part of BCDNetA's / BCDNetB's docstrings (appended to each below).
-_ARGS_DOCSTRING = """
+_LAYOUT_NOTE = """
     Inputs are images mapped to [−1, 1] (:func:`lq_ext.zoo.preprocess_input`). Inputs of
     at most 64 px use the small-input layout (stride-1 stem and 512→1024 block: 32×32
     reaches the shift stage at 4×4, 64×64 at 8×8), inputs of at least 97 px the ImageNet
     layout (224×224 → 7×7); 65–96 px would leave the shift stage below 4×4 and are
     refused.
+"""
 
-    # Arguments
-        input_shape: ``(H, W, C)``, default ``(224, 224, 3)``.
-        input_tensor: optional Keras tensor to use as the input.
-        weights: None (random init) or the path of a local weights file saved from
-            the same configuration. No pretrained weights are hosted.
-        include_top: add the float classifier (global pool → Dense → softmax).
-        num_classes: classes of the classifier (include_top only).
-        pooling: without the top, None (feature map), ``"avg"`` or ``"max"``.
-        classifier_activation: ``"softmax"`` or None / ``"linear"`` for logits.
+_BCDNET_A_ARGS = """\
         distillation_head: build the DeiT-style training head pair instead of one
             classifier: outputs ``[logits, logits_dist]`` (or their softmaxes), for the
             released recipe (CE on ``fc``, KD from a ResNet-50 teacher on ``fc_dist``).
             :func:`fold_distillation_head` folds it into the inference classifier.
         pad_values: padding of the binary 3×3 convs, 1.0 (LCE "same-one", default) or
             0.0 (the code's zero padding).
-{extra}        name: model name (default ``{name}``).
+"""
 
-    # Returns
-        A ``tf.keras.Model``.
-    """
-
-_BCDNET_B_ARGS = """        reduction: hidden size of W₁ = C // reduction (default 4: +1.91 M float MACs at
-            224×224, matching the poster's FLOPs increase 0.12 → 0.14 ×10⁸). A
-            reconstruction.
+_BCDNET_B_ARGS = _BCDNET_A_ARGS + """\
+        embedding_reduction: hidden size of W₁ = C // embedding_reduction (default 4:
+            +1.91 M float MACs at 224×224, matching the poster's FLOPs increase 0.12 →
+            0.14 ×10⁸). A reconstruction.
         embedding_activation: after W₁ (default ``"relu"``; None for linear).
         share_embedding: one embedding per block (from the block input) for both
             convs, instead of one per conv from its own input (default False).
+        reduction: deprecated spelling of ``embedding_reduction``.
 """
 
 
-@register_model(
-    "bcdnet_a",
-    description="BCDNet-A: ReActNet-A conv blocks + 3 binary shift-MLP blocks at 7x7x1024",
-    paper="arXiv:2209.01404",
-)
+@register_model("bcdnet_a")
+@_common.document(name="bcdnet_a", notes=_LAYOUT_NOTE, model_args=_BCDNET_A_ARGS)
 def BCDNetA(
     *,
     input_shape=None,
@@ -342,30 +278,20 @@ def BCDNetA(
     pad_values=1.0,
     name=None,
 ) -> tf.keras.Model:
-    """BCDNet-A, the released model (71.8 % ImageNet top-1; 4.82·10⁹ BOPs, 0.87·10⁸ OPs).
+    """BCDNet-A, the released model (published figures: ``lq_ext.zoo.catalog.card("bcdnet_a")``).
 
     Reference: arXiv:2209.01404, code ``a_3.py``. 10 binary conv blocks (ReActNet-A's),
     then 3 MLP blocks of 3 shift blocks + 1 point block (see the module docstring).
     """
-    return _bcdnet(
-        model_name=name or "bcdnet_a",
-        input_shape=input_shape,
-        input_tensor=input_tensor,
-        weights=weights,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        distillation_head=distillation_head,
-        pad_values=pad_values,
+    args = ZooArgs(
+        name or "bcdnet_a", input_shape, input_tensor, weights, include_top, num_classes, pooling,
+        classifier_activation,
     )
+    return _bcdnet(args, distillation_head=distillation_head, pad_values=pad_values)
 
 
-@register_model(
-    "bcdnet_b",
-    description="BCDNet-B: BCDNet-A + contextual dynamic embeddings in the conv blocks (reconstruction)",
-    paper="arXiv:2209.01404",
-)
+@register_model("bcdnet_b")
+@_common.document(name="bcdnet_b", notes=_LAYOUT_NOTE, model_args=_BCDNET_B_ARGS)
 def BCDNetB(
     *,
     input_shape=None,
@@ -377,35 +303,32 @@ def BCDNetB(
     classifier_activation="softmax",
     distillation_head=False,
     pad_values=1.0,
-    reduction=4,
+    embedding_reduction=4,
     embedding_activation="relu",
     share_embedding=False,
+    reduction=_common.UNSET,
     name=None,
 ) -> tf.keras.Model:
-    """BCDNet-B (72.3 % top-1; 4.82·10⁹ BOPs, 0.89·10⁸ OPs): BCDNet-A + dynamic embeddings.
+    """BCDNet-B: BCDNet-A + dynamic embeddings (figures: ``lq_ext.zoo.catalog.card("bcdnet_b")``).
 
     **Reconstruction** (the released code has no embeddings): every binary conv of the 10
     conv blocks binarizes ``A − α(e)`` and adds ``W₃·e`` before its BatchNorm, with
     ``e = act(W₁·GAP(A))`` (:mod:`lq_ext.layers.embedding`). The shift blocks keep
     static thresholds.
     """
-    embedding_units(min(BCDNET_A_WIDTHS), reduction)  # reduction=None would silently give A
+    model_name = name or "bcdnet_b"
+    embedding_reduction = _common.renamed_keyword(
+        "reduction", reduction, "embedding_reduction", embedding_reduction, 4, model_name=model_name
+    )
+    args = ZooArgs(
+        model_name, input_shape, input_tensor, weights, include_top, num_classes, pooling, classifier_activation
+    )
+    embedding_units(min(BCDNET_A_WIDTHS), embedding_reduction)  # None would silently give A
     return _bcdnet(
-        model_name=name or "bcdnet_b",
-        input_shape=input_shape,
-        input_tensor=input_tensor,
-        weights=weights,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
+        args,
         distillation_head=distillation_head,
         pad_values=pad_values,
-        embedding_reduction=reduction,
+        embedding_reduction=embedding_reduction,
         embedding_activation=embedding_activation,
         share_embedding=share_embedding,
     )
-
-
-BCDNetA.__doc__ += _ARGS_DOCSTRING.format(extra="", name="bcdnet_a")
-BCDNetB.__doc__ += _ARGS_DOCSTRING.format(extra=_BCDNET_B_ARGS, name="bcdnet_b")

@@ -1,46 +1,18 @@
 """ES-BNN: expanding-and-shrinking (τ) and binary group convolution (g) on ResNet / ReActNet.
 
 Shi, Sun, Qi, Hao, Yang, "Expanding-and-Shrinking Binary Neural Networks",
-arXiv:2503.23709; spec ``../shared/specs/esbnn.md``. The operator is
-:class:`lq_ext.layers.ESQuantConv2D` (see its module for what is [R]ead in the official
-code and what is reconstructed).
+arXiv:2503.23709. The operator is :class:`lq_ext.layers.ESQuantConv2D`. The official code
+implements ES only on BNext (:mod:`lq_ext.zoo.es_bnext`); the three networks here are
+reconstructions built the way that code builds ES-BNext: the network runs τ·g× wide, a
+tiled stem, every binary conv ``ESQuantConv2D(C_out, tau, groups)``, the head on the
+first C channels. BOPs and FLOPs equal the τ = g = 1 network's. With ``groups > 1``
+LCE needs C_in·τ per group to be a multiple of 32 (checked when ``for_lce=True``).
 
-**Provenance.** The official code (``imfinethanks/ESBNN``) implements *only* ES on BNext
-(τ = ``rep_beta``, groups always 1). Every network here is a **reconstruction** of what
-the paper reports without code, built the way that code builds ES-BNext:
+- :func:`ESResNet20` — CIFAR ResNet-20, the paper's CIFAR-10 ablation network.
+- :func:`ESResNet18` — ReActNet's ResNet-18 (the ≈65.9 → ≈68.0 ImageNet pair).
+- :func:`ESReActNet` — ReActNet-A with ES/G.
 
-- the whole network runs τ·g× wide; the real-valued stem conv keeps its C outputs and is
-  tiled τ·g× before its BatchNorm (the code tiles the stem τ× with g = 1) [R for τ];
-- every binary conv C_in → C_out becomes ``ESQuantConv2D(C_out, tau, groups)``: C_out/τ
-  kernels in g groups on the C_in·τ·g-wide input, output tiled τ²·g× [R for τ, I for g];
-  BatchNorm, the learnable thresholds (:class:`~lq_ext.layers.LearnableBias`) and
-  RPReLU act on the tiled width, one parameter per replica [R];
-- the head keeps the first C channels before pooling and the classifier (the FLOP-neutral
-  "ops" variant, ``x[:, :C]``) [R]; ``include_top=False`` returns those C channels too;
-- real-valued 1×1 downsampling shortcuts (ResNets) are shrunk the same way (float
-  ``ESQuantConv2D``), so their FLOPs are unchanged too [I].
-
-BOPs and FLOPs (conv/FC MACs) are therefore identical to the τ = g = 1 network; the
-×τ·g overhead is in BatchNorm, thresholds, RPReLU, adds, tiles and activation memory.
-Which τ, g and layers the paper used for these networks is unknown [§7, §12]: ``tau=2,
-groups=1`` (the code's BNext-T setting) is the default, ``groups=2`` adds G.
-
-- :func:`ESResNet20` — CIFAR ResNet-20 (16/32/64 × 3 blocks), the paper's CIFAR-10
-  ablation network (Fig. 5: ES only, G only, ES + G) [R caption, layout I].
-- :func:`ESResNet18` — ReActNet's ResNet-18 (Bi-Real-18 layout, ReActNet's RSign/RPReLU
-  block): the ≈65.9 → ≈68.0 ImageNet pair [R chart, identity I].
-- :func:`ESReActNet` — ReActNet-A (MobileNetV1 widths, full 3×3 binary convs), the block
-  of :mod:`lq_ext.zoo.reactnet` with ES/G.
-
-Binary convs use ReActNet's quantizers (:func:`lq_ext.zoo.reactnet.binary_conv`:
-``ApproxSign`` inputs after a learnable bias, ±mean|W_c| kernels, ``pad_values=1.0``).
-
-**LCE.** Every binary conv converts to ``LceBconv2d`` (grouped ones too) followed by a
-float ``TILE``; the BatchNorm after the tile has per-replica parameters and stays float.
-With ``groups > 1`` each group sees C_in·τ channels, which LCE needs to be a multiple
-of 32: checked at construction when ``for_lce=True`` (default). Grouped models run with
-the ``indirect_bgemm`` kernel (chosen automatically by :func:`lq_ext.converters.convert`
-and :func:`lq_ext.bench.run`).
+Provenance ([R]ead in the code / [I]nferred) and reconstruction notes: docs/models/esbnn.md.
 """
 
 from __future__ import annotations
@@ -48,14 +20,22 @@ from __future__ import annotations
 import larq as lq
 import tensorflow as tf
 
-from lq_ext.lce_rules import grouped_bconv_error
+from lq_ext._validate import check_choice
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D, LearnableBias
 from lq_ext.layers.es import check_es_factors
+from lq_ext.lce_rules import grouped_bconv_error
 from lq_ext.quantizers import ScaledSign
 from lq_ext.zoo import _common
+from lq_ext.zoo._blocks import (
+    CLIP_VALUE,
+    PAD_VALUES,
+    REACTNET_A_WIDTHS,
+    layout_strides,
+    residual_block,
+    residual_unit,
+)
+from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
-from lq_ext.zoo.bdnet import _check_choice, residual_block, residual_unit
-from lq_ext.zoo.reactnet import CLIP_VALUE, PAD_VALUES, REACTNET_A_WIDTHS, layout_strides
 
 __all__ = [
     "ESReActNet",
@@ -90,8 +70,7 @@ def check_es_widths(widths, tau, groups, *, for_lce, model_name):
     a multiple of 32 (the converter's rule, :func:`lq_ext.lce_rules.grouped_bconv_error`).
     """
     check_es_factors(tau, groups, where=model_name)
-    if not isinstance(for_lce, bool):
-        raise ValueError(f"{model_name}: for_lce must be True or False, got for_lce={for_lce!r}.")
+    _common.check_flag("for_lce", for_lce, model_name)
 
     def problem(t, g, lce=for_lce):
         for c_out in widths[1:]:
@@ -239,30 +218,14 @@ def es_reactnet_block(x, filters, strides, *, tau, groups, for_lce=True, pad_val
     )
 
 
-def _build(
-    *,
-    model_name,
-    widths,
-    block,
-    layout,
-    tau,
-    groups,
-    for_lce,
-    pad_values,
-    input_shape,
-    input_tensor,
-    weights,
-    include_top,
-    num_classes,
-    pooling,
-    classifier_activation,
-):
+def _build(args: ZooArgs, *, widths, block, layout, tau, groups, for_lce, pad_values):
     """Validate, then stem → tile → ES blocks → first-C slice → head.
 
     ``layout(small_input)`` returns ``(stem kernel, stem stride, stem max-pool, block strides)``.
     """
-    _check_choice("pad_values", pad_values, PAD_VALUES)
-    check_es_widths(widths, tau, groups, for_lce=for_lce, model_name=model_name)
+    check_choice("pad_values", pad_values, PAD_VALUES)
+    check_es_widths(widths, tau, groups, for_lce=for_lce, model_name=args.model_name)
+
     def body(inputs, small_input):
         stem_kernel, stem_stride, stem_pool, strides = layout(small_input)
         x = es_stem(
@@ -279,48 +242,33 @@ def _build(
             x = ChannelSlice(widths[-1], name="head_slice")(x)
         return x
 
-    return _common.build_model(
-        body,
-        model_name=model_name,
-        input_shape=input_shape,
-        input_tensor=input_tensor,
-        weights=weights,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
+    return _common.build_model(body, args)
 
 
-_ARGS_DOC = """
-    # Arguments
-        input_shape: ``(H, W, C)``, default ``(224, 224, 3)``; H, W ≥ 32.
-        input_tensor: optional Keras tensor to use as the input.
-        weights: None (random init) or the path of a local weights file saved from
-            the same configuration. No pretrained weights are hosted.
-        include_top: add the float classifier (global pool → Dense → softmax) on the
-            first C channels.
-        num_classes: classes of the classifier (include_top only).
-        pooling: without the top, None (feature map of the first C channels), ``"avg"``
-            or ``"max"``.
-        classifier_activation: ``"softmax"`` or None / ``"linear"`` for logits.
+_ES_ARGS = """\
         tau: expansion τ (default 2); must divide every block width.
         groups: binary group conv g (default 1); must divide every C_out/τ.
         for_lce: require what LCE can run (C_in·τ a multiple of 32 per group when
             g > 1); False builds any valid τ, g for training only.
         pad_values: padding of the binary 3×3 convs: 1.0 (LCE's "same-one") or 0.0.
-        name: model name.
-
-    # Returns
-        A ``tf.keras.Model``.
 """
 
+_ES_CLASSIFIER = "float: global pool → Dense → softmax, on the first C channels"
+_ES_FEATURES = "feature map of the first C channels"
 
-@register_model(
-    "es_resnet20",
-    description="ES-BNN CIFAR ResNet-20 with expanding-and-shrinking (tau) and binary group conv (groups)",
-    paper="arXiv:2503.23709",
-)
+
+def _resnet_layout(widths, imagenet_stem_kernel):
+    strides = _stage_strides(widths)
+    return lambda small: (3, 1, False, strides) if small else (imagenet_stem_kernel, 2, True, strides)
+
+
+def _reactnet_layout(small):
+    stem_stride, strides = layout_strides(REACTNET_A_WIDTHS, small)
+    return 3, stem_stride, False, strides
+
+
+@register_model("es_resnet20")
+@_common.document(name="es_resnet20", model_args=_ES_ARGS, classifier=_ES_CLASSIFIER, features=_ES_FEATURES)
 def ESResNet20(
     *,
     input_shape=None,
@@ -346,24 +294,18 @@ def ESResNet20(
     ES only ``tau=2, groups=1``; G only ``tau=1, groups=2`` (16 channels per group: LCE
     cannot run it, needs ``for_lce=False``); ES + G ``tau=2, groups=2``.
     """
+    args = ZooArgs(
+        name or "es_resnet20", input_shape, input_tensor, weights, include_top, num_classes, pooling,
+        classifier_activation,
+    )
     return _build(
-        model_name=name or "es_resnet20",
-        widths=RESNET20_WIDTHS,
-        block=es_resnet_block,
-        layout=lambda small: (3, 1, False, _stage_strides(RESNET20_WIDTHS)) if small
-        else (3, 2, True, _stage_strides(RESNET20_WIDTHS)),
+        args, widths=RESNET20_WIDTHS, block=es_resnet_block, layout=_resnet_layout(RESNET20_WIDTHS, 3),
         tau=tau, groups=groups, for_lce=for_lce, pad_values=pad_values,
-        input_shape=input_shape, input_tensor=input_tensor, weights=weights,
-        include_top=include_top, num_classes=num_classes, pooling=pooling,
-        classifier_activation=classifier_activation,
     )
 
 
-@register_model(
-    "es_resnet18",
-    description="ES-BNN ReActNet ResNet-18 with expanding-and-shrinking (tau) and binary group conv (groups)",
-    paper="arXiv:2503.23709",
-)
+@register_model("es_resnet18")
+@_common.document(name="es_resnet18", model_args=_ES_ARGS, classifier=_ES_CLASSIFIER, features=_ES_FEATURES)
 def ESResNet18(
     *,
     input_shape=None,
@@ -379,31 +321,25 @@ def ESResNet18(
     pad_values=1.0,
     name=None,
 ) -> tf.keras.Model:
-    """ReActNet's ResNet-18 with ES/G (reconstruction; ≈65.9 → ≈68.0 % in the paper's chart).
+    """ReActNet's ResNet-18 with ES/G (reconstruction; figures: ``lq_ext.zoo.catalog.card("es_resnet18")``).
 
     Reference: arXiv:2503.23709 (README chart); ReActNet arXiv:2003.03488 (Bi-Real-18
     layout with RSign / RPReLU). 224×224: 7×7 stride-2 stem to 64, 3×3 max-pool, 4
     stages × 2 blocks at 64/128/256/512, → 7×7. Inputs of at most 64 px: 3×3 stride-1
     stem, no max-pool (32×32 → 4×4) [I]. Blocks: :func:`es_resnet_block`.
     """
+    args = ZooArgs(
+        name or "es_resnet18", input_shape, input_tensor, weights, include_top, num_classes, pooling,
+        classifier_activation,
+    )
     return _build(
-        model_name=name or "es_resnet18",
-        widths=RESNET18_WIDTHS,
-        block=es_resnet_block,
-        layout=lambda small: (3, 1, False, _stage_strides(RESNET18_WIDTHS)) if small
-        else (7, 2, True, _stage_strides(RESNET18_WIDTHS)),
+        args, widths=RESNET18_WIDTHS, block=es_resnet_block, layout=_resnet_layout(RESNET18_WIDTHS, 7),
         tau=tau, groups=groups, for_lce=for_lce, pad_values=pad_values,
-        input_shape=input_shape, input_tensor=input_tensor, weights=weights,
-        include_top=include_top, num_classes=num_classes, pooling=pooling,
-        classifier_activation=classifier_activation,
     )
 
 
-@register_model(
-    "es_reactnet",
-    description="ES-BNN ReActNet-A (MobileNetV1 widths, full 3x3 binary convs) with tau / groups",
-    paper="arXiv:2503.23709",
-)
+@register_model("es_reactnet")
+@_common.document(name="es_reactnet", model_args=_ES_ARGS, classifier=_ES_CLASSIFIER, features=_ES_FEATURES)
 def ESReActNet(
     *,
     input_shape=None,
@@ -425,23 +361,11 @@ def ESReActNet(
     :func:`~lq_ext.zoo.ReActNetA` (224 → 7×7; at most 64 px: stride-1 stem and last
     downsampling block, 32 → 4×4). Blocks: :func:`es_reactnet_block`.
     """
-
-    def layout(small):
-        stem_stride, strides = layout_strides(REACTNET_A_WIDTHS, small)
-        return 3, stem_stride, False, strides
-
-    return _build(
-        model_name=name or "es_reactnet",
-        widths=REACTNET_A_WIDTHS,
-        block=es_reactnet_block,
-        layout=layout,
-        tau=tau, groups=groups, for_lce=for_lce, pad_values=pad_values,
-        input_shape=input_shape, input_tensor=input_tensor, weights=weights,
-        include_top=include_top, num_classes=num_classes, pooling=pooling,
-        classifier_activation=classifier_activation,
+    args = ZooArgs(
+        name or "es_reactnet", input_shape, input_tensor, weights, include_top, num_classes, pooling,
+        classifier_activation,
     )
-
-
-for _fn in (ESResNet20, ESResNet18, ESReActNet):
-    _fn.__doc__ += _ARGS_DOC
-del _fn
+    return _build(
+        args, widths=REACTNET_A_WIDTHS, block=es_reactnet_block, layout=_reactnet_layout,
+        tau=tau, groups=groups, for_lce=for_lce, pad_values=pad_values,
+    )

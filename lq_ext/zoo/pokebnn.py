@@ -1,43 +1,15 @@
-r"""PokeBNN (arXiv:2112.00133): PokeConv, PokeInit, DPReLU and the 4-bit SE, as a zoo entry.
+r"""PokeBNN: PokeConv, PokeInit, DPReLU and the 4-bit SE, as a zoo entry.
 
-Source of truth: the official code (google/aqt, ``jax_legacy/jax/imagenet/pokebnn.py``
-and its config/tests; the paper body was not available).  The project's PokeBNN spec
-(``../shared/specs/pokebnn.md``, outside this repository) tags each fact as read,
-computed or inferred.
+Zhang, Zhang, Lew, "PokeBNN: A Binary Pursuit of Lightweight Accuracy", CVPR 2022,
+arXiv:2112.00133. Source of truth: the official code (google/aqt,
+``jax_legacy/jax/imagenet/pokebnn.py`` and its config/tests). PokeInit → 16 ResNet-50
+bottlenecks of three PokeConvs (binary conv → BN → local and block shortcuts → DPReLU
+→ × 4-bit SE gate → BN) → 8-bit classifier. ``lq_ext.profile`` reproduces the official
+ACE exactly; the 0.75× and 1.4× width multipliers are inferred from the abstract's ACE.
+Deployment choices for TFLite (``int8_outputs``, per-tensor bounds, a 1×1-conv
+classifier, ``pad_values``) are listed in :func:`PokeBNN`'s arguments.
 
-Network (224×224): PokeInit (8-bit 4×4/4 conv to ``init_group`` = 32, then an 8-bit
-grouped 3×3 conv to 64, each with BN and DPReLU) → 16 ResNet-50 bottlenecks of three
-PokeConvs (1×1, 3×3 with the stride, 1×1 to 4f; widths f = int(64·m), int(128·m),
-int(256·m), int(512·m), 3/4/6/3 blocks) → global average pool → 8-bit classifier.
-
-One **PokeConv**: binary conv (sign activations with clip bound B = 3, ±max|w|
-per-channel weights) → BN (γ initialised to 0 on each bottleneck's third conv) → local
-shortcut (:class:`~lq_ext.layers.ReshapeAdd`, ``"zeropad"``) → block shortcut (third
-conv only, ``"tile"``) → :class:`~lq_ext.layers.DPReLU` → × SE gate computed from the
-PokeConv's *input* (4-bit 1×1 convs C_in → C_in // 8 → C_out, ReLU, hard sigmoid) → BN.
-
-**Cost.**  ``lq_ext.summary`` reproduces the official ACE exactly: for 1.0× at 224,
-conv ACE 4,091,469,824 + dense ACE 131,072,000 = 4,222,541,824 (binary 1×1, 4-bit
-4×4 = 16, 8-bit 8×8 = 64 per MAC); element-wise work is counted apart, as the
-official ``size_stats`` does.  The width multipliers of the abstract's two other models
-are inferred from their ACE (0.75× → 2.59 G ≈ "2.6", 1.4× → 7.76 G ≈ "7.8"); the
-variant names are ours.
-
-**Deployment choices** (where LCE/TFLite force them; the docstring of
-:func:`PokeBNN` lists the options):
-
-- 8-/4-bit layers use :mod:`lq_ext.fake_quant`.  TFLite int8 ops need int8 *outputs*,
-  so by default (``int8_outputs=True``) each 8-/4-bit layer's output (the raw conv
-  output, or the SE's ReLU) is fake-quantized to 8 bits as well; the official model
-  keeps those outputs in bf16.  PokeInit's BNs follow this quantizer in float: folded
-  into the int8 conv, BN would round its bias and weights once more in TFLite.  ``int8_outputs=False``
-  gives the official numerics, but TFLite then runs these layers in float.
-- Activation bounds are per tensor (TFLite), the official ones per channel.
-- The classifier is a 1×1 conv on the pooled features: TFLite quantizes a conv's
-  weights per output channel (as the official dense layer), but not a Dense layer's.
-- Binary convs pad with 0 like the official code (``pad_value=0.0``; LCE's "same-zero"
-  runs only on its reference kernel or with float output, which PokeConv has anyway);
-  ``pad_value=1.0`` is LCE's faster "same-one" padding and changes the numerics.
+Provenance, ACE accounting and deployment notes: docs/models/pokebnn.md.
 """
 
 from __future__ import annotations
@@ -45,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import numbers
+import warnings
 
 import larq as lq
 import tensorflow as tf
@@ -53,6 +26,7 @@ from lq_ext.fake_quant import IntActivationQuantizer, IntWeightQuantizer
 from lq_ext.layers import DPReLU, HardSigmoid, ReshapeAdd
 from lq_ext.quantizers import BoundedSign, MaxAbsSign
 from lq_ext.zoo import _common
+from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
 
 __all__ = [
@@ -60,6 +34,7 @@ __all__ = [
     "PokeBNN",
     "PokeBNN075",
     "PokeBNN10",
+    "PokeBNN1_0",
     "PokeBNN14",
     "bottleneck",
     "poke_conv",
@@ -73,8 +48,8 @@ STAGE_BLOCKS = (3, 4, 6, 3)
 STAGE_BASE_WIDTHS = (64, 128, 256, 512)
 #: PokeInit's output channels: fixed, independent of the width multiplier.
 INIT_FEATURES = 64
+#: Allowed ``pad_values`` of the binary convs (0.0: official same-zero, 1.0: LCE's same-one).
 PAD_VALUES = (0.0, 1.0)
-_L = tf.keras.layers
 
 
 def stage_widths(width_multiplier: float) -> list[int]:
@@ -97,7 +72,7 @@ def _no_starvation_warning():
 
 def _batch_norm(name, gamma="ones"):
     # flax.linen.BatchNorm(momentum=0.9, epsilon=1e-5) as in the official code.
-    return _L.BatchNormalization(momentum=0.9, epsilon=1e-5, gamma_initializer=gamma, name=name)
+    return tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, gamma_initializer=gamma, name=name)
 
 
 def _int8_output(x, int8_outputs, name):
@@ -128,9 +103,9 @@ def squeeze_excite(r, filters, *, int8_outputs=True, name):
     to ``filters`` (uint4 input, floor rounding) → clip(x + 3, 0, 6) / 6.  C_in // 8 is
     at least 1 (tiny test widths).
     """
-    s = _L.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(r)
+    s = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(r)
     s = _int_conv(s, max(r.shape[-1] // 8, 1), 1, bits=4, use_bias=True, name=f"{name}_reduce")
-    s = _L.ReLU(name=f"{name}_relu")(s)
+    s = tf.keras.layers.ReLU(name=f"{name}_relu")(s)
     s = _int8_output(s, int8_outputs, f"{name}_reduce_out")
     s = _int_conv(s, filters, 1, bits=4, use_bias=True, signed_input=False, name=f"{name}_expand")
     s = _int8_output(s, int8_outputs, f"{name}_expand_out")
@@ -138,18 +113,27 @@ def squeeze_excite(r, filters, *, int8_outputs=True, name):
 
 
 def poke_conv(x, r1, filters, kernel_size, strides=1, *, is_third=False, bound=3.0,
-              pad_value=0.0, binarized=True, int8_outputs=True, name):
-    """One PokeConv; ``r1`` is the bottleneck input for the third conv, else None."""
+              pad_values=0.0, binarized_weights=True, int8_outputs=True, name,
+              pad_value=_common.UNSET, binarized=_common.UNSET):
+    """One PokeConv; ``r1`` is the bottleneck input for the third conv, else None.
+
+    ``pad_value`` and ``binarized`` are deprecated spellings of ``pad_values`` and
+    ``binarized_weights``.
+    """
+    pad_values = _common.renamed_keyword("pad_value", pad_value, "pad_values", pad_values, 0.0)
+    binarized_weights = _common.renamed_keyword(
+        "binarized", binarized, "binarized_weights", binarized_weights, True
+    )
     with _no_starvation_warning():
         y = lq.layers.QuantConv2D(
             filters,
             kernel_size,
             strides=strides,
             padding="same",
-            pad_values=pad_value,
+            pad_values=pad_values,
             use_bias=False,
             input_quantizer=BoundedSign(bound),
-            kernel_quantizer=MaxAbsSign(binarized=binarized),
+            kernel_quantizer=MaxAbsSign(binarized=binarized_weights),
             kernel_initializer="lecun_normal",
             name=f"{name}_conv",
         )(x)
@@ -160,7 +144,7 @@ def poke_conv(x, r1, filters, kernel_size, strides=1, *, is_third=False, bound=3
         y = ReshapeAdd("tile", name=f"{name}_block_add")([r1, y])
     y = DPReLU(name=f"{name}_dprelu")(y)
     gate = squeeze_excite(x, filters, int8_outputs=int8_outputs, name=f"{name}_se")
-    y = _L.Multiply(name=f"{name}_gated")([y, gate])
+    y = tf.keras.layers.Multiply(name=f"{name}_gated")([y, gate])
     return _batch_norm(f"{name}_bn_split")(y)
 
 
@@ -192,7 +176,7 @@ def poke_init(x, *, init_group=32, small_input=False, int8_outputs=True, name="p
     return DPReLU(name=f"{name}_dprelu2")(y)
 
 
-def _check_args(width_multiplier, init_group, bound, pad_value, binarized_weights, int8_outputs):
+def _check_args(width_multiplier, init_group, bound, pad_values, binarized_weights, int8_outputs):
     if (
         isinstance(width_multiplier, bool)
         or not isinstance(width_multiplier, numbers.Real)
@@ -219,14 +203,13 @@ def _check_args(width_multiplier, init_group, bound, pad_value, binarized_weight
             f"bound (the activation clip bound B) must be a positive number (official: 3.0), "
             f"got bound={bound!r}."
         )
-    if pad_value not in PAD_VALUES or isinstance(pad_value, bool):
+    if pad_values not in PAD_VALUES or isinstance(pad_values, bool):
         raise ValueError(
-            f"pad_value must be 0.0 (official, same-zero) or 1.0 (LCE's same-one), got "
-            f"pad_value={pad_value!r}."
+            f"pad_values must be 0.0 (official, same-zero) or 1.0 (LCE's same-one), got "
+            f"pad_values={pad_values!r}."
         )
-    for flag_name, flag in (("binarized_weights", binarized_weights), ("int8_outputs", int8_outputs)):
-        if not isinstance(flag, bool):
-            raise ValueError(f"{flag_name} must be True or False, got {flag_name}={flag!r}.")
+    _common.check_flag("binarized_weights", binarized_weights)
+    _common.check_flag("int8_outputs", int8_outputs)
 
 
 def _check_stage_blocks(stage_blocks):
@@ -243,38 +226,18 @@ def _check_stage_blocks(stage_blocks):
 
 def _classifier(num_classes, classifier_activation, int8_outputs):
     def top(x):
-        x = _L.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
+        x = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
         x = _int_conv(x, num_classes, 1, bits=8, use_bias=True, name="logits")
         x = _int8_output(x, int8_outputs, "logits_out")
-        x = _L.Flatten(name="logits_flatten")(x)
+        x = tf.keras.layers.Flatten(name="logits_flatten")(x)
         if classifier_activation == "softmax":
-            x = _L.Activation("softmax", dtype="float32", name="predictions")(x)
+            x = tf.keras.layers.Activation("softmax", dtype="float32", name="predictions")(x)
         return x
 
     return top
 
 
-def PokeBNN(
-    *,
-    width_multiplier: float = 1.0,
-    stage_blocks=STAGE_BLOCKS,
-    init_group: int = 32,
-    bound: float = 3.0,
-    pad_value: float = 0.0,
-    binarized_weights: bool = True,
-    int8_outputs: bool = True,
-    input_shape=None,
-    input_tensor=None,
-    weights=None,
-    include_top=True,
-    num_classes=1000,
-    pooling=None,
-    classifier_activation="softmax",
-    name=None,
-) -> tf.keras.Model:
-    """PokeBNN with a width multiplier (official config: 1.0).
-
-    # Arguments
+_POKEBNN_ARGS = """\
         width_multiplier: m, bottleneck widths ``int(64·m)`` … ``int(512·m)``; PokeInit
             keeps 64 channels.  0.75 and 1.4 match the abstract's 2.6 / 7.8 ACE models
             (inferred).
@@ -283,32 +246,63 @@ def PokeBNN(
         init_group: PokeInit's first-conv width and the group count of its second
             conv (official 32); must divide 64.
         bound: activation clip bound B of the binary convs (official 3.0).
-        pad_value: binary-conv padding, 0.0 (official) or 1.0 (LCE's faster same-one).
+        pad_values: binary-conv padding, 0.0 (official) or 1.0 (LCE's faster same-one,
+            which changes the numerics).
         binarized_weights: initial state of the binary kernels' switch
             (:class:`lq_ext.quantizers.MaxAbsSign`); the official schedule trains with
             real kernels until epoch 50 (:class:`lq_ext.callbacks.WeightBinarization`).
         int8_outputs: fake-quantize the outputs of the 8-/4-bit layers so that TFLite
-            runs them as int8 ops (default; see the module docstring); False keeps them
-            in float like the official model.
-        input_shape: default (224, 224, 3); inputs ≤ 64 px get a 3×3 stride-1 PokeInit
-            (reconstruction, no official small-input layout).
-        input_tensor, weights, include_top, num_classes, pooling,
-            classifier_activation: as in larq-zoo / keras.applications.  With
-            ``include_top`` the classifier is the official 8-bit one.
-        name: model name (default ``pokebnn_<m>x``).
+            runs them as int8 ops (default); False keeps them in float like the
+            official model, and TFLite then runs these layers in float.
+        pad_value: deprecated spelling of ``pad_values``.
+"""
 
-    # Returns
-        A ``tf.keras.Model``.  Its 8-/4-bit activation quantizers start uncalibrated
+_POKEBNN_RETURNS = """  Its 8-/4-bit activation quantizers start uncalibrated
         (float, like the official run before step 7500): train it or call
-        :func:`lq_ext.fake_quant.calibrate` before converting.
+        :func:`lq_ext.fake_quant.calibrate` before converting."""
+
+
+@_common.document(
+    name="pokebnn_<m>x",
+    model_args=_POKEBNN_ARGS,
+    classifier="the official 8-bit one: pool → 8-bit 1×1 conv → softmax",
+    returns=_POKEBNN_RETURNS,
+)
+def PokeBNN(
+    *,
+    input_shape=None,
+    input_tensor=None,
+    weights=None,
+    include_top=True,
+    num_classes=1000,
+    pooling=None,
+    classifier_activation="softmax",
+    width_multiplier: float = 1.0,
+    stage_blocks=STAGE_BLOCKS,
+    init_group: int = 32,
+    bound: float = 3.0,
+    pad_values: float = 0.0,
+    binarized_weights: bool = True,
+    int8_outputs: bool = True,
+    pad_value=_common.UNSET,
+    name=None,
+) -> tf.keras.Model:
+    """PokeBNN with a width multiplier (official config: 1.0).
+
+    Reference: arXiv:2112.00133, code google/aqt. Inputs ≤ 64 px get a 3×3 stride-1
+    PokeInit (reconstruction, no official small-input layout); 224 → 7×7.
     """
-    _check_args(width_multiplier, init_group, bound, pad_value, binarized_weights, int8_outputs)
+    pad_values = _common.renamed_keyword("pad_value", pad_value, "pad_values", pad_values, 0.0)
+    _check_args(width_multiplier, init_group, bound, pad_values, binarized_weights, int8_outputs)
     stage_blocks = _check_stage_blocks(stage_blocks)
-    pad_value = float(pad_value)
-    poke_kwargs = dict(
+    args = ZooArgs(
+        name or f"pokebnn_{width_multiplier:g}x".replace(".", "_"),
+        input_shape, input_tensor, weights, include_top, num_classes, pooling, classifier_activation,
+    )
+    poke_options = dict(
         bound=float(bound),
-        pad_value=pad_value,
-        binarized=binarized_weights,
+        pad_values=float(pad_values),
+        binarized_weights=binarized_weights,
         int8_outputs=int8_outputs,
     )
 
@@ -319,48 +313,33 @@ def PokeBNN(
         for stage, (blocks, filters) in enumerate(zip(stage_blocks, stage_widths(width_multiplier))):
             for block in range(blocks):
                 strides = 2 if stage > 0 and block == 0 else 1
-                x = bottleneck(x, filters, strides, name=f"stage{stage + 1}_block{block + 1}", **poke_kwargs)
+                x = bottleneck(x, filters, strides, name=f"stage{stage + 1}_block{block + 1}", **poke_options)
         return x
 
     return _common.build_model(
-        body,
-        model_name=name or f"pokebnn_{width_multiplier:g}x".replace(".", "_"),
-        input_shape=input_shape,
-        input_tensor=input_tensor,
-        weights=weights,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        top=_classifier(num_classes, classifier_activation, int8_outputs),
+        body, args, top=_classifier(args.num_classes, args.classifier_activation, int8_outputs)
     )
 
 
-@register_model(
-    "pokebnn_075",
-    description="PokeBNN-0.75x (ACE 2.59 G; the abstract's 70.5 % model, multiplier inferred)",
-    paper="arXiv:2112.00133",
-)
+@register_model("pokebnn_075")
 def PokeBNN075(**kwargs) -> tf.keras.Model:
     """``PokeBNN(width_multiplier=0.75, **kwargs)``."""
     return PokeBNN(width_multiplier=0.75, **kwargs)
 
 
-@register_model(
-    "pokebnn_10",
-    description="PokeBNN-1.0x (ACE 4.22 G; the released config)",
-    paper="arXiv:2112.00133",
-)
-def PokeBNN10(**kwargs) -> tf.keras.Model:
-    """``PokeBNN(width_multiplier=1.0, **kwargs)``."""
+@register_model("pokebnn_10")
+def PokeBNN1_0(**kwargs) -> tf.keras.Model:
+    """``PokeBNN(width_multiplier=1.0, **kwargs)``: the official configuration."""
     return PokeBNN(width_multiplier=1.0, **kwargs)
 
 
-@register_model(
-    "pokebnn_14",
-    description="PokeBNN-1.4x (ACE 7.76 G; the abstract's 75.6 % model, multiplier inferred)",
-    paper="arXiv:2112.00133",
-)
+def PokeBNN10(**kwargs) -> tf.keras.Model:
+    """Deprecated name of :func:`PokeBNN1_0` (it reads "ten")."""
+    warnings.warn("PokeBNN10 is deprecated: use PokeBNN1_0 (width 1.0).", DeprecationWarning, stacklevel=2)
+    return PokeBNN1_0(**kwargs)
+
+
+@register_model("pokebnn_14")
 def PokeBNN14(**kwargs) -> tf.keras.Model:
     """``PokeBNN(width_multiplier=1.4, **kwargs)``."""
     return PokeBNN(width_multiplier=1.4, **kwargs)

@@ -1,5 +1,8 @@
 """BCDNetA / BCDNetB: shift blocks against a hand-built reference, embeddings, published
-counts, the distillation head fold, arguments, round trips and LCE conversion."""
+counts, the distillation head fold, arguments, block round trips and LCE conversion.
+
+The larq-zoo contract (input_tensor, pooling, whole-model config / h5 / SavedModel round
+trips) runs for every registered model in test_registry.py."""
 
 import larq as lq
 import numpy as np
@@ -7,13 +10,12 @@ import pytest
 import tensorflow as tf
 
 import lq_ext
-from lq_ext.converters import convert
 from lq_ext.layers import CircularShift
 from lq_ext.layers.embedding import contextual_embedding
-from lq_ext.zoo import BCDNetA, BCDNetB, ReActNetA, fold_distillation_head
-from lq_ext.zoo.bcdnet import mlp_block, point_block, shift_block
-from lq_ext.zoo.reactnet import reactnet_block
 from lq_ext.testing import randomize_weights
+from lq_ext.zoo import BCDNetA, BCDNetB, fold_distillation_head
+from lq_ext.zoo._blocks import reactnet_block
+from lq_ext.zoo.bcdnet import mlp_block, point_block, shift_block
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 
@@ -171,8 +173,8 @@ def test_embedding_errors(kwargs, match):
 
 # ------------------------------------------------------------------ zoo models
 @pytest.fixture(scope="module")
-def imagenet_a():
-    return BCDNetA()
+def imagenet_a(zoo):
+    return zoo.build("bcdnet_a")  # BCDNetA(), shared with test_registry
 
 
 def test_imagenet_layout(imagenet_a):
@@ -188,9 +190,9 @@ def test_imagenet_layout(imagenet_a):
     assert len(shifts) == 18 and {l.offsets for l in shifts} == {(1, 1), (3, 3)}  # the code's 1 and 3
 
 
-def test_published_counts_bcdnet_a(imagenet_a):
+def test_published_counts_bcdnet_a(zoo):
     """BOPs 4.8169·10⁹ (= ReActNet-A), FLOPs 0.12·10⁸, OPs 0.87·10⁸ (poster)."""
-    cost = lq_ext.profile(imagenet_a)
+    cost = zoo.profile("bcdnet_a")
     size, conv_bops = 112, 0
     for c_in, c_out, stride in zip(CONV_WIDTHS[:-1], CONV_WIDTHS[1:], CONV_STRIDES):
         size //= stride
@@ -199,7 +201,7 @@ def test_published_counts_bcdnet_a(imagenet_a):
     # block: a 512→512 block at 14×14 or the 1024→1024 block at 7×7 (spec §3)
     mlp_block_bops = 10 * 1024 * 1024 * 7 * 7
     assert mlp_block_bops == (9 + 1) * 512 * 512 * 14 * 14 == (9 + 1) * 1024 * 1024 * 7 * 7 == 513_802_240
-    assert cost.bops == conv_bops + 3 * mlp_block_bops == 4_816_896_000 == lq_ext.profile(ReActNetA()).bops
+    assert cost.bops == conv_bops + 3 * mlp_block_bops == 4_816_896_000 == zoo.profile("reactnet_a").bops
     assert round(cost.bops / 1e9, 4) == 4.8169
     assert cost.flops == 112 * 112 * 27 * 32 + 1024 * 1000 == 11_862_016
     assert cost.ops == 87_126_016 and round(cost.ops / 1e8, 2) == 0.87
@@ -208,9 +210,9 @@ def test_published_counts_bcdnet_a(imagenet_a):
     assert cost.params["1-bit"] == binary_weights == 43_981_824  # ≈ 44.0 M (spec §3)
 
 
-def test_bcdnet_b_flops_increase_from_the_embeddings(imagenet_a):
-    a_cost = lq_ext.profile(imagenet_a)
-    cost = lq_ext.profile(BCDNetB())
+def test_bcdnet_b_flops_increase_from_the_embeddings(zoo):
+    a_cost = zoo.profile("bcdnet_a")
+    cost = zoo.profile("bcdnet_b")
     assert cost.bops == a_cost.bops == 4_816_896_000
     # per block: 3×3 conv W₁, W₂, W₃ = 3·C²/r; 1×1 conv W₁, W₂ = 2·C²/r, W₃ = C·C'/r
     pairs = list(zip(CONV_WIDTHS[:-1], CONV_WIDTHS[1:]))
@@ -282,9 +284,9 @@ def test_bad_arguments_give_clear_errors(fn, kwargs, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"reduction": None}, r"reduction must be a positive int .* got reduction=None"),
-        ({"reduction": -2}, r"got reduction=-2"),
-        ({"reduction": 64}, r"reduction=64 leaves no hidden units for a 32-channel input .* 1 <= reduction <= 32"),
+        ({"embedding_reduction": None}, r"reduction must be a positive int .* got reduction=None"),
+        ({"embedding_reduction": -2}, r"got reduction=-2"),
+        ({"embedding_reduction": 64}, r"reduction=64 leaves no hidden units for a 32-channel input .* 1 <= reduction <= 32"),
         ({"embedding_activation": "softplus"}, r"embedding_activation must be one of \[None, 'relu'.*got embedding_activation='softplus'"),
         ({"share_embedding": 1}, r"share_embedding must be True or False, got share_embedding=1"),
     ],
@@ -297,18 +299,16 @@ def test_bcdnet_b_embedding_argument_errors(kwargs, match):
 def test_registry_entries():
     names = lq_ext.zoo.list_models(include_references=False)
     assert {"reactnet_a", "bcdnet_a", "bcdnet_b"} <= set(names)
-    model = lq_ext.zoo.create_model("bcdnet_b", **SMALL, reduction=8)
+    model = lq_ext.zoo.create_model("bcdnet_b", **SMALL, embedding_reduction=8)
     assert model.name == "bcdnet_b" and model.get_layer("block1_3x3_embedding_fc").units == 32 // 8
 
 
-def test_h5_round_trip_identical_outputs(tmp_path):
-    model = BCDNetA(**SMALL)
-    randomize_weights(model, seed=5)
-    path = str(tmp_path / "bcdnet_a.h5")
-    model.save(path)
-    loaded = tf.keras.models.load_model(path)
-    x = np.random.default_rng(5).uniform(-1, 1, size=(2, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+def test_reduction_is_the_deprecated_spelling_of_embedding_reduction():
+    with pytest.warns(DeprecationWarning, match="reduction= is deprecated, use embedding_reduction="):
+        model = BCDNetB(**SMALL, reduction=8)
+    assert model.get_layer("block1_3x3_embedding_fc").units == 32 // 8
+    with pytest.raises(ValueError, match="pass embedding_reduction or its deprecated spelling reduction, not both"):
+        BCDNetB(**SMALL, reduction=8, embedding_reduction=2)
 
 
 @pytest.mark.parametrize("save_format", ["h5", "tf"])
@@ -334,15 +334,12 @@ ALLOWED_OPS = {
 }
 
 
-@pytest.mark.parametrize("fn, embeddings", [(BCDNetA, 0), (BCDNetB, 10 * 5 + 15)])
-def test_lce_conversion_every_binary_conv_is_bitpacked(tmp_path, fn, embeddings):
+@pytest.mark.parametrize("name, embeddings", [("bcdnet_a", 0), ("bcdnet_b", 10 * 5 + 15)])
+def test_lce_conversion_every_binary_conv_is_bitpacked(zoo, name, embeddings):
     """Shifted branches included: 25 conv-block + 30 MLP bconvs, shifts as builtins, no Flex."""
-    model = fn(**SMALL, classifier_activation=None)
-    randomize_weights(model, seed=7)
-    for layer in model.layers:
-        if layer.name.endswith("_fc"):  # embedding W₁..W₃: keep α, β at the activations' scale
-            layer.set_weights([w * 0.05 for w in layer.get_weights()])
-    result = convert(model, tmp_path / f"{model.name}.tflite")
+    # fn(**SMALL, classifier_activation=None), randomize_weights(seed=7), embedding W₁..W₃
+    # scaled by 0.05 (α, β at the activations' scale): conftest.CONVERSIONS
+    model, result = zoo.converted(name)
     ops = result.ops
     counts = ops.op_counts
     assert set(counts) <= ALLOWED_OPS, set(counts) - ALLOWED_OPS  # no Flex, no LceDequantize

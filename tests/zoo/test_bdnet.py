@@ -1,4 +1,7 @@
-"""BDNetMobileNet: layout, residual wiring, arguments, weights and round trips."""
+"""BDNetMobileNet: layout, residual wiring, arguments, weights and block round trips.
+
+The larq-zoo contract (input_tensor, pooling, whole-model config / h5 / SavedModel round
+trips, conversion) runs for every registered model in test_registry.py."""
 
 import larq as lq
 import numpy as np
@@ -7,9 +10,10 @@ import tensorflow as tf
 
 import lq_ext
 from lq_ext.layers import BinaryDepthwiseConv2D
-from lq_ext.zoo import BDNetMobileNet
-from lq_ext.zoo.bdnet import MOBILENET_WIDTHS, bdnet_block
 from lq_ext.testing import randomize_weights
+from lq_ext.zoo import BDNetMobileNet
+from lq_ext.zoo._blocks import MOBILENET_WIDTHS
+from lq_ext.zoo.bdnet import bdnet_block
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 
@@ -23,8 +27,8 @@ def _layers_of(model, cls):
     return [layer for layer in model.layers if type(layer) is cls]
 
 
-def test_imagenet_layout_matches_mobilenet_v1():
-    model = BDNetMobileNet()
+def test_imagenet_layout_matches_mobilenet_v1(zoo):
+    model = zoo.build("bdnet_mobilenet")  # BDNetMobileNet(), shared with test_registry
     assert model.name == "bdnet_mobilenet"
     assert model.input_shape == (None, 224, 224, 3)
     assert model.output_shape == (None, 1000)
@@ -151,15 +155,6 @@ def test_weights_from_local_file_and_wrong_architecture(tmp_path, small_model):
         BDNetMobileNet(input_shape=(32, 32, 3), num_classes=100, weights=path)
 
 
-def test_model_h5_save_and_load_identical_outputs(tmp_path, small_model):
-    randomize_weights(small_model, seed=7)
-    path = str(tmp_path / "m.h5")
-    small_model.save(path)
-    loaded = tf.keras.models.load_model(path)
-    x = np.random.default_rng(0).uniform(-1, 1, size=(2, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), small_model.predict(x, verbose=0))
-
-
 @pytest.mark.parametrize("residual_mode", ["pre_bn", "post_bn"])
 def test_blocks_savedmodel_round_trip(tmp_path, residual_mode):
     """SavedModel tracing of the whole network takes over a minute: two blocks cover
@@ -176,16 +171,13 @@ def test_blocks_savedmodel_round_trip(tmp_path, residual_mode):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-def test_registry_lists_models_and_rejects_unknown_names():
+def test_registry_lists_models():
     assert {"bdnet_mobilenet", "bdnet_mobilenet_naive"} <= set(lq_ext.zoo.list_models(include_references=False))
-    assert "quicknet_small" in lq_ext.zoo.list_models()
-    with pytest.raises(KeyError, match="Unknown model name 'bdnet_mobilnet'. Did you mean bdnet_mobilenet"):
-        lq_ext.zoo.get_model_spec("bdnet_mobilnet")
 
 
-def test_depthwise_int8_changes_the_graph_not_the_outputs():
+def test_exact_int8_changes_the_graph_not_the_outputs():
     exact = BDNetMobileNet(**SMALL)
-    plain = BDNetMobileNet(**SMALL, depthwise_int8=False)
+    plain = BDNetMobileNet(**SMALL, exact_int8=False)
     depthwise = [l for l in exact.layers if isinstance(l, BinaryDepthwiseConv2D)]
     assert len(depthwise) == 13 and all(l.exact_int8 for l in depthwise)
     assert not any(l.exact_int8 for l in plain.layers if isinstance(l, BinaryDepthwiseConv2D))
@@ -194,8 +186,18 @@ def test_depthwise_int8_changes_the_graph_not_the_outputs():
     x = np.random.default_rng(3).uniform(-1, 1, size=(2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(exact(x).numpy(), plain(x).numpy(), rtol=0, atol=1e-5)
     assert lq_ext.profile(exact).bops == lq_ext.profile(plain).bops
+    with pytest.raises(ValueError, match="exact_int8 must be True or False, got exact_int8='yes'"):
+        BDNetMobileNet(**SMALL, exact_int8="yes")
+
+
+def test_depthwise_int8_is_the_deprecated_spelling_of_exact_int8():
+    with pytest.warns(DeprecationWarning, match="depthwise_int8= is deprecated, use exact_int8="):
+        plain = BDNetMobileNet(**SMALL, depthwise_int8=False)
+    assert not any(l.exact_int8 for l in plain.layers if isinstance(l, BinaryDepthwiseConv2D))
     with pytest.raises(ValueError, match="depthwise_int8 must be True or False, got depthwise_int8='yes'"):
         BDNetMobileNet(**SMALL, depthwise_int8="yes")
+    with pytest.raises(ValueError, match="pass exact_int8 or its deprecated spelling depthwise_int8, not both"):
+        BDNetMobileNet(**SMALL, depthwise_int8=True, exact_int8=False)
 
 
 def test_width_multiplier_scales_every_width_and_the_macs():

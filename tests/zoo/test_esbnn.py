@@ -1,6 +1,8 @@
-"""ES-BNN zoo entries: layouts, BOPs invariance, validation, round trips, LCE conversion."""
+"""ES-BNN zoo entries: layouts, BOPs invariance, validation, round trips, LCE conversion.
 
-import larq as lq
+The larq-zoo contract at the default τ, g runs for every registered model in
+test_registry.py; the grouped configurations are tested here."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,9 +10,9 @@ import tensorflow as tf
 import lq_ext
 from lq_ext.converters import convert
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ESQuantConv2D
+from lq_ext.testing import randomize_weights
 from lq_ext.zoo import ESReActNet, ESResNet18, ESResNet20, create_model, list_models
 from lq_ext.zoo.esbnn import es_reactnet_block, es_resnet_block
-from lq_ext.testing import randomize_weights
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 MODELS = [ESResNet20, ESResNet18, ESReActNet]
@@ -151,10 +153,14 @@ def test_block_savedmodel_round_trip(tmp_path):
     [(ESResNet20, 2, 18, 0.25), (ESResNet18, 1, 16, 0.25), (ESReActNet, 2, 31, 0.4)],
     ids=lambda v: getattr(v, "__name__", str(v)),
 )
-def test_lce_conversion_grouped_bconvs_bitpacked_and_parity(fn, groups, bconvs, max_outlier_fraction, tmp_path):
-    model = fn(**SMALL, tau=2, groups=groups, classifier_activation=None)
-    randomize_weights(model, seed=5)
-    result = convert(model, tmp_path / f"{model.name}.tflite", max_outlier_fraction=max_outlier_fraction)
+def test_lce_conversion_grouped_bconvs_bitpacked_and_parity(fn, groups, bconvs, max_outlier_fraction, tmp_path, zoo):
+    if fn is ESResNet18:  # the registry's default τ = 2, g = 1: conftest.CONVERSIONS (seed 5, 0.25)
+        model, result = zoo.converted("es_resnet18")
+        assert (model.get_layer("block1_conv1_conv").tau, model.get_layer("block1_conv1_conv").groups) == (2, 1)
+    else:
+        model = fn(**SMALL, tau=2, groups=groups, classifier_activation=None)
+        randomize_weights(model, seed=5)
+        result = convert(model, tmp_path / f"{model.name}.tflite", max_outlier_fraction=max_outlier_fraction)
     ops = result.ops
     counts = ops.op_counts
     assert counts["LceBconv2d"] == bconvs and ops.has_grouped_bconv == (groups > 1)
@@ -167,7 +173,7 @@ def test_lce_conversion_grouped_bconvs_bitpacked_and_parity(fn, groups, bconvs, 
     if groups > 1:  # the grouped kernel is bit-exact against LCE's reference kernel
         from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-        flatbuffer = (tmp_path / f"{model.name}.tflite").read_bytes()
+        flatbuffer = open(result.path, "rb").read()
         x = np.random.default_rng(1).uniform(-1, 1, size=(3, 32, 32, 3)).astype(np.float32)
         np.testing.assert_array_equal(
             Interpreter(flatbuffer, use_indirect_bgemm=True).predict(x),

@@ -13,7 +13,7 @@ from lq_ext.data import load_samples, preprocess
 from lq_ext.fake_quant import IntActivationQuantizer, calibrate, int_quantizers
 from lq_ext.layers import ReshapeAdd
 from lq_ext.quantizers import BoundedSign, MaxAbsSign
-from lq_ext.zoo import PokeBNN, ReActNetA, create_model
+from lq_ext.zoo import PokeBNN, PokeBNN1_0, PokeBNN10, create_model
 
 MINI = dict(width_multiplier=0.25, stage_blocks=(1, 1, 1, 1), input_shape=(32, 32, 3), num_classes=10,
             classifier_activation=None)
@@ -24,8 +24,8 @@ def _binary_convs(model):
 
 
 @pytest.fixture(scope="module")
-def official():
-    return PokeBNN()
+def official(zoo):
+    return zoo.build("pokebnn_10")  # PokeBNN(), shared with test_registry
 
 
 def _ace_split(model):
@@ -40,8 +40,10 @@ def _ace_split(model):
     "multiplier, conv_ace, dense_ace",
     [(1.0, 4_091_469_824, 131_072_000), (0.75, 2_489_315_840, 98_304_000), (1.4, 7_574_374_928, 183_296_000)],
 )
-def test_ace_reproduces_the_official_figures(multiplier, conv_ace, dense_ace, official):
-    model = official if multiplier == 1.0 else PokeBNN(width_multiplier=multiplier)
+def test_ace_reproduces_the_official_figures(multiplier, conv_ace, dense_ace, official, zoo):
+    # PokeBNN(width_multiplier=m) is the registered pokebnn_075 / pokebnn_14 (shared builds)
+    model = official if multiplier == 1.0 else zoo.build({0.75: "pokebnn_075", 1.4: "pokebnn_14"}[multiplier])
+    assert model.get_layer("stage1_block1_1_conv").filters == int(64 * multiplier)
     conv, dense, cost = _ace_split(model)
     assert (conv, dense) == (conv_ace, dense_ace)
     if multiplier == 1.0:
@@ -52,8 +54,8 @@ def test_ace_reproduces_the_official_figures(multiplier, conv_ace, dense_ace, of
         assert cost.elementwise > 0  # counted apart, never in ACE
 
 
-def test_reactnet_adam_ace_is_the_abstracts_7_9():
-    cost = lq_ext.profile(ReActNetA())
+def test_reactnet_adam_ace_is_the_abstracts_7_9(zoo):
+    cost = zoo.profile("reactnet_a")  # ReActNetA()
     # 4.82e9 binary MACs × 1 + 11.86 M float MACs (stem + classifier) × 16 × 16
     assert cost.ace == cost.macs["1-bit"] + 256 * cost.macs["float"] == 4_816_896_000 + 256 * 11_862_016
     assert round(cost.ace / 1e9, 1) == 7.9
@@ -101,7 +103,7 @@ def test_registry_and_multipliers():
         (dict(width_multiplier=0.01), "width_multiplier must be a positive number with int"),
         (dict(init_group=5), "init_group must be a divisor of PokeInit's 64 output channels"),
         (dict(bound=0.0), "bound \\(the activation clip bound B\\) must be a positive number"),
-        (dict(pad_value=-1.0), "pad_value must be 0.0 \\(official, same-zero\\) or 1.0"),
+        (dict(pad_values=-1.0), "pad_values must be 0.0 \\(official, same-zero\\) or 1.0"),
         (dict(stage_blocks=(1, 1, 1)), "stage_blocks must be 4 positive ints"),
         (dict(int8_outputs="yes"), "int8_outputs must be True or False"),
         (dict(num_classes=0), "num_classes must be a positive int"),
@@ -112,10 +114,29 @@ def test_clear_errors(kwargs, message):
         PokeBNN(**{**MINI, **kwargs})
 
 
-def test_options_pad_value_and_float_outputs():
-    model = PokeBNN(**MINI, pad_value=1.0, int8_outputs=False)
+def test_options_pad_values_and_float_outputs():
+    model = PokeBNN(**MINI, pad_values=1.0, int8_outputs=False)
     assert all(c.pad_values == 1.0 for c in _binary_convs(model))
     assert not [l for l in model.layers if isinstance(l, IntActivationQuantizer)]
+
+
+def test_deprecated_spellings_pad_value_and_pokebnn10():
+    with pytest.warns(DeprecationWarning, match="pad_value= is deprecated, use pad_values="):
+        model = PokeBNN(**MINI, pad_value=1.0)
+    assert all(c.pad_values == 1.0 for c in _binary_convs(model))
+    with pytest.raises(ValueError, match="pad_values must be 0.0 \\(official, same-zero\\) or 1.0"):
+        PokeBNN(**MINI, pad_value=-1.0)
+    mini = {k: v for k, v in MINI.items() if k != "width_multiplier"}
+    with pytest.warns(DeprecationWarning, match="PokeBNN10 is deprecated: use PokeBNN1_0"):
+        old = PokeBNN10(**mini)
+    assert old.name == PokeBNN1_0(**mini).name == "pokebnn_1x"
+
+
+def test_standard_arguments_come_first():
+    import inspect
+
+    names = list(inspect.signature(PokeBNN).parameters)
+    assert names[:7] == list(lq_ext.zoo._common.STANDARD_ARGUMENTS) and names[-1] == "name"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,7 @@
-"""ReActNetA: layout, published counts, block wiring, arguments, round trips, conversion."""
+"""ReActNetA: layout, published counts, block wiring, arguments, weights, conversion.
+
+The larq-zoo contract (input_tensor, pooling, config / h5 / SavedModel round trips,
+bit-packing) runs for every registered model in test_registry.py."""
 
 import larq as lq
 import numpy as np
@@ -6,11 +9,10 @@ import pytest
 import tensorflow as tf
 
 import lq_ext
-from lq_ext.converters import convert
 from lq_ext.layers import LearnableBias
-from lq_ext.zoo import ReActNetA
-from lq_ext.zoo.reactnet import REACTNET_A_WIDTHS, reactnet_block
 from lq_ext.testing import randomize_weights
+from lq_ext.zoo import ReActNetA
+from lq_ext.zoo._blocks import REACTNET_A_WIDTHS, reactnet_block
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 
@@ -37,8 +39,8 @@ def _bops(widths, strides, side=224):
 
 
 @pytest.fixture(scope="module")
-def imagenet_model():
-    return ReActNetA()
+def imagenet_model(zoo):
+    return zoo.build("reactnet_a")  # ReActNetA(), shared with test_registry / test_bcdnet
 
 
 def test_imagenet_layout(imagenet_model):
@@ -56,9 +58,9 @@ def test_imagenet_layout(imagenet_model):
     assert model.get_layer("stem_conv").strides == (2, 2) and model.get_layer("logits").units == 1000
 
 
-def test_published_counts_at_224(imagenet_model):
+def test_published_counts_at_224(zoo):
     """BOPs 4.8169·10⁹ exactly, FLOPs = stem conv + one FC, OPs 0.87·10⁸ (BCDNet poster, ReActNet)."""
-    cost = lq_ext.profile(imagenet_model)
+    cost = zoo.profile("reactnet_a")
     expected_bops = _bops(REACTNET_A_WIDTHS, IMAGENET_STRIDES)
     assert cost.bops == expected_bops == 4_816_896_000
     assert round(cost.bops / 1e9, 4) == 4.8169
@@ -139,14 +141,11 @@ def test_zero_padding_option():
     assert {l.pad_values for l in _binary_convs(model) if l.kernel_size == (3, 3)} == {0.0}
 
 
-def test_h5_round_trip_identical_outputs(tmp_path):
+def test_weights_file_round_trip_identical_outputs(tmp_path):
+    """(The whole-model .h5 round trip is in test_registry.py.)"""
     model = ReActNetA(**SMALL)
     randomize_weights(model, seed=3)
-    path = str(tmp_path / "reactnet.h5")
-    model.save(path)
-    loaded = tf.keras.models.load_model(path)
     x = np.random.default_rng(0).uniform(-1, 1, size=(2, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     weights = str(tmp_path / "w.h5")
     model.save_weights(weights)
     np.testing.assert_array_equal(ReActNetA(**SMALL, weights=weights).predict(x, verbose=0), model.predict(x, verbose=0))
@@ -167,10 +166,10 @@ def test_block_savedmodel_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-def test_lce_conversion_every_binary_conv_is_bitpacked(tmp_path):
-    model = ReActNetA(**SMALL, classifier_activation=None)
-    randomize_weights(model, seed=5)
-    result = convert(model, tmp_path / "reactnet_a.tflite")
+def test_lce_conversion_every_binary_conv_is_bitpacked(zoo):
+    # ReActNetA(**SMALL, classifier_activation=None), randomize_weights(seed=5), convert():
+    # conftest.CONVERSIONS, the conversion test_registry.py checks too
+    model, result = zoo.converted("reactnet_a")
     ops = result.ops
     counts = ops.op_counts
     assert counts["LceBconv2d"] == 31 and counts["LceQuantize"] == 26

@@ -1,5 +1,8 @@
 """ES-BNext-Tiny / BNext-Tiny: costs from the layout table, sub-blocks against hand-built
-math, the clamped mix, validation, round trips and one LCE conversion."""
+math, the clamped mix, validation, a block SavedModel round trip and one LCE conversion.
+
+The whole-model config / h5 / SavedModel round trips run in test_registry.py on the same
+model (conftest.CONVERSIONS)."""
 
 import math
 
@@ -8,13 +11,11 @@ import pytest
 import tensorflow as tf
 
 import lq_ext
-from lq_ext.converters import convert
-from lq_ext.data import load_samples, preprocess
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ClampedMix, ESQuantConv2D
 from lq_ext.layers.mix import UnitIntervalClip
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import ESBNextTiny, create_model, list_models
-from lq_ext.zoo.bnext import bnext_basic_block, bnext_sub_block
+from lq_ext.zoo.es_bnext import bnext_basic_block, bnext_sub_block
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
 
@@ -50,18 +51,8 @@ def _hand_costs_224():
     return bops, flops
 
 
-def _calibrate_batchnorm(model, x):
-    """Set every BN's moving statistics to the batch statistics of ``x`` (one training pass)."""
-    layers = [l for l in model.layers if isinstance(l, tf.keras.layers.BatchNormalization)]
-    for layer in layers:
-        layer.momentum = 0.0
-    model(x, training=True)
-    for layer in layers:
-        layer.momentum = 0.9
-
-
 @pytest.fixture(scope="module")
-def small_model():
+def small_model(zoo):
     """τ = 2 at 32×32, logits; random weights (seed 6, scale 0.25), BN calibrated on the samples.
 
     Shared by the layout, round-trip and conversion tests (building it takes seconds).
@@ -75,20 +66,19 @@ def small_model():
     calibrated on the parity images the same perturbation moves 1–2 samples and no
     top-1, while every replica keeps its own BN/PReLU/threshold/mix parameters.
     """
-    model = ESBNextTiny(**SMALL, tau=2, classifier_activation=None)
-    randomize_weights(model, seed=6, scale=0.25)
-    _calibrate_batchnorm(model, preprocess(load_samples("cifar10")[0]))
+    model, _ = zoo.converted("es_bnext_tiny")  # prepared as above: conftest.CONVERSIONS
+    assert model.get_layer("block1_ffn3_conv").tau == 2
     return model
 
 
 @pytest.fixture(scope="module")
-def models_224():
-    return {tau: ESBNextTiny(tau=tau) for tau in (1, 2)}
+def models_224(zoo):
+    return {1: zoo.build("es_bnext_tiny", tau=1), 2: zoo.build("es_bnext_tiny")}  # shared: test_registry
 
 
 @pytest.fixture(scope="module")
-def costs_224(models_224):
-    return {tau: lq_ext.profile(model) for tau, model in models_224.items()}
+def costs_224(zoo):
+    return {1: zoo.profile("es_bnext_tiny", tau=1), 2: zoo.profile("es_bnext_tiny")}
 
 
 def test_bops_and_flops_at_224_match_the_layout_table(costs_224):
@@ -307,7 +297,7 @@ def test_clamped_mix_errors(kwargs, call, match):
         (dict(tau=2.0), r"tau must be a positive int, got tau=2.0"),
         (dict(tau=True), r"tau must be a positive int, got tau=True"),
         (dict(tau=3, name="mine"), r"^mine: tau=3"),
-        (dict(for_lce=1), r"for_lce must be True or False, got for_lce=1"),
+        (dict(for_lce=1), r"for_lce must be True or False, got for_lce=1"),  # deprecated, still checked
         (dict(pad_values=0.5), r"pad_values must be one of \[1.0, 0.0\], got pad_values=0.5"),
         (dict(weights="imagenet"), r"No pretrained lq_ext weights"),
         (dict(num_classes=0), r"num_classes must be a positive int"),
@@ -338,15 +328,11 @@ def _x(n=2, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, size=(n, 32, 32, 3)).astype(np.float32)
 
 
-def test_get_config_and_h5_round_trips_identical_outputs(small_model, tmp_path):
-    x = _x()
-    expected = small_model(x, training=False).numpy()  # eager: tracing 376 layers is slow
-    clone = tf.keras.Model.from_config(small_model.get_config())
-    clone.set_weights(small_model.get_weights())
-    np.testing.assert_array_equal(clone(x, training=False).numpy(), expected)
-    path = str(tmp_path / "bnext.h5")
-    small_model.save(path)
-    np.testing.assert_array_equal(tf.keras.models.load_model(path)(x, training=False).numpy(), expected)
+def test_for_lce_is_deprecated_and_without_effect():
+    with pytest.warns(DeprecationWarning, match=r"ESBNextTiny\(for_lce=\) has no effect"):
+        model = ESBNextTiny(**SMALL, tau=2, for_lce=False)
+    plain = ESBNextTiny(**SMALL, tau=2)
+    assert [l.get_config() for l in model.layers[1:]] == [l.get_config() for l in plain.layers[1:]]
 
 
 def test_savedmodel_round_trip_identical_outputs(tmp_path):
@@ -374,9 +360,8 @@ def test_savedmodel_round_trip_identical_outputs(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def converted(small_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("bnext") / "es_bnext_tiny.tflite"
-    return small_model, convert(small_model, path)
+def converted(zoo):
+    return zoo.converted("es_bnext_tiny")  # small_model, convert(small_model, path)
 
 
 def test_lce_conversion_bitpacks_every_binary_conv_and_parity(converted):

@@ -1,0 +1,145 @@
+"""One session-wide cache of zoo builds, cost profiles and LCE conversions.
+
+The registry contract test (test_registry.py) and the paper tests (test_<paper>.py) ask
+the same models and flatbuffers of :func:`zoo`, so each is built / converted once per
+session. Cached models are shared: tests must not change their weights.
+
+:data:`CONVERSIONS` says how each registered model is prepared for its small-input
+conversion (seed and scale of the random weights, calibration, tolerances). The paper
+tests assert their paper-specific op counts and parity on exactly these conversions; a
+model without an entry gets the default recipe (random weights, no parity check), so a
+new registry entry is converted with no change here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+import tensorflow as tf
+
+import lq_ext
+from lq_ext.converters import convert
+from lq_ext.data import load_samples, preprocess
+from lq_ext.fake_quant import calibrate
+from lq_ext.testing import randomize_weights
+from lq_ext.zoo import create_model, get_model_spec
+
+#: The small input every contract build uses: fast, and every entry's small-input layout.
+SMALL = dict(input_shape=(32, 32, 3), num_classes=10)
+
+
+def accepts(name: str, keyword: str) -> bool:
+    """True if the registered entry ``name`` takes ``keyword`` (or forwards ``**kwargs``)."""
+    parameters = inspect.signature(get_model_spec(name).fn).parameters
+    return keyword in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def small_kwargs(name: str) -> dict:
+    """:data:`SMALL`, with logits where the entry can output them (parity is on logits)."""
+    if accepts(name, "classifier_activation"):
+        return {**SMALL, "classifier_activation": None}
+    return dict(SMALL)
+
+
+def calibrate_batchnorm(model, x):
+    """Set every BN's moving statistics to the batch statistics of ``x`` (one training pass)."""
+    layers = [l for l in model.layers if isinstance(l, tf.keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.momentum = 0.0
+    model(x, training=True)
+    for layer in layers:
+        layer.momentum = 0.9
+
+
+def samples():
+    return preprocess(load_samples("cifar10")[0])
+
+
+def _scale_embeddings(model):
+    # BCDNet-B's embedding W₁..W₃: keep α, β at the activations' scale (see test_bcdnet.py)
+    for layer in model.layers:
+        if layer.name.endswith("_fc"):
+            layer.set_weights([w * 0.05 for w in layer.get_weights()])
+
+
+def _bnext_weights(model):
+    # why scale 0.25 and calibrated BN statistics: test_es_bnext.py, ``small_model``
+    randomize_weights(model, seed=6, scale=0.25)
+    calibrate_batchnorm(model, samples())
+
+
+def _pokebnn_bounds(model):
+    calibrate(model, samples())  # 8-/4-bit bounds: the converter refuses uncalibrated ones
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a registered model is prepared and converted at :data:`SMALL` input."""
+
+    prepare: Callable = lambda model: randomize_weights(model, seed=0)
+    build: dict = field(default_factory=dict)  # on top of small_kwargs(name)
+    convert: dict = field(default_factory=lambda: dict(verify=False))
+
+
+#: Per registered name; the paper tests rely on these exact settings.
+CONVERSIONS = {
+    "reactnet_a": Recipe(prepare=lambda m: randomize_weights(m, seed=5), convert={}),
+    "bcdnet_a": Recipe(prepare=lambda m: randomize_weights(m, seed=7), convert={}),
+    "bcdnet_b": Recipe(
+        prepare=lambda m: (randomize_weights(m, seed=7), _scale_embeddings(m)), convert={}
+    ),
+    "es_resnet18": Recipe(
+        prepare=lambda m: randomize_weights(m, seed=5), convert=dict(max_outlier_fraction=0.25)
+    ),
+    "es_bnext_tiny": Recipe(prepare=_bnext_weights, convert={}),
+    "pokebnn_075": Recipe(prepare=_pokebnn_bounds),
+    "pokebnn_10": Recipe(prepare=_pokebnn_bounds),
+    "pokebnn_14": Recipe(prepare=_pokebnn_bounds),
+}
+
+
+class ZooCache:
+    def __init__(self, directory):
+        self._directory = directory
+        self._models = {}
+        self._profiles = {}
+        self._converted = {}
+
+    @staticmethod
+    def _key(name, kwargs):
+        return name, tuple(sorted(kwargs.items()))
+
+    def build(self, name, **kwargs):
+        """``create_model(name, **kwargs)``, built once per session."""
+        key = self._key(name, kwargs)
+        if key not in self._models:
+            self._models[key] = create_model(name, **kwargs)
+        return self._models[key]
+
+    def profile(self, name, **kwargs):
+        """``lq_ext.profile(self.build(name, **kwargs))``, computed once."""
+        key = self._key(name, kwargs)
+        if key not in self._profiles:
+            self._profiles[key] = lq_ext.profile(self.build(name, **kwargs))
+        return self._profiles[key]
+
+    def converted(self, name):
+        """``(model, ConversionResult)`` of ``name`` at :data:`SMALL`, by its :class:`Recipe`."""
+        if name not in self._converted:
+            recipe = CONVERSIONS.get(name, Recipe())
+            model = create_model(name, **{**small_kwargs(name), **recipe.build})
+            recipe.prepare(model)
+            path = self._directory / f"{name}.tflite"
+            result = convert(model, path, engine=get_model_spec(name).engine, **recipe.convert)
+            self._converted[name] = (model, result)
+        return self._converted[name]
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    return ZooCache(tmp_path_factory.mktemp("zoo"))
