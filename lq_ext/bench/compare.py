@@ -8,7 +8,7 @@ can be compared with each other (and only with each other).
 
 Where lq_ext's conversion differs from what LCE does alone — exact-int8 depth-wise
 convs (``BinaryDepthwiseConv2D(exact_int8=True)``, e.g. BDNetMobileNet's
-``depthwise_int8=True``) and binary dense layers run as 1×1 ``LceBconv2d`` — the same
+``exact_int8=True``) and binary dense layers run as 1×1 ``LceBconv2d`` — the same
 model with the same weights is also converted the LCE-alone way (:func:`lce_alone_model`,
 ``convert(..., binary_dense="float")``) and timed next to it. :func:`plot_latency_vs_ops`
 draws latency against OPs (needs matplotlib, not a dependency of lq_ext).
@@ -84,7 +84,7 @@ def lce_alone_model(model):
     """``model`` with lq_ext's conversion measures turned off: what LCE 0.16 gets alone.
 
     Exact-int8 depth-wise convs become float ones (``exact_int8=False``, i.e.
-    ``BDNetMobileNet(depthwise_int8=False)``) and :class:`~lq_ext.layers.BinaryDense`
+    ``BDNetMobileNet(exact_int8=False)``) and :class:`~lq_ext.layers.BinaryDense`
     layers plain ``QuantDense`` (convert the result with ``binary_dense="float"``); the
     weights and the Keras outputs stay the same. Returns ``(model, changed layer
     names)``; ``(model, ())`` — the same object — when there is nothing to change

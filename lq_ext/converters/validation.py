@@ -19,7 +19,7 @@ from lq_ext._validate import check_bool, check_choice, check_number
 from lq_ext.converters.options import Int8Options
 from lq_ext.converters.rewrite import BINARY_DENSE_MODES, all_layers
 from lq_ext.fake_quant import uncalibrated
-from lq_ext.lce_rules import grouped_bconv_error, is_binary_quantizer
+from lq_ext.lce_rules import ENGINES, grouped_bconv_error, is_binary_quantizer
 
 __all__ = [
     "ENGINES",
@@ -35,7 +35,6 @@ __all__ = [
     "check_tolerances",
 ]
 
-ENGINES = ("lce", "tflite")
 TARGETS = ("arm", "xcore")
 
 

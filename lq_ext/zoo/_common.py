@@ -14,6 +14,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from lq_ext.data.preprocessing import to_unit_range
+
 #: Inputs up to this side length get a model's small-input layout (CIFAR, STL-10 at
 #: 64 px, Tiny ImageNet, Fashion-MNIST padded to 32).
 SMALL_INPUT_MAX = 64
@@ -41,8 +43,9 @@ def check_flag(name, value, model_name=None):
 
 
 def preprocess_input(images):
-    """Map uint8 pixels in [0, 255] to float32 in [−1, 1], the zoo's input convention."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
+    """Map uint8 pixels in [0, 255] to float32 in [−1, 1], the zoo's input convention
+    (:func:`lq_ext.data.to_unit_range`, the one implementation of ``x / 127.5 − 1``)."""
+    return to_unit_range(images)
 
 
 def validate_input_shape(input_shape, *, default, min_size, model_name):

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from lq_ext._validate import check_choice
+from lq_ext.lce_rules import ENGINES
 from lq_ext.zoo import catalog
 from lq_ext.zoo.catalog import ModelCard
-
-ENGINES = ("lce", "tflite")
 
 
 @dataclass(frozen=True)
