@@ -207,7 +207,7 @@ def test_bad_input_rank_and_convert_argument(tmp_path):
     with pytest.raises(ValueError, match=r"BinaryDense 'bd': the input must have rank >= 2 .* input_shape=\(8,\)"):
         BinaryDense(4, name="bd").build((8,))
     model = tf.keras.Sequential([tf.keras.Input((8,)), BinaryDense(4)])
-    with pytest.raises(ValueError, match=r"binary_dense='fast' is not supported; expected one of \['bconv', 'float'\]"):
+    with pytest.raises(ValueError, match=r"binary_dense must be one of \['bconv', 'float'\], got binary_dense='fast'"):
         convert(model, tmp_path / "m.tflite", binary_dense="fast")
 
 
