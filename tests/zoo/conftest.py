@@ -13,7 +13,9 @@ new registry entry is converted with no change here.
 
 from __future__ import annotations
 
+import gc
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -103,10 +105,15 @@ CONVERSIONS = {
 }
 
 
+#: Full-size builds kept at once: the paper tests ask for the same model a few tests in a
+#: row; keeping every 224-px build for the whole session costs gigabytes per worker.
+BUILDS_KEPT = 2
+
+
 class ZooCache:
     def __init__(self, directory):
         self._directory = directory
-        self._models = {}
+        self._models = OrderedDict()
         self._profiles = {}
         self._converted = {}
 
@@ -117,8 +124,13 @@ class ZooCache:
     def build(self, name, **kwargs):
         """``create_model(name, **kwargs)``, built once per session."""
         key = self._key(name, kwargs)
-        if key not in self._models:
+        if key in self._models:
+            self._models.move_to_end(key)
+        else:
             self._models[key] = create_model(name, **kwargs)
+            while len(self._models) > BUILDS_KEPT:
+                self._models.popitem(last=False)
+                gc.collect()
         return self._models[key]
 
     def profile(self, name, **kwargs):
@@ -143,3 +155,13 @@ class ZooCache:
 @pytest.fixture(scope="session")
 def zoo(tmp_path_factory):
     return ZooCache(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture(autouse=True)
+def _release_keras_state():
+    """Free what Keras keeps globally after each zoo test (traced predict functions and the
+    graphs of models built in a loop), as ``clear_session``'s docs advise for many models in
+    one process: without it one xdist worker grew past 12 GB and was killed."""
+    yield
+    tf.keras.backend.clear_session()
+    gc.collect()
