@@ -18,8 +18,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/lq-ext demo
 
+# Two malloc arenas per process: TensorFlow's threads otherwise grow one arena each, and the
+# model-heavy workers' memory with them (one worker was OOM-killed at 12.6 GB).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	MALLOC_ARENA_MAX=2 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py
