@@ -13,6 +13,8 @@ new registry entry is converted with no change here.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import inspect
 from collections import OrderedDict
@@ -165,3 +167,7 @@ def _release_keras_state():
     yield
     tf.keras.backend.clear_session()
     gc.collect()
+    _LIBC.malloc_trim(0)  # hand the freed heap back to the system (glibc keeps it otherwise)
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
