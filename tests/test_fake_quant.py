@@ -1,7 +1,6 @@
 """k-bit fake quantization: values on hand-made inputs, gradients, calibration, int8 TFLite."""
 
 import larq as lq
-import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +8,7 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 from lq_ext import fake_quant
 from lq_ext.converters import convert, inspect
+from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.fake_quant import (
     IntActivationQuantizer,
     IntWeightQuantizer,
@@ -150,7 +150,7 @@ def test_int8_conv_converts_to_an_int8_op_within_one_step():
                                        rng.normal(size=8) * 0.1, rng.uniform(0.5, 2, 8)])
     x = rng.uniform(-1, 1, size=(20, 8, 8, 3)).astype(np.float32)
     calibrate(model, x)
-    flatbuffer = lce.convert_keras_model(model)
+    flatbuffer = to_flatbuffer(model).data
     report = inspect(flatbuffer)
     assert report.count("CONV_2D") == 1 and report.macs_by_class["float"] == 0
     assert report.macs_by_class["int8"] == 8 * 8 * 9 * 3 * 8  # BN folded into the int8 conv

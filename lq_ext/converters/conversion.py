@@ -13,10 +13,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import larq_compute_engine as lce
-import tensorflow as tf
-
 from lq_ext.converters._io import write_atomically
+from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.converters.int8 import Int8Plan, int8_model
 from lq_ext.converters.op_report import OpReport, inspect
 from lq_ext.converters.options import Int8Options
@@ -50,6 +48,9 @@ class ConversionResult:
         int8_plan: what int8 mode did (:class:`~lq_ext.converters.int8.Int8Plan`), or None.
         int8_agreement: in int8 mode with ``verify=True``, the flatbuffer against the
             float model (what int8 costs).
+        via: the front end that made the file (:data:`~lq_ext.converters.engines.FRONT_ENDS`,
+            or ``"tflite"``); ``fallback_reason`` says why the graph-def path was not used
+            when it was asked for (None if it was).
     """
 
     path: str
@@ -61,12 +62,16 @@ class ConversionResult:
     bconv_dense_layers: tuple[str, ...] = ()
     int8_plan: Int8Plan | None = None
     int8_agreement: ParityReport | None = None
+    via: str = "graphdef"
+    fallback_reason: str | None = None
 
     def __str__(self) -> str:
         head = f"Converted with {self.engine}"
         if self.engine == "lce":
-            head += f" (target={self.target})"
+            head += f" (target={self.target}, via {self.via})"
         head += f" -> {self.path} ({self.size_bytes:,} bytes)"
+        if self.fallback_reason is not None:
+            head += f"\nThe graph-def path failed, so LCE converted a SavedModel: {self.fallback_reason.splitlines()[0]}"
         if self.bconv_dense_layers:
             head += (
                 f"\nBinary QuantDense run as 1x1 LceBconv2d (lq_ext.layers.BinaryDense): "
@@ -97,12 +102,6 @@ class ConversionResult:
         return "\n".join(lines)
 
 
-def _to_flatbuffer(model, engine: str, target: str) -> bytes:
-    if engine == "lce":
-        return lce.convert_keras_model(model, target=target)
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
-
-
 def _int8_clone(model, converted, options: Int8Options, calibration):
     """The calibrated (and optionally fine-tuned) int8 clone of ``converted``, and its plan."""
     clone, plan = int8_model(converted, calibration, percentile=options.percentile, batch_size=options.batch_size)
@@ -118,6 +117,7 @@ def convert(
     *,
     target: str = "arm",
     engine: str = "lce",
+    via: str = "graphdef",
     verify: bool = True,
     overwrite: bool = False,
     samples=None,
@@ -136,9 +136,14 @@ def convert(
         model: a ``tf.keras.Model`` (legacy Keras 2) with fixed non-batch input dims.
         path: the ``.tflite`` file to write; its directory must exist.
         target: LCE target, ``"arm"`` (default) or ``"xcore"``; ignored by ``engine="tflite"``.
-        engine: ``"lce"`` (``larq_compute_engine.convert_keras_model``, binary ops become
+        engine: ``"lce"`` (Larq Compute Engine's converter, binary ops become
             ``LceBconv2d``) or ``"tflite"`` (``tf.lite.TFLiteConverter``, for float
             reference models such as ``tf.keras.applications.MobileNet``).
+        via: how LCE receives the model: ``"graphdef"`` (default; a frozen concrete
+            function, about 3–6× faster) or ``"saved_model"`` (what
+            ``convert_keras_model`` does). Both give the same ops and outputs
+            (:mod:`lq_ext.converters.engines`); a graph-def failure falls back to the
+            SavedModel path with a warning. Ignored by ``engine="tflite"``.
         verify: run the flatbuffer in LCE's Python Interpreter and compare with
             ``model.predict`` (:mod:`lq_ext.converters.parity`) before writing.
         overwrite: replace an existing file at ``path``; by default an existing file
@@ -188,7 +193,7 @@ def convert(
     """
     given = dict(max_outlier_fraction=max_outlier_fraction, min_top1_agreement=min_top1_agreement, atol=atol)
     path, options = check_convert_arguments(
-        model, path, target=target, engine=engine, verify=verify, overwrite=overwrite,
+        model, path, target=target, engine=engine, via=via, verify=verify, overwrite=overwrite,
         binary_dense=binary_dense, int8=int8, calibration=calibration, fine_tune=fine_tune, rtol=rtol, **given,
     )  # fmt: skip
     inputs = description = None
@@ -203,7 +208,8 @@ def convert(
         calibration_images = inputs if options.calibration is None else options.calibration
         converted, plan = _int8_clone(model, converted, options, calibration_images)
 
-    flatbuffer = _to_flatbuffer(converted, engine, target)
+    made = to_flatbuffer(converted, engine=engine, target=target, via=via)
+    flatbuffer = made.data
     ops = dataclasses.replace(inspect(flatbuffer), source=path)
 
     parity = agreement = None
@@ -229,4 +235,6 @@ def convert(
         bconv_dense_layers=bconv_dense,
         int8_plan=plan,
         int8_agreement=agreement,
+        via=made.via,
+        fallback_reason=made.fallback_reason,
     )

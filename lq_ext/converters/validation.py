@@ -16,6 +16,7 @@ import larq as lq
 import tensorflow as tf
 
 from lq_ext._validate import check_bool, check_choice, check_number
+from lq_ext.converters.engines import FRONT_ENDS
 from lq_ext.converters.options import Int8Options
 from lq_ext.converters.rewrite import BINARY_DENSE_MODES, all_layers
 from lq_ext.fake_quant import uncalibrated
@@ -196,7 +197,7 @@ def _check_no_conflict(options: Int8Options, given: dict) -> None:
 
 
 def check_convert_arguments(
-    model, path, *, target, engine, verify, overwrite, binary_dense, int8, calibration, fine_tune, **tolerances
+    model, path, *, target, engine, via, verify, overwrite, binary_dense, int8, calibration, fine_tune, **tolerances
 ) -> tuple[str, Int8Options | None]:
     """All of :func:`lq_ext.converters.convert`'s checks, in the order users meet them.
 
@@ -207,6 +208,7 @@ def check_convert_arguments(
     check_model(model)
     check_choice("engine", engine, ENGINES)
     check_choice("target", target, TARGETS)
+    check_choice("via", via, FRONT_ENDS)
     check_choice("binary_dense", binary_dense, BINARY_DENSE_MODES)
     check_bool("verify", verify)
     path = check_path(path, overwrite)

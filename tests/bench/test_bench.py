@@ -1,16 +1,16 @@
 import larq as lq
-import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from lq_ext.bench import BenchResult, run
+from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.quantizers import RSign
 
 
 def _write(tmp_path_factory, name, model):
     path = tmp_path_factory.mktemp("bench") / name
-    path.write_bytes(lce.convert_keras_model(model))
+    path.write_bytes(to_flatbuffer(model).data)
     return path
 
 

@@ -29,4 +29,4 @@ def small_flatbuffer(converted_small):
 @pytest.fixture
 def no_conversion(monkeypatch):
     """Any attempt to convert fails the test: validation must come first."""
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *a: pytest.fail("validation must come first"))
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: pytest.fail("validation must come first"))

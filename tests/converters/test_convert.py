@@ -8,6 +8,7 @@ from converter_models import build_grouped_bnn, build_small_bnn
 import lq_ext.converters.conversion as conversion_module
 import lq_ext.converters.parity as parity_module
 from lq_ext.converters import ConversionResult, ParityError, convert
+from lq_ext.converters.engines import Flatbuffer
 from lq_ext.lce_rules import grouped_bconv_error
 
 
@@ -26,7 +27,7 @@ def test_result_fields_and_file(converted_small, small_flatbuffer):
 
 def test_result_str_is_readable(converted_small):
     text = str(converted_small)
-    assert "Converted with lce (target=arm)" in text
+    assert "Converted with lce (target=arm, via graphdef)" in text
     assert f"{converted_small.size_bytes:,} bytes" in text
     assert "LceBconv2d" in text and "Parity Keras vs TFLite" in text and "passed" in text
 
@@ -62,7 +63,7 @@ def test_grouped_binary_conv_with_rsign(tmp_path):
 def test_parity_error_for_a_different_model(tmp_path, small_flatbuffer, monkeypatch):
     """Keras model B against the flatbuffer of model A (same architecture, other weights)."""
     other = build_small_bnn(seed=1)
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: Flatbuffer(small_flatbuffer, "graphdef"))
     path = tmp_path / "other.tflite"
     expected = r"(?s)does not match Keras.*FAILED: 20 of 20 samples exceed rtol.*relative error max"
     with pytest.raises(ParityError, match=expected) as info:
@@ -76,7 +77,7 @@ def test_parity_error_for_a_different_model(tmp_path, small_flatbuffer, monkeypa
 
 def test_parity_error_hints_at_untrained_batchnorm(tmp_path, small_flatbuffer, monkeypatch):
     fresh = build_small_bnn(seed=0, random_batchnorm=False)
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: Flatbuffer(small_flatbuffer, "graphdef"))
     with pytest.raises(ParityError, match=r"Hint: 3 BatchNormalization layer\(s\) still have their initial"):
         convert(fresh, tmp_path / "fresh.tflite")
 
@@ -89,7 +90,7 @@ def test_parity_error_for_perturbed_interpreter_output(tmp_path, small_bnn, smal
         out[5] = out[5][::-1]  # sample 5 predicts another class
         return out
 
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: Flatbuffer(small_flatbuffer, "graphdef"))
     monkeypatch.setattr(parity_module, "run_interpreter", perturbed)
     with pytest.raises(ParityError) as info:
         convert(small_bnn, tmp_path / "x.tflite", min_top1_agreement=1.0)
@@ -103,7 +104,7 @@ def test_parity_error_for_perturbed_interpreter_output(tmp_path, small_bnn, smal
 def test_refuses_to_overwrite(tmp_path, small_bnn, monkeypatch):
     path = tmp_path / "keep.tflite"
     path.write_bytes(b"precious")
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *a: pytest.fail("converted anyway"))
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: pytest.fail("converted anyway"))
     with pytest.raises(FileExistsError, match=r"keep\.tflite.*already exists.*overwrite=True"):
         convert(small_bnn, path)
     assert path.read_bytes() == b"precious"
@@ -112,7 +113,7 @@ def test_refuses_to_overwrite(tmp_path, small_bnn, monkeypatch):
 def test_overwrite_true_replaces_atomically(tmp_path, small_bnn, small_flatbuffer, monkeypatch):
     path = tmp_path / "replace.tflite"
     path.write_bytes(b"old")
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *args: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: Flatbuffer(small_flatbuffer, "graphdef"))
     result = convert(small_bnn, path, overwrite=True, verify=False)
     assert path.read_bytes() == small_flatbuffer and result.parity is None
     assert "not checked" in str(result)
@@ -129,7 +130,7 @@ def test_grouped_float_conv_is_converted(tmp_path, small_flatbuffer, monkeypatch
     model = tf.keras.Model(inputs, outputs)
     assert grouped_bconv_error("float_grouped", "QuantConv2D", 2, 16, 32) is not None  # if it were binary
     converted = []
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda m, *a: converted.append(m) or small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda m, **k: converted.append(m) or Flatbuffer(small_flatbuffer, "graphdef"))
     result = convert(model, tmp_path / "grouped_float.tflite", verify=False)
     assert converted == [model]
     assert (tmp_path / "grouped_float.tflite").read_bytes() == small_flatbuffer

@@ -1,12 +1,12 @@
 """The exact int8 binary depth-wise conv: same numbers as the float layer, int8 in TFLite."""
 
-import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 from lq_ext.converters import inspect
+from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.layers import BinaryDepthwiseConv2D
 from lq_ext.quantizers import RSign
 
@@ -35,7 +35,7 @@ def test_exact_int8_depthwise_is_int8_in_tflite_and_exact(kernel_bits, strides):
     x = np.random.default_rng(0).normal(size=(10, 8, 8, 16)).astype(np.float32)
     np.testing.assert_allclose(exact(x).numpy(), reference(x).numpy(), rtol=0, atol=2e-6)
 
-    flatbuffer = lce.convert_keras_model(exact)
+    flatbuffer = to_flatbuffer(exact).data
     ops = inspect(flatbuffer)
     dw = [info for info in ops.ops if info.op_type == "DEPTHWISE_CONV_2D"]
     assert len(dw) == 1 and dw[0].op_class == "int8" and dw[0].unpacked_binary

@@ -1,11 +1,11 @@
 import json
 
 import larq as lq
-import larq_compute_engine as lce
 import pytest
 import tensorflow as tf
 
 from lq_ext.converters import OpReport, inspect
+from lq_ext.converters.engines import to_flatbuffer
 
 STEM, BDW, BCONV, HEAD = 221_184, 73_728, 2_359_296, 320
 
@@ -115,7 +115,7 @@ def test_size_against_the_bit_floor():
         32, 3, padding="same", pad_values=1.0, use_bias=False,
         input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
     )(inputs)
-    report = inspect(lce.convert_keras_model(tf.keras.Model(inputs, outputs)))
+    report = inspect(to_flatbuffer(tf.keras.Model(inputs, outputs)).data)
     binary_filter = 32 * 3 * 3 * 48 / 8  # 1 bit per weight; LCE packs 48 channels into 64 bits
     others = report.weight_floor_bytes - binary_filter
     assert 0 <= others < 600  # per-channel float multiplier / bias and shape constants
@@ -134,7 +134,7 @@ def test_bconv_output_binarized_again_but_written_unpacked(pad_values, unpacked)
             32, 3, padding="same", pad_values=pad_values, input_quantizer="ste_sign",
             kernel_quantizer="ste_sign", use_bias=False, name=name,
         )(x)
-    ops = inspect(lce.convert_keras_model(tf.keras.Model(inputs, x)))
+    ops = inspect(to_flatbuffer(tf.keras.Model(inputs, x)).data)
     assert ops.count("LceBconv2d") == 2
     assert len(ops.unpacked_outputs) == unpacked
     assert ("outputs only binarized again but written unpacked: " + str(unpacked)) in ops.format()

@@ -10,6 +10,7 @@ from converter_models import build_int8_bnn, uniform_images
 
 import lq_ext.converters.conversion as conversion_module
 from lq_ext.converters import Int8Options, convert
+from lq_ext.converters.engines import Flatbuffer
 from lq_ext.converters.int8 import DEFAULT_PERCENTILE, int8_model
 from lq_ext.converters.verify import DEFAULT_MAX_OUTLIER_FRACTION_INT8, DEFAULT_MIN_TOP1_AGREEMENT_INT8
 
@@ -36,7 +37,7 @@ def int8_calls(monkeypatch, small_flatbuffer):
         return int8_model(model, images, **kwargs)
 
     monkeypatch.setattr(conversion_module, "int8_model", spy)
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *a: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: Flatbuffer(small_flatbuffer, "graphdef"))
     return calls
 
 

@@ -9,6 +9,7 @@ from converter_models import BINARY, build_grouped_bnn
 
 import lq_ext.converters.conversion as conversion_module
 from lq_ext.converters import convert
+from lq_ext.converters.engines import Flatbuffer
 from lq_ext.converters.validation import check_grouped_binary_convs, check_tolerances
 
 
@@ -93,7 +94,7 @@ def test_bad_types(tmp_path, small_bnn, no_conversion):
 
 def test_tolerances_are_only_checked_when_verifying(tmp_path, small_bnn, small_flatbuffer, monkeypatch):
     """verify=False uses no tolerance, so none is refused (as before the split)."""
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *a: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: Flatbuffer(small_flatbuffer, "graphdef"))
     result = convert(small_bnn, tmp_path / "m.tflite", verify=False, rtol=-1.0)
     assert result.parity is None and (tmp_path / "m.tflite").read_bytes() == small_flatbuffer
 

@@ -16,6 +16,7 @@ import lq_ext.converters.conversion as conversion_module
 import lq_ext.converters.parity as parity_module
 import lq_ext.converters.verify as verify_module
 from lq_ext.converters import Int8Options, convert
+from lq_ext.converters.engines import Flatbuffer
 from lq_ext.converters.int8 import int8_model
 from lq_ext.converters.validation import check_int8
 from lq_ext.converters.verify import (
@@ -66,7 +67,7 @@ def parity_calls(monkeypatch, small_flatbuffer):
         outputs = model.predict(inputs, verbose=0)
         return parity_module.compare_outputs(outputs, outputs, **kwargs)
 
-    monkeypatch.setattr(conversion_module, "_to_flatbuffer", lambda *a: small_flatbuffer)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: Flatbuffer(small_flatbuffer, "graphdef"))
     monkeypatch.setattr(parity_module, "run_parity", run_parity)
     monkeypatch.setattr(parity_module, "run_interpreter", lambda flatbuffer, inputs, kernel: np.zeros((len(inputs), 10)))
     return calls

@@ -1,7 +1,6 @@
 """PokeBNN: the official ACE figures, layout, options, errors, round trips, the weight
 binarization schedule, and LCE conversion (bit-packed binary convs, int8 8-/4-bit parts)."""
 
-import larq_compute_engine as lce
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +8,7 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 import lq_ext
 from lq_ext.callbacks import WeightBinarization, weight_switches
+from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.data import load_samples, preprocess
 from lq_ext.fake_quant import IntActivationQuantizer, calibrate, int_quantizers
 from lq_ext.layers import ReshapeAdd
@@ -229,7 +229,7 @@ def test_parity_within_the_models_own_calibration_sensitivity(mini, images, conv
 
 def test_pokeinit_int8_path_matches_keras_within_one_level(mini, images):
     prefix = tf.keras.Model(mini.input, mini.get_layer("poke_init_conv2_out").output)
-    flatbuffer = lce.convert_keras_model(prefix)
+    flatbuffer = to_flatbuffer(prefix).data
     assert lq_ext.converters.inspect(flatbuffer).macs_by_class["float"] == 0
     step = float(mini.get_layer("poke_init_conv2_out").bound.numpy()) / 127
     levels = np.abs(Interpreter(flatbuffer).predict(images) - prefix(images).numpy()) / step
