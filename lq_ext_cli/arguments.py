@@ -12,6 +12,7 @@ import argparse
 from lq_ext_cli.choices import (
     DATASETS,
     DECAYS,
+    FRONT_ENDS,
     KERNEL_CHOICES,
     OPTIMIZERS,
     RECIPES,
@@ -62,6 +63,10 @@ def add_convert_arguments(parser, model_names) -> None:
     parser.add_argument("output", help="the .tflite file to write")
     parser.add_argument("--weights", help="local weights file to load first")
     parser.add_argument("--target", default="arm", choices=("arm", "xcore"), help="LCE target (default arm)")
+    parser.add_argument(
+        "--via", default="graphdef", choices=FRONT_ENDS,
+        help="how LCE receives the model: a frozen graph (default, fast) or a SavedModel (LCE's own way)",
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip the parity check on real images")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument(

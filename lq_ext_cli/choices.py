@@ -12,6 +12,8 @@ import importlib.util
 import os
 import sys
 
+#: ``lq_ext.converters.engines.FRONT_ENDS``
+FRONT_ENDS = ("graphdef", "saved_model")
 #: ``lq_ext.bench.interpreter.KERNEL_CHOICES``
 KERNEL_CHOICES = ("auto", "optimized", "indirect_bgemm", "reference")
 #: ``lq_ext.data.DATASETS``

@@ -39,3 +39,41 @@ def test_tensorflow_first_without_the_variable_raises_clear_import_error():
     assert "already imported without TF_USE_LEGACY_KERAS=1" in result.stdout
     assert "export TF_USE_LEGACY_KERAS=1" in result.stdout
     assert "restart the kernel" in result.stdout
+
+
+def test_tf_keras_is_left_unconverted_by_autograph_once():
+    import tensorflow as tf
+    from tensorflow.python.autograph.core import config
+    from tensorflow.python.autograph.impl import conversion
+
+    from lq_ext._env import leave_tf_keras_unconverted
+
+    leave_tf_keras_unconverted()  # a second call adds nothing
+    module = tf.keras.layers.Layer.__module__
+    assert module.startswith("tf_keras.")
+    assert len([r for r in config.CONVERSION_RULES if isinstance(r, config.DoNotConvert) and r.matches(module)]) == 1
+    assert conversion.is_allowlisted(tf.keras.layers.Layer.add_weight)
+    assert not conversion.is_allowlisted(_layer_with_python_control_flow().call)
+
+
+def _layer_with_python_control_flow():
+    import tensorflow as tf
+
+    class SignedSum(tf.keras.layers.Layer):
+        def call(self, inputs):
+            total = tf.reduce_sum(inputs)
+            if total > 0:  # a tensor condition: needs AutoGraph in a functional model
+                return inputs
+            return -inputs
+
+    return SignedSum()
+
+
+def test_user_layers_are_still_converted_in_functional_models():
+    import numpy as np
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((3,))
+    model = tf.keras.Model(inputs, _layer_with_python_control_flow()(inputs))
+    np.testing.assert_array_equal(model(np.array([[1.0, -3.0, 1.0]], np.float32)).numpy(), [[-1.0, 3.0, -1.0]])
+    np.testing.assert_array_equal(model(np.array([[1.0, 3.0, 1.0]], np.float32)).numpy(), [[1.0, 3.0, 1.0]])

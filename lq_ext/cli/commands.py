@@ -36,6 +36,7 @@ def run_convert(args) -> None:
         args.output,
         target=args.target,
         engine="lce" if args.int8 else spec.engine,
+        via=args.via,
         verify=not args.no_verify,
         overwrite=args.overwrite,
         int8=args.int8,

@@ -73,6 +73,20 @@ class Graph:
             return None
         return self.tensors[op.subgraph][indices[position]]
 
+    def structure(self) -> tuple:
+        """Every operator in order: its type, custom options and the (shape, dtype,
+        constant) of its tensors, without tensor names; equal for two files that differ
+        only in names (constant values are not compared)."""
+
+        def describe(op, indices):
+            tensors = self.tensors[op.subgraph]
+            return tuple((tensors[i].shape, tensors[i].dtype, tensors[i].constant) if i >= 0 else None for i in indices)
+
+        return tuple(
+            (op.subgraph, op.op_type, describe(op, op.inputs), describe(op, op.outputs), op.custom_options)
+            for op in self.operators
+        )
+
 
 def _describe(source) -> str:
     return f"{os.fspath(source)!r}" if not isinstance(source, (bytes, bytearray, memoryview)) else "<bytes>"

@@ -62,7 +62,7 @@ def test_convert_inspect_bench_and_overwrite_protection(tmp_path, capsys):
     path = str(tmp_path / "bdnet32.tflite")
     assert main(["convert", "bdnet_mobilenet", path, *SMALL]) == 0
     out = capsys.readouterr().out
-    assert "passed" in out and "LceBconv2d" in out
+    assert "passed" in out and "LceBconv2d" in out and "(target=arm, via graphdef)" in out
     size = os.path.getsize(path)
     assert main(["convert", "bdnet_mobilenet", path, *SMALL, "--no-verify"]) == 1
     assert "exists" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import setuptools
 
 import lq_ext_cli
 from lq_ext.bench.interpreter import KERNEL_CHOICES
+from lq_ext.converters.engines import FRONT_ENDS
 from lq_ext.data import DATASETS
 from lq_ext.training import OPTIMIZERS, RECIPES, STRATEGIES
 from lq_ext.training.schedules import DECAYS
@@ -156,6 +157,7 @@ def test_catalog_read_by_path_may_define_dataclasses(tmp_path):
 
 def test_tf_free_choices_equal_the_library_constants():
     assert choices.KERNEL_CHOICES == KERNEL_CHOICES
+    assert choices.FRONT_ENDS == FRONT_ENDS
     assert choices.DATASETS == DATASETS
     assert choices.RECIPES == tuple(RECIPES)
     assert choices.OPTIMIZERS == OPTIMIZERS

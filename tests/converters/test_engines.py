@@ -3,10 +3,12 @@ path adds the SavedModel path's signature and falls back to it, with the reason,
 
 import dataclasses
 
+import flatbuffers
 import numpy as np
 import pytest
 import tensorflow as tf
 from converter_models import build_int8_bnn, uniform_images
+from tensorflow.lite.python import schema_py_generated as schema
 
 import lq_ext.converters.engines as engines
 from lq_ext.converters import convert, inspect
@@ -46,14 +48,7 @@ def _report(data):
 
 
 def _operators(data):
-    """Every op with its type, its tensors' shapes and types and its custom options."""
-    graph = parse(data, "<bytes>")
-    tensors = graph.tensors[0]
-
-    def describe(indices):
-        return tuple((tensors[i].shape, tensors[i].dtype, tensors[i].constant) if i >= 0 else None for i in indices)
-
-    return [(op.op_type, describe(op.inputs), describe(op.outputs), op.custom_options) for op in graph.operators]
+    return parse(data).structure()
 
 
 def test_front_ends_make_the_same_flatbuffer(both):
@@ -120,3 +115,21 @@ def test_tflite_engine_ignores_via():
     inputs = tf.keras.Input((4,))
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(inputs))
     assert to_flatbuffer(model, engine="tflite").via == "tflite"
+
+
+def _renamed(data):
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    for i, tensor in enumerate(model.subgraphs[0].tensors):
+        tensor.name = f"tensor_{i}"
+    builder = flatbuffers.Builder(len(data))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_structure_ignores_tensor_names_and_sees_op_changes(int8_bnn):
+    data = to_flatbuffer(int8_bnn).data
+    renamed = _renamed(data)
+    assert [t.name for t in parse(renamed).tensors[0]][:2] == ["tensor_0", "tensor_1"]
+    assert parse(renamed).structure() == parse(data).structure()
+    clone, _ = int8_model(int8_bnn, uniform_images(int8_bnn.input_shape[1:], n=8))
+    assert parse(to_flatbuffer(clone).data).structure() != parse(data).structure()
