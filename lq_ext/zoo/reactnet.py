@@ -13,9 +13,13 @@ Provenance and deviations: docs/models/reactnet.md.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
-from lq_ext.zoo import _common
+from lq_ext import torch_checkpoint
+from lq_ext._validate import check_choice
+from lq_ext.layers import SpatialFlip
+from lq_ext.zoo import _common, official_weights
 from lq_ext.zoo._blocks import (  # noqa: F401  (re-exported: their old home)
     CLIP_VALUE,
     PAD_VALUES,
@@ -29,7 +33,13 @@ from lq_ext.zoo._blocks import (  # noqa: F401  (re-exported: their old home)
 from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
 
-__all__ = ["PAD_VALUES", "REACTNET_A_WIDTHS", "ReActNetA", "binary_conv", "reactnet_block"]
+__all__ = ["NUMERICS", "PAD_VALUES", "REACTNET_A_WIDTHS", "ReActNetA", "binary_conv", "reactnet_block"]
+
+#: ``numerics=`` choices: the zoo's LCE-friendly defaults, or the official PyTorch network's.
+NUMERICS = ("lce", "official")
+
+#: Official numerics: BN epsilon of PyTorch, zero padding of the binary 3×3 convs.
+OFFICIAL_BN_EPSILON = 1e-5
 
 
 def build_reactnet(args: ZooArgs, widths, *, check_shape=None, top=None, **body_options) -> tf.keras.Model:
@@ -43,9 +53,49 @@ def build_reactnet(args: ZooArgs, widths, *, check_shape=None, top=None, **body_
 
 
 _REACTNET_ARGS = """\
-        pad_values: padding of the binary 3×3 convs: 1.0 (default, LCE's "same-one")
-            or 0.0 (the released code's zero padding).
+        pad_values: padding of the binary 3×3 convs: 1.0 (LCE's "same-one"; the
+            default with ``numerics="lce"``) or 0.0 (the released code's zero padding;
+            the default with ``numerics="official"``).
+        numerics: ``"lce"`` (the zoo's defaults) or ``"official"``: the official
+            PyTorch network's numerics (BN epsilon 1e-5, zero padding, the input
+            normalised with ImageNet mean / std from the zoo's [−1, 1] range, and the
+            image flipped spatially so that Keras' "same" stride-2 padding computes
+            PyTorch's symmetric one; H and W multiples of 32, above 64 px). Default:
+            ``"official"`` when ``weights`` is an official PyTorch checkpoint
+            (``liuzechun/ReActNet`` ``mobilenet/2_step2``, zip or legacy format,
+            read without PyTorch), else ``"lce"``. Guide: docs/guides/pretrained_weights.md.
 """
+
+
+def _official_input(inputs):
+    """Zoo input in [−1, 1] → (x01 − mean) / std, then the spatial flip (layer names ``official_input_*``)."""
+    mean = np.asarray(official_weights.IMAGENET_MEAN, dtype=np.float32)
+    std = np.asarray(official_weights.IMAGENET_STD, dtype=np.float32)
+    # (x + 1) / 2 − m) / s  ==  (x − (2m − 1)) / (2s)
+    x = tf.keras.layers.Normalization(
+        axis=-1, mean=2 * mean - 1, variance=(2 * std) ** 2, name="official_input_norm"
+    )(inputs)
+    return SpatialFlip(name="official_input_flip")(x)
+
+
+def _check_official_shape(input_shape):
+    height, width = input_shape[:2]
+    if height % 32 or width % 32 or max(height, width) <= _common.SMALL_INPUT_MAX:
+        raise ValueError(
+            f"ReActNetA: numerics='official' reproduces the official network for inputs whose "
+            f"height and width are multiples of 32 and larger than {_common.SMALL_INPUT_MAX} px "
+            f"(e.g. 224); got input_shape={tuple(input_shape)}."
+        )
+
+
+def _read_official(weights, *, include_top, num_classes):
+    """The checkpoint's state dict, checked against ReActNet-A's official keys and shapes."""
+    state = torch_checkpoint.load_state_dict(weights)
+    expected = official_weights.reactnet_a_shapes(REACTNET_A_WIDTHS, num_classes)
+    if not include_top:
+        expected = {k: v for k, v in expected.items() if not k.startswith("fc.")}
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    return official_weights.check_keys(state, expected, entry="ReActNetA")
 
 
 @register_model("reactnet_a")
@@ -59,7 +109,8 @@ def ReActNetA(
     num_classes=1000,
     pooling=None,
     classifier_activation="softmax",
-    pad_values=1.0,
+    pad_values=None,
+    numerics=None,
     name=None,
 ) -> tf.keras.Model:
     """ReActNet-A (published figures: ``lq_ext.zoo.catalog.card("reactnet_a")``).
@@ -69,8 +120,27 @@ def ReActNetA(
     (:func:`lq_ext.zoo.preprocess_input`). Inputs of at most 64 px use the small-input
     layout (32×32 ends at 4×4), larger ones the ImageNet layout (224×224 ends at 7×7).
     """
+    check_choice("numerics", numerics, (None, *NUMERICS))
+    state = None
+    if weights is not None and torch_checkpoint.is_torch_checkpoint(weights):
+        state = _read_official(weights, include_top=include_top, num_classes=num_classes)
+    if numerics is None:
+        numerics = "official" if state is not None else "lce"
+    official = numerics == "official"
+    if pad_values is None:
+        pad_values = 0.0 if official else 1.0
     args = ZooArgs(
-        name or "reactnet_a", input_shape, input_tensor, weights, include_top, num_classes, pooling,
-        classifier_activation,
+        name or "reactnet_a", input_shape, input_tensor, None if state is not None else weights,
+        include_top, num_classes, pooling, classifier_activation,
     )
-    return build_reactnet(args, REACTNET_A_WIDTHS, pad_values=pad_values)
+    options = {}
+    if official:
+        _check_official_shape(args.input_shape)
+        options = dict(bn_epsilon=OFFICIAL_BN_EPSILON, input_stage=_official_input)
+    model = build_reactnet(args, REACTNET_A_WIDTHS, pad_values=pad_values, **options)
+    if state is not None:
+        assignments = official_weights.reactnet_a_assignments(
+            state, model, widths=REACTNET_A_WIDTHS, flip=official
+        )
+        tf.keras.backend.batch_set_value(assignments)
+    return model
