@@ -200,10 +200,10 @@ def load_weights(model, path):
         model.load_weights(path)
     except (ValueError, KeyError, OSError, tf.errors.OpError) as error:
         raise ValueError(
-            f"Could not load weights file {path!r} into {model.name}: it is not a Keras weights "
-            f"file (.h5 or TF checkpoint) saved from this architecture and configuration (same "
-            f"input_shape, include_top, num_classes and options), nor an official PyTorch "
-            f"checkpoint. Underlying error: {str(error).splitlines()[0]}"
+            f"Could not load weights file {path!r} into {model.name}: it was not saved "
+            f"from this architecture and configuration (same input_shape, include_top, "
+            f"num_classes and options), and it is not a PyTorch checkpoint either. "
+            f"Underlying error: {str(error).splitlines()[0]}"
         ) from error
 
 
