@@ -34,19 +34,23 @@ class OfficialWeightsError(CheckpointError):
     """An official checkpoint that does not fit the model (keys or shapes; the message lists them)."""
 
 
-#: Key patterns that identify the official networks (first match wins).
+#: One key that identifies each official network's state dict (first match wins).
 _FINGERPRINTS = (
-    ("feature.1.binary_3x3.weights", "ReActNet-A (liuzechun/ReActNet mobilenet) → lq_ext.zoo.ReActNetA"),
-    ("layer1.0.binary_conv.weights", "ReActNet ResNet-18 (liuzechun/ReActNet resnet), no lq_ext entry loads it yet"),
-    ("feature.1.binary_conv.weight", "a BNext / ES-BNext model, no lq_ext entry loads it yet"),
-    ("shift", "a BCDNet model (Sense-GVT/BCDNet), no lq_ext entry loads it yet"),
+    ("mlp_layer.0.mlp_layer.0.binary_conv1.weight",
+     "BCDNet-A (Sense-GVT/BCDNet prototype/model/a_3.py); no lq_ext entry loads it yet"),
+    ("feature.1.binary_3x3.weights", "ReActNet-A (liuzechun/ReActNet mobilenet/2_step2) → lq_ext.zoo.ReActNetA"),
+    ("feature.1.binary_3x3.weight",
+     "ReActNet-A's step-1 checkpoint (real-valued weights, liuzechun/ReActNet mobilenet/1_step1); "
+     "load the step-2 checkpoint"),
+    ("layer1.0.binary_conv.weight",
+     "ReActNet's ResNet-18 (liuzechun/ReActNet resnet); no lq_ext entry loads it yet"),
 )
 
 
 def describe(state) -> str:
     """What architecture ``state`` (``{name: array}``) looks like, for error messages."""
-    for pattern, label in _FINGERPRINTS:
-        if pattern in state or any(pattern in key for key in state):
+    for key, label in _FINGERPRINTS:
+        if key in state:
             return label
     return f"an unknown architecture (first keys: {sorted(state)[:5]})"
 

@@ -152,9 +152,14 @@ def test_checkpoint_errors_name_keys_and_shapes(state):
     assert "missing keys: ['feature.3.move21.bias']" in message
     assert "unexpected keys: ['feature.3.extra.weight']" in message
     assert "fc.weight: checkpoint shape (10, 1024), model expects (1000, 1024)" in message
-    resnet = {"layer1.0.binary_conv.weights": np.zeros((9, 1)), "conv1.weight": np.zeros(1)}
-    with pytest.raises(official_weights.OfficialWeightsError, match="looks like ReActNet ResNet-18"):
-        official_weights.check_keys(resnet, shapes, entry="ReActNetA")
+    others = {
+        "layer1.0.binary_conv.weight": "looks like ReActNet's ResNet-18",
+        "mlp_layer.0.mlp_layer.0.binary_conv1.weight": r"looks like BCDNet-A \(Sense-GVT/BCDNet",
+        "feature.1.binary_3x3.weight": "looks like ReActNet-A's step-1 checkpoint .* load the step-2",
+    }
+    for key, match in others.items():
+        with pytest.raises(official_weights.OfficialWeightsError, match=match):
+            official_weights.check_keys({key: np.zeros(1), "fc.bias": np.zeros(1)}, shapes, entry="ReActNetA")
 
 
 def test_wrong_checkpoints_through_the_zoo_entries(tmp_path):
