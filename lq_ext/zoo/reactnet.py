@@ -13,12 +13,10 @@ Provenance and deviations: docs/models/reactnet.md.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from lq_ext import torch_checkpoint
 from lq_ext._validate import check_choice
-from lq_ext.layers import SpatialFlip
 from lq_ext.zoo import _common, official_weights
 from lq_ext.zoo._blocks import (  # noqa: F401  (re-exported: their old home)
     CLIP_VALUE,
@@ -35,11 +33,7 @@ from lq_ext.zoo._registry import register_model
 
 __all__ = ["NUMERICS", "PAD_VALUES", "REACTNET_A_WIDTHS", "ReActNetA", "binary_conv", "reactnet_block"]
 
-#: ``numerics=`` choices: the zoo's LCE-friendly defaults, or the official PyTorch network's.
-NUMERICS = ("lce", "official")
-
-#: Official numerics: BN epsilon of PyTorch, zero padding of the binary 3×3 convs.
-OFFICIAL_BN_EPSILON = 1e-5
+NUMERICS = official_weights.NUMERICS
 
 
 def build_reactnet(args: ZooArgs, widths, *, check_shape=None, top=None, **body_options) -> tf.keras.Model:
@@ -67,37 +61,6 @@ _REACTNET_ARGS = """\
 """
 
 
-def _official_input(inputs):
-    """Zoo input in [−1, 1] → (x01 − mean) / std, then the spatial flip (layer names ``official_input_*``)."""
-    mean = np.asarray(official_weights.IMAGENET_MEAN, dtype=np.float32)
-    std = np.asarray(official_weights.IMAGENET_STD, dtype=np.float32)
-    # (x + 1) / 2 − m) / s  ==  (x − (2m − 1)) / (2s)
-    x = tf.keras.layers.Normalization(
-        axis=-1, mean=2 * mean - 1, variance=(2 * std) ** 2, name="official_input_norm"
-    )(inputs)
-    return SpatialFlip(name="official_input_flip")(x)
-
-
-def _check_official_shape(input_shape):
-    height, width = input_shape[:2]
-    if height % 32 or width % 32 or max(height, width) <= _common.SMALL_INPUT_MAX:
-        raise ValueError(
-            f"ReActNetA: numerics='official' reproduces the official network for inputs whose "
-            f"height and width are multiples of 32 and larger than {_common.SMALL_INPUT_MAX} px "
-            f"(e.g. 224); got input_shape={tuple(input_shape)}."
-        )
-
-
-def _read_official(weights, *, include_top, num_classes):
-    """The checkpoint's state dict, checked against ReActNet-A's official keys and shapes."""
-    state = torch_checkpoint.load_state_dict(weights)
-    expected = official_weights.reactnet_a_shapes(REACTNET_A_WIDTHS, num_classes)
-    if not include_top:
-        expected = {k: v for k, v in expected.items() if not k.startswith("fc.")}
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    return official_weights.check_keys(state, expected, entry="ReActNetA")
-
-
 @register_model("reactnet_a")
 @_common.document(name="reactnet_a", model_args=_REACTNET_ARGS)
 def ReActNetA(
@@ -123,7 +86,8 @@ def ReActNetA(
     check_choice("numerics", numerics, (None, *NUMERICS))
     state = None
     if weights is not None and torch_checkpoint.is_torch_checkpoint(weights):
-        state = _read_official(weights, include_top=include_top, num_classes=num_classes)
+        expected = official_weights.reactnet_a_shapes(REACTNET_A_WIDTHS, num_classes)
+        state = official_weights.read_checkpoint(weights, expected, include_top=include_top, entry="ReActNetA")
     if numerics is None:
         numerics = "official" if state is not None else "lce"
     official = numerics == "official"
@@ -135,8 +99,8 @@ def ReActNetA(
     )
     options = {}
     if official:
-        _check_official_shape(args.input_shape)
-        options = dict(bn_epsilon=OFFICIAL_BN_EPSILON, input_stage=_official_input)
+        official_weights.check_official_shape(args.input_shape, entry="ReActNetA")
+        options = dict(bn_epsilon=official_weights.OFFICIAL_BN_EPSILON, input_stage=official_weights.official_input)
     model = build_reactnet(args, REACTNET_A_WIDTHS, pad_values=pad_values, **options)
     if state is not None:
         assignments = official_weights.reactnet_a_assignments(

@@ -1,4 +1,4 @@
-"""Deterministic, official-like ReActNet-A weights in NumPy (no torch, no TensorFlow).
+"""Deterministic, official-like ReActNet-A / BCDNet-A weights in NumPy (no torch, no TensorFlow).
 
 The golden script (tools/golden/reactnet_a.py) loads these arrays into the official
 PyTorch model and records its outputs; the tests regenerate the same arrays and load
@@ -25,19 +25,26 @@ def _rng(key, seed):
     return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
 
-def _conv_of_bn(key):
-    """The conv key whose output the BN at ``key`` normalises (ReActNet-A naming)."""
+def _conv_of_bn(key, shapes):
+    """The conv key whose output the BN at ``key`` normalises, and how many such convs are
+    summed before it (ReActNet-A / BCDNet-A naming)."""
     prefix, bn, _ = key.rsplit(".", 2)
     if prefix == "feature.0":
-        return "feature.0.conv1.weight", 1.0
-    conv = {"bn1": "binary_3x3", "bn2": "binary_pw", "bn2_1": "binary_pw_down1", "bn2_2": "binary_pw_down2"}[bn]
-    return f"{prefix}.{conv}.weights", 1.0
+        return "feature.0.conv1.weight", 1
+    convs = {"bn1": ("binary_3x3", "binary_conv"), "bn2": ("binary_pw",),
+             "bn2_1": ("binary_pw_down1",), "bn2_2": ("binary_pw_down2",)}[bn]
+    for conv in convs:
+        for suffix in ("weights", "weight"):
+            if f"{prefix}.{conv}.{suffix}" in shapes:
+                summed = 3 if f"{prefix}.binary_conv1.weight" in shapes else 1  # BCDNet's shift block
+                return f"{prefix}.{conv}.{suffix}", summed
+    raise KeyError(f"no conv for {key!r}")
 
 
 def _value(key, shape, seed, state, shapes):
     rng = _rng(key, seed)
     n = int(np.prod(shape)) if shape else 1
-    if key.endswith(".weights"):  # binary conv, stored flat
+    if key.endswith(".weights") or (".binary" in key and key.endswith(".weight")):  # binary conv
         return rng.normal(0.0, 0.05, shape)
     if key == "feature.0.conv1.weight":
         return rng.normal(0.0, 0.2, shape)
@@ -45,15 +52,15 @@ def _value(key, shape, seed, state, shapes):
         return np.asarray(1000, dtype=np.int64)
     last = key.rsplit(".", 1)[1]
     if ".bn" in key:
-        conv_key, _ = _conv_of_bn(key)
+        conv_key, summed = _conv_of_bn(key, shapes)
         weight = state.get(conv_key)
         if weight is None:
             weight = state[conv_key] = _value(conv_key, shapes[conv_key], seed, state, shapes)
         channels = shape[0]
-        if conv_key.endswith(".weights"):
+        if ".binary" in conv_key:
             fan_in = weight.size // channels
             mean_abs = np.abs(weight.reshape(channels, -1)).mean(axis=1)
-            std = mean_abs * np.sqrt(fan_in)
+            std = mean_abs * np.sqrt(fan_in * summed)
         else:  # the float stem on inputs of unit scale
             std = np.sqrt((weight.reshape(channels, -1) ** 2).sum(axis=1))
         if last == "weight":
@@ -68,9 +75,9 @@ def _value(key, shape, seed, state, shapes):
         return rng.normal(0.0, 0.1, shape)
     if ".prelu" in key:
         return rng.uniform(0.05, 0.4, shape)
-    if key == "fc.weight":
+    if key in ("fc.weight", "fc_dist.weight"):
         return rng.normal(0.0, 1.0 / np.sqrt(shape[1]), shape) * 2.0
-    if key == "fc.bias":
+    if key in ("fc.bias", "fc_dist.bias"):
         return rng.normal(0.0, 0.1, shape)
     raise KeyError(f"no rule for {key!r} (shape {shape}, {n} values)")
 

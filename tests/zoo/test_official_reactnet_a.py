@@ -18,7 +18,7 @@ from official_state import official_like_state, write_torch_zip
 from lq_ext import torch_checkpoint
 from lq_ext.data import load_samples
 from lq_ext.layers import SpatialFlip
-from lq_ext.zoo import BCDNetA, ReActNetA, official_weights, preprocess_input
+from lq_ext.zoo import BCDNetA, BDNetMobileNet, ReActNetA, official_weights, preprocess_input
 from lq_ext.zoo._blocks import REACTNET_A_WIDTHS, reactnet_block
 
 GOLDEN = Path(__file__).parent / "fixtures" / "official" / "reactnet_a_golden.npz"
@@ -123,18 +123,20 @@ def test_network_reproduces_the_official_forward(loaded, golden):
     assert np.array_equal(centred(logits), centred(reference))
 
 
-def test_include_top_false_and_lce_numerics(official_checkpoint, loaded):
-    features = ReActNetA(weights=official_checkpoint, include_top=False, pooling="avg")
+def test_include_top_false_with_lce_numerics(official_checkpoint, loaded):
+    # numerics="lce" keeps the zoo's layout: no input stage, unflipped kernels
+    features = ReActNetA(
+        weights=official_checkpoint, include_top=False, pooling="avg", numerics="lce", pad_values=0.0
+    )
     assert features.output_shape == (None, 1024)
+    assert "official_input_flip" not in [l.name for l in features.layers]
+    np.testing.assert_array_equal(
+        features.get_layer("block3_3x3_conv").kernel.numpy(),
+        loaded.get_layer("block3_3x3_conv").kernel.numpy()[::-1, ::-1],
+    )
     np.testing.assert_array_equal(
         features.get_layer("block13_pw_bn").moving_mean.numpy(),
         loaded.get_layer("block13_pw_bn").moving_mean.numpy(),
-    )
-    # numerics="lce" keeps the zoo's layout: no input stage, unflipped kernels
-    lce = ReActNetA(weights=official_checkpoint, numerics="lce", pad_values=0.0, include_top=False)
-    assert "official_input_flip" not in [l.name for l in lce.layers]
-    np.testing.assert_array_equal(
-        lce.get_layer("block3_3x3_conv").kernel.numpy(), loaded.get_layer("block3_3x3_conv").kernel.numpy()[::-1, ::-1]
     )
 
 
@@ -165,8 +167,10 @@ def test_checkpoint_errors_name_keys_and_shapes(state):
 def test_wrong_checkpoints_through_the_zoo_entries(tmp_path):
     with pytest.raises(official_weights.OfficialWeightsError, match=r"not ReActNetA's official network: it looks like an unknown"):
         ReActNetA(weights=TINY)
-    with pytest.raises(ValueError, match=r"is a PyTorch checkpoint of an unknown architecture .* bcdnet_a does not load"):
-        BCDNetA(weights=TINY, input_shape=(32, 32, 3), num_classes=10)
+    with pytest.raises(official_weights.OfficialWeightsError, match=r"not BCDNetA's official network"):
+        BCDNetA(weights=TINY)
+    with pytest.raises(ValueError, match=r"is a PyTorch checkpoint of an unknown architecture .* bdnet_mobilenet does not load"):
+        BDNetMobileNet(weights=TINY, input_shape=(32, 32, 3), num_classes=10)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"\x80\x02" + b"garbage")
     with pytest.raises(torch_checkpoint.CheckpointError, match="not a readable PyTorch checkpoint"):
