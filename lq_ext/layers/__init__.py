@@ -2,8 +2,8 @@
 
 activations (RPReLU, DPReLU, HardSigmoid), bias (LearnableBias), channels
 (ChannelBroadcast, ChannelSlice), dense (BinaryDense), depthwise (BinaryDepthwiseConv2D),
-embedding (BCDNet-B's contextual embedding builders), es (ESQuantConv2D), mix
-(ClampedMix), shift (CircularShift), shortcut (ReshapeAdd).
+embedding (BCDNet-B's contextual embedding builders), es (ESQuantConv2D), flip
+(SpatialFlip), mix (ClampedMix), shift (CircularShift), shortcut (ReshapeAdd).
 """
 
 from lq_ext.layers.activations import DPReLU, HardSigmoid, RPReLU
@@ -12,6 +12,7 @@ from lq_ext.layers.channels import ChannelBroadcast, ChannelSlice
 from lq_ext.layers.dense import BinaryDense
 from lq_ext.layers.depthwise import BinaryDepthwiseConv2D
 from lq_ext.layers.es import ESQuantConv2D
+from lq_ext.layers.flip import SpatialFlip
 from lq_ext.layers.mix import ClampedMix
 from lq_ext.layers.shift import CircularShift
 from lq_ext.layers.shortcut import ReshapeAdd
@@ -29,4 +30,5 @@ __all__ = [
     "LearnableBias",
     "RPReLU",
     "ReshapeAdd",
+    "SpatialFlip",
 ]

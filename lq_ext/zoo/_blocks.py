@@ -28,6 +28,7 @@ from lq_ext.quantizers import ScaledSign
 from lq_ext.zoo._common import SMALL_INPUT_MAX, check_flag
 
 __all__ = [
+    "BN_EPSILON",
     "BROADCAST_MODES",
     "CLIP_VALUE",
     "MOBILENET_WIDTHS",
@@ -69,21 +70,25 @@ def block_strides(widths):
     ]
 
 
-def stem(x, strides, filters=MOBILENET_WIDTHS[0]):
+#: Keras' BatchNormalization epsilon (the zoo's default); PyTorch's is 1e-5.
+BN_EPSILON = 1e-3
+
+
+def stem(x, strides, filters=MOBILENET_WIDTHS[0], bn_epsilon=BN_EPSILON):
     """Real-valued 3×3 conv to ``filters`` (32) channels + BN (ReActNet-A's first layer)."""
     x = tf.keras.layers.Conv2D(
         filters, 3, strides=strides, padding="same", use_bias=False, name="stem_conv"
     )(x)
-    return tf.keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    return tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=bn_epsilon, name="stem_bn")(x)
 
 
-def residual_unit(x, make_conv, shortcut, *, residual_mode, name):
+def residual_unit(x, make_conv, shortcut, *, residual_mode, name, bn_epsilon=BN_EPSILON):
     """One conv unit with its own residual, then RPReLU.
 
     ``make_conv(name)`` returns the binary conv layer (input binarizer included), or any
     callable on a tensor built from such layers.
     """
-    bn = tf.keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")
+    bn = tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=bn_epsilon, name=f"{name}_bn")
     add = tf.keras.layers.Add(name=f"{name}_add")
     if residual_mode == "pre_bn":
         out = add([shortcut, make_conv(f"{name}_conv")(bn(x))])
@@ -105,6 +110,7 @@ def residual_block(
     residual_mode="post_bn",
     broadcast_mode="concat_dup",
     roles=("dw", "pw"),
+    bn_epsilon=BN_EPSILON,
 ):
     """Two residual units: a 3×3 (spatial) conv unit, then a 1×1 point-wise unit.
 
@@ -119,6 +125,7 @@ def residual_block(
         pointwise_conv: ``pointwise_conv(conv_name, out_filters)`` likewise for the 1×1.
         roles: the unit names' suffixes, ``{name}_{role}`` (``{name}_{role}{i}`` for the
             halves of a ``"concat_dup"`` doubling).
+        bn_epsilon: of the units' BatchNormalization (1e-3 Keras, 1e-5 PyTorch).
     """
     check_choice("residual_mode", residual_mode, RESIDUAL_MODES)
     check_choice("broadcast_mode", broadcast_mode, BROADCAST_MODES)
@@ -130,7 +137,9 @@ def residual_block(
     spatial_role, pointwise_role = roles
 
     def unit(x, make_conv, shortcut, unit_name):
-        return residual_unit(x, make_conv, shortcut, residual_mode=residual_mode, name=unit_name)
+        return residual_unit(
+            x, make_conv, shortcut, residual_mode=residual_mode, name=unit_name, bn_epsilon=bn_epsilon
+        )
 
     shortcut = x
     if strides > 1:
@@ -187,6 +196,7 @@ def reactnet_block(
     embedding_reduction=None,
     embedding_activation="relu",
     share_embedding=False,
+    bn_epsilon=BN_EPSILON,
 ):
     """ReActNet-A's basic block; BCDNet's binary conv block (docs/models/reactnet.md).
 
@@ -206,6 +216,7 @@ def reactnet_block(
         share_embedding: one embedding ``e`` of the block input for both convs
             (``{name}_embedding``), instead of one per conv from its own input
             (``{name}_3x3_embedding``, ``{name}_pw_embedding``). BCDNet-B only.
+        bn_epsilon: of the block's BatchNormalization (1e-3; the official code's 1e-5).
     """
     dynamic = embedding_reduction is not None
     shared = None
@@ -263,6 +274,7 @@ def reactnet_block(
         residual_mode="post_bn",
         broadcast_mode="concat_dup",
         roles=("3x3", "pw"),
+        bn_epsilon=bn_epsilon,
     )
 
 
@@ -291,11 +303,15 @@ def reactnet_body(
     embedding_activation="relu",
     share_embedding=False,
     stage=None,
+    bn_epsilon=BN_EPSILON,
+    input_stage=None,
 ):
     """Validate, then return ``body(inputs, small_input)``: stem → ReActNet blocks → ``stage``.
 
     The network body of ReActNet-A and BCDNet (for :func:`lq_ext.zoo._common.build_model`);
-    ``stage(x)`` appends layers after the conv blocks (BCDNet's shift blocks).
+    ``stage(x)`` appends layers after the conv blocks (BCDNet's shift blocks);
+    ``input_stage(inputs)`` prepends layers before the stem (official weights' input
+    normalisation and flip); ``bn_epsilon`` goes to every BatchNormalization.
     """
     check_choice("pad_values", pad_values, PAD_VALUES)
     if embedding_reduction is not None:
@@ -305,7 +321,8 @@ def reactnet_body(
 
     def body(inputs, small_input):
         stem_stride, strides = layout_strides(widths, small_input)
-        x = stem(inputs, strides=stem_stride)
+        x = inputs if input_stage is None else input_stage(inputs)
+        x = stem(x, strides=stem_stride, bn_epsilon=bn_epsilon)
         for i, (filters, block_stride) in enumerate(zip(widths[1:], strides)):
             x = reactnet_block(
                 x,
@@ -316,6 +333,7 @@ def reactnet_body(
                 embedding_reduction=embedding_reduction,
                 embedding_activation=embedding_activation,
                 share_embedding=share_embedding,
+                bn_epsilon=bn_epsilon,
             )
         return x if stage is None else stage(x)
 

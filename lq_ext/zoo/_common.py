@@ -14,7 +14,9 @@ from typing import Any
 
 import tensorflow as tf
 
+from lq_ext import torch_checkpoint
 from lq_ext.data.preprocessing import to_unit_range
+from lq_ext.zoo.official_weights import describe
 
 #: Inputs up to this side length get a model's small-input layout (CIFAR, STL-10 at
 #: 64 px, Tiny ImageNet, Fashion-MNIST padded to 32).
@@ -187,13 +189,21 @@ def finish_model(inputs, outputs, *, input_tensor, weights, name):
 def load_weights(model, path):
     """Load a local weights file, turning a shape mismatch into a clear error."""
     path = os.fspath(path)
+    if torch_checkpoint.is_torch_checkpoint(path):
+        state = torch_checkpoint.load_state_dict(path)
+        raise ValueError(
+            f"{path!r} is a PyTorch checkpoint of {describe(state)}; {model.name} does not load "
+            f"official PyTorch checkpoints (lq_ext.zoo.ReActNetA does; "
+            f"docs/guides/pretrained_weights.md)."
+        )
     try:
         model.load_weights(path)
     except (ValueError, KeyError, OSError, tf.errors.OpError) as error:
         raise ValueError(
             f"Could not load weights file {path!r} into {model.name}: it was not saved "
             f"from this architecture and configuration (same input_shape, include_top, "
-            f"num_classes and options). Underlying error: {str(error).splitlines()[0]}"
+            f"num_classes and options), and it is not a PyTorch checkpoint either. "
+            f"Underlying error: {str(error).splitlines()[0]}"
         ) from error
 
 

@@ -17,10 +17,13 @@ import warnings
 
 import tensorflow as tf
 
+from lq_ext import torch_checkpoint
+from lq_ext._validate import check_choice
+from lq_ext.layers import SpatialFlip
 from lq_ext.layers.embedding import LearnableBias, embedding_units
 from lq_ext.layers.shift import CircularShift
-from lq_ext.zoo import _common, catalog
-from lq_ext.zoo._blocks import binary_conv, final_size, reactnet_body, residual_unit
+from lq_ext.zoo import _common, catalog, official_weights
+from lq_ext.zoo._blocks import BN_EPSILON, binary_conv, final_size, reactnet_body, residual_unit
 from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
 
@@ -87,7 +90,7 @@ def _check_shift_map(x, name, short_range):
         )
 
 
-def shift_block(x, *, name, short_range=1, long_range="half"):
+def shift_block(x, *, name, short_range=1, long_range="half", bn_epsilon=BN_EPSILON):
     """BCDNet's binary shift-MLP block (released ``ShiftBlock``), C → C.
 
     .. code-block:: text
@@ -133,10 +136,10 @@ def shift_block(x, *, name, short_range=1, long_range="half"):
 
         return apply
 
-    return residual_unit(thresholded, branches, x, residual_mode="post_bn", name=name)
+    return residual_unit(thresholded, branches, x, residual_mode="post_bn", name=name, bn_epsilon=bn_epsilon)
 
 
-def point_block(x, *, name):
+def point_block(x, *, name, bn_epsilon=BN_EPSILON):
     """BCDNet's ``PointBlock``: ``RPReLU(BN(Conv1x1(sign(x + b))) + x)``, C → C.
 
     Layers ``{name}_bias``, ``{name}_conv``, ``{name}_bn``, ``{name}_add``, ``{name}_act``.
@@ -146,24 +149,36 @@ def point_block(x, *, name):
     def conv(conv_name):
         return binary_conv(x.shape[-1], 1, name=conv_name)
 
-    return residual_unit(thresholded, conv, x, residual_mode="post_bn", name=name)
+    return residual_unit(thresholded, conv, x, residual_mode="post_bn", name=name, bn_epsilon=bn_epsilon)
 
 
-def mlp_block(x, *, name, shift_blocks=SHIFT_BLOCKS_PER_MLP_BLOCK, short_range=1, long_range="half"):
+def mlp_block(
+    x, *, name, shift_blocks=SHIFT_BLOCKS_PER_MLP_BLOCK, short_range=1, long_range="half", bn_epsilon=BN_EPSILON
+):
     """BCDNet's ``Block``: ``shift_blocks`` shift blocks, then a point block, C → C.
 
     Layers ``{name}_shift{i}_*`` (:func:`shift_block`) and ``{name}_point_*``
     (:func:`point_block`).
     """
     for i in range(1, shift_blocks + 1):
-        x = shift_block(x, name=f"{name}_shift{i}", short_range=short_range, long_range=long_range)
-    return point_block(x, name=f"{name}_point")
+        x = shift_block(
+            x, name=f"{name}_shift{i}", short_range=short_range, long_range=long_range, bn_epsilon=bn_epsilon
+        )
+    return point_block(x, name=f"{name}_point", bn_epsilon=bn_epsilon)
 
 
-def _mlp_stage(x):
-    for i in range(1, MLP_BLOCKS + 1):
-        x = mlp_block(x, name=f"mlp{i}")
-    return x
+def _mlp_stage(bn_epsilon=BN_EPSILON, unflip=False):
+    """The three MLP blocks; ``unflip`` first undoes the official input flip (the shifts
+    roll in the image's own orientation)."""
+
+    def stage(x):
+        if unflip:
+            x = SpatialFlip(name="official_unflip")(x)
+        for i in range(1, MLP_BLOCKS + 1):
+            x = mlp_block(x, name=f"mlp{i}", bn_epsilon=bn_epsilon)
+        return x
+
+    return stage
 
 
 def _check_input_shape(model_name):
@@ -223,7 +238,7 @@ def fold_distillation_head(model, *, name=None) -> tf.keras.Model:
     return tf.keras.Model(model.inputs, outputs, name=name or model.name)
 
 
-def _bcdnet(args: ZooArgs, *, distillation_head, pad_values, **embedding):
+def _bcdnet(args: ZooArgs, *, distillation_head, pad_values, official=False, **embedding):
     _common.check_flag("distillation_head", distillation_head, args.model_name)
     if distillation_head and not args.include_top:
         raise ValueError(
@@ -231,7 +246,15 @@ def _bcdnet(args: ZooArgs, *, distillation_head, pad_values, **embedding):
             f"fc_dist) and needs include_top=True, got include_top={args.include_top!r}."
         )
     top = _distillation_top(args.num_classes, args.classifier_activation) if distillation_head else None
-    body = reactnet_body(BCDNET_A_WIDTHS, pad_values=pad_values, stage=_mlp_stage, **embedding)
+    options = {}
+    if official:
+        official_weights.check_official_shape(args.input_shape, entry=args.model_name)
+        bn_epsilon = official_weights.OFFICIAL_BN_EPSILON
+        options = dict(bn_epsilon=bn_epsilon, input_stage=official_weights.official_input)
+        stage = _mlp_stage(bn_epsilon, unflip=True)
+    else:
+        stage = _mlp_stage()
+    body = reactnet_body(BCDNET_A_WIDTHS, pad_values=pad_values, stage=stage, **options, **embedding)
     return _common.build_model(body, args, check_shape=_check_input_shape(args.model_name), top=top)
 
 
@@ -252,6 +275,16 @@ _BCDNET_A_ARGS = """\
             0.0 (the code's zero padding).
 """
 
+_NUMERICS_ARG = """\
+        numerics: ``"lce"`` or ``"official"`` (the official PyTorch network's numerics,
+            as for :func:`lq_ext.zoo.ReActNetA`, with the image flipped back before the
+            shift stage; zero padding by default). Default: ``"official"`` when
+            ``weights`` is the official PyTorch checkpoint (``a_3``, step 2; read without
+            PyTorch; ``fc`` and ``fc_dist`` folded into ``logits`` as the official
+            inference output unless ``distillation_head``), else ``"lce"``.
+            Guide: docs/guides/pretrained_weights.md.
+"""
+
 _BCDNET_B_ARGS = _BCDNET_A_ARGS + """\
         embedding_reduction: hidden size of W₁ = C // embedding_reduction (default 4:
             +1.91 M float MACs at 224×224, matching the poster's FLOPs increase 0.12 →
@@ -264,7 +297,7 @@ _BCDNET_B_ARGS = _BCDNET_A_ARGS + """\
 
 
 @register_model("bcdnet_a")
-@_common.document(name="bcdnet_a", notes=_LAYOUT_NOTE, model_args=_BCDNET_A_ARGS)
+@_common.document(name="bcdnet_a", notes=_LAYOUT_NOTE, model_args=_BCDNET_A_ARGS + _NUMERICS_ARG)
 def BCDNetA(
     *,
     input_shape=None,
@@ -275,7 +308,8 @@ def BCDNetA(
     pooling=None,
     classifier_activation="softmax",
     distillation_head=False,
-    pad_values=1.0,
+    pad_values=None,
+    numerics=None,
     name=None,
 ) -> tf.keras.Model:
     """BCDNet-A, the released model (published figures: ``lq_ext.zoo.catalog.card("bcdnet_a")``).
@@ -283,11 +317,24 @@ def BCDNetA(
     Reference: arXiv:2209.01404, code ``a_3.py``. 10 binary conv blocks (ReActNet-A's),
     then 3 MLP blocks of 3 shift blocks + 1 point block (see the module docstring).
     """
+    check_choice("numerics", numerics, (None, *official_weights.NUMERICS))
+    state = None
+    if weights is not None and torch_checkpoint.is_torch_checkpoint(weights):
+        expected = official_weights.bcdnet_a_shapes(BCDNET_A_WIDTHS, num_classes)
+        state = official_weights.read_checkpoint(weights, expected, include_top=include_top, entry="BCDNetA")
+    official = (numerics or ("official" if state is not None else "lce")) == "official"
+    if pad_values is None:
+        pad_values = 0.0 if official else 1.0
     args = ZooArgs(
-        name or "bcdnet_a", input_shape, input_tensor, weights, include_top, num_classes, pooling,
-        classifier_activation,
+        name or "bcdnet_a", input_shape, input_tensor, None if state is not None else weights,
+        include_top, num_classes, pooling, classifier_activation,
     )
-    return _bcdnet(args, distillation_head=distillation_head, pad_values=pad_values)
+    model = _bcdnet(args, distillation_head=distillation_head, pad_values=pad_values, official=official)
+    if state is not None:
+        tf.keras.backend.batch_set_value(
+            official_weights.bcdnet_a_assignments(state, model, widths=BCDNET_A_WIDTHS, flip=official)
+        )
+    return model
 
 
 @register_model("bcdnet_b")

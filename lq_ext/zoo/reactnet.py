@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from lq_ext.zoo import _common
+from lq_ext import torch_checkpoint
+from lq_ext._validate import check_choice
+from lq_ext.zoo import _common, official_weights
 from lq_ext.zoo._blocks import (  # noqa: F401  (re-exported: their old home)
     CLIP_VALUE,
     PAD_VALUES,
@@ -29,7 +31,9 @@ from lq_ext.zoo._blocks import (  # noqa: F401  (re-exported: their old home)
 from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
 
-__all__ = ["PAD_VALUES", "REACTNET_A_WIDTHS", "ReActNetA", "binary_conv", "reactnet_block"]
+__all__ = ["NUMERICS", "PAD_VALUES", "REACTNET_A_WIDTHS", "ReActNetA", "binary_conv", "reactnet_block"]
+
+NUMERICS = official_weights.NUMERICS
 
 
 def build_reactnet(args: ZooArgs, widths, *, check_shape=None, top=None, **body_options) -> tf.keras.Model:
@@ -43,8 +47,17 @@ def build_reactnet(args: ZooArgs, widths, *, check_shape=None, top=None, **body_
 
 
 _REACTNET_ARGS = """\
-        pad_values: padding of the binary 3×3 convs: 1.0 (default, LCE's "same-one")
-            or 0.0 (the released code's zero padding).
+        pad_values: padding of the binary 3×3 convs: 1.0 (LCE's "same-one"; the
+            default with ``numerics="lce"``) or 0.0 (the released code's zero padding;
+            the default with ``numerics="official"``).
+        numerics: ``"lce"`` (the zoo's defaults) or ``"official"``: the official
+            PyTorch network's numerics (BN epsilon 1e-5, zero padding, the input
+            normalised with ImageNet mean / std from the zoo's [−1, 1] range, and the
+            image flipped spatially so that Keras' "same" stride-2 padding computes
+            PyTorch's symmetric one; H and W multiples of 32, above 64 px). Default:
+            ``"official"`` when ``weights`` is an official PyTorch checkpoint
+            (``liuzechun/ReActNet`` ``mobilenet/2_step2``, zip or legacy format,
+            read without PyTorch), else ``"lce"``. Guide: docs/guides/pretrained_weights.md.
 """
 
 
@@ -59,7 +72,8 @@ def ReActNetA(
     num_classes=1000,
     pooling=None,
     classifier_activation="softmax",
-    pad_values=1.0,
+    pad_values=None,
+    numerics=None,
     name=None,
 ) -> tf.keras.Model:
     """ReActNet-A (published figures: ``lq_ext.zoo.catalog.card("reactnet_a")``).
@@ -69,8 +83,28 @@ def ReActNetA(
     (:func:`lq_ext.zoo.preprocess_input`). Inputs of at most 64 px use the small-input
     layout (32×32 ends at 4×4), larger ones the ImageNet layout (224×224 ends at 7×7).
     """
+    check_choice("numerics", numerics, (None, *NUMERICS))
+    state = None
+    if weights is not None and torch_checkpoint.is_torch_checkpoint(weights):
+        expected = official_weights.reactnet_a_shapes(REACTNET_A_WIDTHS, num_classes)
+        state = official_weights.read_checkpoint(weights, expected, include_top=include_top, entry="ReActNetA")
+    if numerics is None:
+        numerics = "official" if state is not None else "lce"
+    official = numerics == "official"
+    if pad_values is None:
+        pad_values = 0.0 if official else 1.0
     args = ZooArgs(
-        name or "reactnet_a", input_shape, input_tensor, weights, include_top, num_classes, pooling,
-        classifier_activation,
+        name or "reactnet_a", input_shape, input_tensor, None if state is not None else weights,
+        include_top, num_classes, pooling, classifier_activation,
     )
-    return build_reactnet(args, REACTNET_A_WIDTHS, pad_values=pad_values)
+    options = {}
+    if official:
+        official_weights.check_official_shape(args.input_shape, entry="ReActNetA")
+        options = dict(bn_epsilon=official_weights.OFFICIAL_BN_EPSILON, input_stage=official_weights.official_input)
+    model = build_reactnet(args, REACTNET_A_WIDTHS, pad_values=pad_values, **options)
+    if state is not None:
+        assignments = official_weights.reactnet_a_assignments(
+            state, model, widths=REACTNET_A_WIDTHS, flip=official
+        )
+        tf.keras.backend.batch_set_value(assignments)
+    return model
