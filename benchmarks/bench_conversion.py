@@ -1,7 +1,7 @@
 """Conversion time per zoo model: LCE through a SavedModel vs through its graph-def front end.
 
     python benchmarks/bench_conversion.py [--models bdnet_mobilenet,reactnet_a]
-        [--sizes 32,224] [--output benchmarks/results/conversion.md]
+        [--sizes 32,224] [--output docs/results/conversion.md]
 
 For every registered model (random weights, seed 0; 10 classes at 32 px, 1000 at 224 px)
 and each input size, :func:`lq_ext.converters.engines.to_flatbuffer` runs with
@@ -24,10 +24,12 @@ import sys
 import time
 from dataclasses import dataclass
 
+import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
-import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 from lq_ext.bench.compare import machine_description
 from lq_ext.converters._flatbuffer import parse
 from lq_ext.converters.engines import to_flatbuffer
@@ -37,7 +39,7 @@ from lq_ext.testing import randomize_weights
 from lq_ext.zoo import get_model_spec, list_models
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_OUTPUT = os.path.join(HERE, "results", "conversion.md")
+DEFAULT_OUTPUT = os.path.join(HERE, os.pardir, "docs", "results", "conversion.md")
 
 
 @dataclass(frozen=True)

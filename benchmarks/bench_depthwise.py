@@ -31,10 +31,12 @@ import sys
 import time
 from dataclasses import dataclass
 
+import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
-import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 from lq_ext.bench import run
 from lq_ext.bench.compare import machine_description
 from lq_ext.cli import _shape as parse_shape  # the CLI's H,W,C parser

@@ -1,8 +1,11 @@
-"""One session-wide cache of zoo builds, cost profiles and LCE conversions.
+"""A per-file cache of zoo builds, cost profiles and LCE conversions.
 
-The registry contract test (test_registry.py) and the paper tests (test_<paper>.py) ask
-the same models and flatbuffers of :func:`zoo`, so each is built / converted once per
-session. Cached models are shared: tests must not change their weights.
+The tests of one file (the registry contract in test_registry.py, a paper's tests in
+test_<paper>.py) ask the same models and flatbuffers of :func:`zoo` several times, so each
+is built / converted once per file. The cache is dropped when the file is done: a session
+cache kept every model of every zoo file alive in its xdist worker for the rest of the
+run (10 GB per worker, two workers on a 24 GB machine). Cached models are shared: tests
+must not change their weights.
 
 :data:`CONVERSIONS` says how each registered model is prepared for its small-input
 conversion (seed and scale of the random weights, calibration, tolerances). The paper
@@ -13,8 +16,6 @@ new registry entry is converted with no change here.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import inspect
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import tensorflow as tf
+from memory_release import release_memory
 
 import lq_ext
 from lq_ext.converters import convert
@@ -145,29 +147,33 @@ class ZooCache:
     def converted(self, name):
         """``(model, ConversionResult)`` of ``name`` at :data:`SMALL`, by its :class:`Recipe`."""
         if name not in self._converted:
-            recipe = CONVERSIONS.get(name, Recipe())
-            model = create_model(name, **{**small_kwargs(name), **recipe.build})
-            recipe.prepare(model)
-            path = self._directory / f"{name}.tflite"
-            result = convert(model, path, engine=get_model_spec(name).engine, **recipe.convert)
-            self._converted[name] = (model, result)
+            self._converted[name] = convert_small(name, self._directory)
         return self._converted[name]
 
 
-@pytest.fixture(scope="session")
+def convert_small(name, directory):
+    """Build ``name`` at :data:`SMALL`, prepare and convert it by its :class:`Recipe`."""
+    recipe = CONVERSIONS.get(name, Recipe())
+    model = create_model(name, **{**small_kwargs(name), **recipe.build})
+    recipe.prepare(model)
+    result = convert(model, directory / f"{name}.tflite", engine=get_model_spec(name).engine, **recipe.convert)
+    return model, result
+
+
+@pytest.fixture(scope="session", name="convert_small")
+def convert_small_fixture():
+    """:func:`convert_small`, for test files (conftest modules are not importable by name)."""
+    return convert_small
+
+
+@pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
     return ZooCache(tmp_path_factory.mktemp("zoo"))
 
 
 @pytest.fixture(autouse=True)
 def _release_keras_state():
-    """Free what Keras keeps globally after each zoo test (traced predict functions and the
-    graphs of models built in a loop), as ``clear_session``'s docs advise for many models in
-    one process: without it one xdist worker grew past 12 GB and was killed."""
+    """After each zoo test too (they build many full-size models): ``release_memory``, as
+    ``clear_session``'s docs advise for many models in one process."""
     yield
-    tf.keras.backend.clear_session()
-    gc.collect()
-    _LIBC.malloc_trim(0)  # hand the freed heap back to the system (glibc keeps it otherwise)
-
-
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
+    release_memory()

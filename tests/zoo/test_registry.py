@@ -4,7 +4,10 @@ Per entry: the default build, ``input_tensor`` with ``include_top=False`` and ``
 ``num_classes``, ``get_config`` / ``.h5`` / SavedModel round trips with identical
 outputs, the published costs its catalog card says we reproduce, and an LCE conversion
 at 32 px with every 1-bit MAC bit-packed. Paper-specific assertions stay in the paper's
-test file; models and flatbuffers come from the session cache in conftest.py.
+test file. The small-input conversion of each entry is a module fixture parametrized by
+name, so pytest runs every test of one entry in a row and drops its model before the next
+entry (holding all of them grew the worker past 9 GB); full-size builds and profiles come
+from the file's cache in conftest.py.
 """
 
 import os
@@ -146,9 +149,14 @@ def test_input_tensor_without_top_and_pooling(name):
     assert features.shape == (2, model.output_shape[-1]) and np.all(np.isfinite(features))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_num_classes_and_round_trips(name, zoo, tmp_path):
-    model, _ = zoo.converted(name)  # built at 32 px with num_classes=10, weights prepared
+@pytest.fixture(scope="module", params=NAMES)
+def converted(request, tmp_path_factory, convert_small):
+    """``(model, ConversionResult)`` of one entry at 32 px (conftest.py's recipe)."""
+    return convert_small(request.param, tmp_path_factory.mktemp(request.param))
+
+
+def test_num_classes_and_round_trips(converted, tmp_path):
+    model, _ = converted  # built at 32 px with num_classes=10, weights prepared
     assert model.output_shape == (None, 10)
     x = _x()
     expected = _outputs(model, x)
@@ -176,9 +184,8 @@ def test_costs_reproduce_the_published_figures(name, zoo):
         assert at_paper_precision(getattr(cost, figure), published) == published, (figure, getattr(cost, figure))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_conversion_bitpacks_every_binary_mac(name, zoo):
-    model, result = zoo.converted(name)
+def test_conversion_bitpacks_every_binary_mac(converted):
+    model, result = converted
     ops, cost = result.ops, lq_ext.profile(model)
     # every 1-bit MAC LCE can bit-pack is bit-packed: all but depth-wise ones (LCE has no
     # binary depth-wise kernel; BD-Net's naive baseline runs them as exact int8)
