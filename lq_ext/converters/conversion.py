@@ -140,7 +140,8 @@ def convert(
             ``LceBconv2d``) or ``"tflite"`` (``tf.lite.TFLiteConverter``, for float
             reference models such as ``tf.keras.applications.MobileNet``).
         via: how LCE receives the model: ``"graphdef"`` (default; a frozen concrete
-            function, about 3–6× faster) or ``"saved_model"`` (what
+            function, 4–13× faster on the zoo models measured in
+            docs/results/conversion.md) or ``"saved_model"`` (what
             ``convert_keras_model`` does). Both give the same ops and outputs
             (:mod:`lq_ext.converters.engines`); a graph-def failure falls back to the
             SavedModel path with a warning. Ignored by ``engine="tflite"``.
