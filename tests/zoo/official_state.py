@@ -136,3 +136,14 @@ def write_torch_zip(path, obj):
         for key, raw in records.items():
             archive.writestr(f"archive/data/{key}", raw)
         archive.writestr("archive/version", "3\n")
+
+
+def load_golden(path):
+    """Every array of a golden ``.npz`` (tools/golden/), read into memory."""
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def relative_error(ours, official):
+    """max |ours − official| / max |official|: the golden tests' measure (per tensor or image)."""
+    return float(np.abs(ours - official).max() / np.abs(official).max())

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from official_state import SEED, official_like_state, write_torch_zip
+from official_state import SEED, load_golden, official_like_state, relative_error, write_torch_zip
 
 from lq_ext.data import load_samples
 from lq_ext.zoo import BCDNetA, official_weights, preprocess_input
@@ -25,17 +25,12 @@ UNITS = {"shift": ("mlp_layer.1.mlp_layer.2", shift_block), "point": ("mlp_layer
 
 @pytest.fixture(scope="module")
 def golden():
-    with np.load(GOLDEN) as data:
-        return {k: data[k] for k in data.files}
+    return load_golden(GOLDEN)
 
 
 @pytest.fixture(scope="module")
 def state():
     return official_like_state(official_weights.bcdnet_a_shapes(BCDNET_A_WIDTHS))
-
-
-def _rel(a, b):
-    return float(np.abs(a - b).max() / np.abs(b).max())
 
 
 @pytest.mark.parametrize("unit", sorted(UNITS))
@@ -50,11 +45,11 @@ def test_shift_and_point_blocks_equal_the_official_ones(unit, golden, state):
     tf.keras.backend.batch_set_value(official_weights.mlp_unit_assignments(state, model, prefix, "u", 1024))
     output, sign_in = (t.numpy() for t in model(inputs_np))
     ref = golden[f"{unit}_sign_in"]
-    assert _rel(sign_in[..., ::16], ref) <= RTOL
+    assert relative_error(sign_in[..., ::16], ref) <= RTOL
     assert np.sum(np.sign(sign_in[..., ::16]) != np.sign(ref)) == 0
     # every output channel mixes all (shifted) input channels: a wrong roll direction,
     # quarter order or conv assignment shows in channels 0-63
-    assert _rel(output[..., :64], golden[f"{unit}_output"]) <= RTOL
+    assert relative_error(output[..., :64], golden[f"{unit}_output"]) <= RTOL
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from official_state import official_like_state, write_torch_zip
+from official_state import load_golden, official_like_state, relative_error, write_torch_zip
 
 from lq_ext import torch_checkpoint
 from lq_ext.data import load_samples
@@ -31,17 +31,12 @@ BLOCKS = {"block1": (1, 32, 64, 1), "block2": (2, 64, 128, 2), "block3": (3, 128
 
 @pytest.fixture(scope="module")
 def golden():
-    with np.load(GOLDEN) as data:
-        return {k: data[k] for k in data.files}
+    return load_golden(GOLDEN)
 
 
 @pytest.fixture(scope="module")
 def state():
     return official_like_state(official_weights.reactnet_a_shapes(REACTNET_A_WIDTHS))
-
-
-def _rel(a, b):
-    return float(np.abs(a - b).max() / np.abs(b).max())
 
 
 @pytest.mark.parametrize("name", sorted(BLOCKS))
@@ -59,13 +54,13 @@ def test_block_equals_the_official_block(name, golden, state):
     output, sign_in1, sign_in2 = model(x)
     for ours, theirs in ((sign_in1, "sign_in1"), (sign_in2, "sign_in2")):
         ref = golden[f"{name}_{theirs}"]
-        assert _rel(ours.numpy(), ref) <= RTOL, theirs
+        assert relative_error(ours.numpy(), ref) <= RTOL, theirs
         flips = np.sign(ours.numpy()) != np.sign(ref)
         # a flipped binarizer is a tie: its official input is within round-off of 0
         assert np.all(np.abs(ref[flips]) <= RTOL * np.abs(ref).max()), (theirs, ref[flips])
         assert flips.sum() == 0, f"{name} {theirs}: {flips.sum()} binarizer flips (ties)"
     assert output.shape == golden[f"{name}_output"].shape
-    assert _rel(output.numpy(), golden[f"{name}_output"]) <= RTOL
+    assert relative_error(output.numpy(), golden[f"{name}_output"]) <= RTOL
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests" / "zoo"))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from official_state import SEED, official_like_state  # noqa: E402
-from reactnet_a import MEAN, STD, sample_images  # noqa: E402
+from reactnet_a import MEAN, STD, float64_comparison, sample_images  # noqa: E402
 
 UNITS = {"shift": "mlp_layer.1.mlp_layer.2", "point": "mlp_layer.2.mlp_layer.3"}
 
@@ -96,13 +96,8 @@ def network_golden(model):
                 noise = torch.randn(module.running_var.shape, generator=generator)
                 module.running_var.mul_(1 + 1e-6 * noise)
         logits_perturbed = perturbed(x).numpy()
-    diff = np.abs(logits64 - logits).max(axis=1)
-    sensitive = np.flatnonzero(diff > 1e-3 * np.abs(logits).max())
     return {
-        "logits": logits.astype(np.float32),
-        "float64_max_abs_diff": diff.astype(np.float32),
-        "float64_images": sensitive,
-        "float64_logits": logits64[sensitive].astype(np.float32),
+        **float64_comparison(logits, logits64),
         "perturbed_max_abs_diff": np.abs(logits_perturbed - logits).max(axis=1).astype(np.float32),
     }
 

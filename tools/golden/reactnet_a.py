@@ -105,6 +105,11 @@ def network_golden(model):
         logits = model(x).numpy()
         # The official network's own sensitivity to round-off: the same forward in float64.
         logits64 = copy.deepcopy(model).double()(x.double()).numpy()
+    return float64_comparison(logits, logits64)
+
+
+def float64_comparison(logits, logits64):
+    """The float32 logits and, per image, how far the official float64 forward is from them."""
     diff = np.abs(logits64 - logits).max(axis=1)
     sensitive = np.flatnonzero(diff > 1e-3 * np.abs(logits).max())
     return {
