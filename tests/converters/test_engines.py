@@ -23,12 +23,15 @@ def int8_bnn():
     return build_int8_bnn()  # a binary conv, BatchNorms, RPReLU, a residual add
 
 
-@pytest.fixture(scope="module", params=["float", "int8"])
-def model(request, int8_bnn):
-    if request.param == "float":
-        return int8_bnn
+@pytest.fixture(scope="module")
+def int8_clone(int8_bnn):
     clone, _ = int8_model(int8_bnn, uniform_images(int8_bnn.input_shape[1:], n=8))
     return clone  # fake-quant ops: LCE must quantize this graph on either path
+
+
+@pytest.fixture(scope="module", params=["float", "int8"])
+def model(request, int8_bnn, int8_clone):
+    return int8_bnn if request.param == "float" else int8_clone
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +62,8 @@ def test_front_ends_make_the_same_flatbuffer(both):
     assert _report(graphdef.data).count("LceBconv2d") == 1
 
 
-def test_int8_clone_is_quantized_on_the_graphdef_path(int8_bnn):
-    clone, _ = int8_model(int8_bnn, uniform_images(int8_bnn.input_shape[1:], n=8))
-    types = {t.dtype for t in parse(to_flatbuffer(clone).data, "<bytes>").tensors[0]}
+def test_int8_clone_is_quantized_on_the_graphdef_path(int8_clone):
+    types = {t.dtype for t in parse(to_flatbuffer(int8_clone).data, "<bytes>").tensors[0]}
     assert "int8" in types
 
 
@@ -126,10 +128,9 @@ def _renamed(data):
     return bytes(builder.Output())
 
 
-def test_structure_ignores_tensor_names_and_sees_op_changes(int8_bnn):
+def test_structure_ignores_tensor_names_and_sees_op_changes(int8_bnn, int8_clone):
     data = to_flatbuffer(int8_bnn).data
     renamed = _renamed(data)
     assert [t.name for t in parse(renamed).tensors[0]][:2] == ["tensor_0", "tensor_1"]
     assert parse(renamed).structure() == parse(data).structure()
-    clone, _ = int8_model(int8_bnn, uniform_images(int8_bnn.input_shape[1:], n=8))
-    assert parse(to_flatbuffer(clone).data).structure() != parse(data).structure()
+    assert parse(to_flatbuffer(int8_clone).data).structure() != parse(data).structure()
