@@ -12,7 +12,7 @@ SCRIPTS = sorted((Path(__file__).parents[1] / "benchmarks").glob("bench_*.py"))
 
 
 def test_there_are_benchmark_scripts():
-    assert {p.name for p in SCRIPTS} >= {"bench_conversion.py", "bench_depthwise.py", "bench_models.py"}
+    assert {p.name for p in SCRIPTS} >= {"bench_conversion.py", "bench_depthwise.py", "bench_models.py", "bench_paired.py"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

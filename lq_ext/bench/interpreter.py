@@ -29,7 +29,7 @@ from lq_ext.converters._flatbuffer import load_bytes
 from lq_ext.converters.op_report import inspect
 from lq_ext.converters.parity import KERNELS
 
-__all__ = ["BenchResult", "KERNEL_CHOICES", "resolve_kernel", "run"]
+__all__ = ["BenchResult", "KERNEL_CHOICES", "check_run_arguments", "prepare", "resolve_kernel", "run"]
 
 KERNEL_CHOICES = ("auto", *KERNELS)
 
@@ -112,6 +112,45 @@ def _make_input(interpreter, inputs, seed: int = 0) -> list[np.ndarray]:
     return [array.astype(np.dtype(types[0]), copy=False)]
 
 
+def prepare(flatbuffer: bytes, source: str, *, kernel: str, threads: int, use_xnnpack: bool, inputs="random"):
+    """An LCE Interpreter of ``flatbuffer`` ready to time: ``(invoke, batch, kernel)``.
+
+    ``invoke(batch)`` runs one inference of the single-sample ``batch``; ``kernel`` is the
+    ``LceBconv2d`` kernel used (``"auto"`` resolved). Arguments are checked by the callers.
+    """
+    kernel = resolve_kernel(kernel, inspect(flatbuffer), source)
+
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(
+            flatbuffer, num_threads=threads, use_xnnpack=use_xnnpack, **KERNELS[kernel]
+        )
+    except RuntimeError as error:  # details go to stderr, the exception says little
+        raise RuntimeError(
+            f"The LCE Interpreter could not prepare {source!r} with kernel={kernel!r}, "
+            f"use_xnnpack={use_xnnpack} (see the ERROR lines on stderr): {error}"
+        ) from error
+    batch = _make_input(interpreter, inputs)
+    # The wrapper's predict takes batch-1 arrays directly, without the per-call
+    # generator and concatenation of Interpreter.predict.
+    invoke = getattr(interpreter, "interpreter", None)
+    invoke = invoke.predict if invoke is not None and hasattr(invoke, "predict") else interpreter.predict
+    return invoke, batch, kernel
+
+
+def check_run_arguments(*, threads, warmup, runs, kernel, use_xnnpack) -> tuple[int, int, int]:
+    """The shared guards of :func:`run` and :func:`lq_ext.bench.paired.paired_latency`."""
+    threads = check_int("threads", threads, low=1)
+    warmup = check_int("warmup", warmup, low=0)
+    runs = check_int("runs", runs, low=1)
+    if not isinstance(kernel, str) or kernel not in KERNEL_CHOICES:
+        raise ValueError(f"kernel={kernel!r} is not supported; expected one of {list(KERNEL_CHOICES)}.")
+    if not isinstance(use_xnnpack, bool):
+        raise ValueError(f"use_xnnpack must be True or False, got use_xnnpack={use_xnnpack!r}.")
+    return threads, warmup, runs
+
+
 def run(
     path,
     *,
@@ -148,35 +187,14 @@ def run(
             grouped binary convs.
         RuntimeError: the interpreter cannot prepare or run the model.
     """
-    threads = check_int("threads", threads, low=1)
-    warmup = check_int("warmup", warmup, low=0)
-    runs = check_int("runs", runs, low=1)
-    if not isinstance(kernel, str) or kernel not in KERNEL_CHOICES:
-        raise ValueError(f"kernel={kernel!r} is not supported; expected one of {list(KERNEL_CHOICES)}.")
-    if not isinstance(use_xnnpack, bool):
-        raise ValueError(f"use_xnnpack must be True or False, got use_xnnpack={use_xnnpack!r}.")
+    threads, warmup, runs = check_run_arguments(
+        threads=threads, warmup=warmup, runs=runs, kernel=kernel, use_xnnpack=use_xnnpack
+    )
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be a callable(done, total) or None, got {progress!r}.")
 
     flatbuffer, source = load_bytes(path)
-    kernel = resolve_kernel(kernel, inspect(flatbuffer), source)
-
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-    try:
-        interpreter = Interpreter(
-            flatbuffer, num_threads=threads, use_xnnpack=use_xnnpack, **KERNELS[kernel]
-        )
-    except RuntimeError as error:  # details go to stderr, the exception says little
-        raise RuntimeError(
-            f"The LCE Interpreter could not prepare {source!r} with kernel={kernel!r}, "
-            f"use_xnnpack={use_xnnpack} (see the ERROR lines on stderr): {error}"
-        ) from error
-    batch = _make_input(interpreter, inputs)
-    # The wrapper's predict takes batch-1 arrays directly, without the per-call
-    # generator and concatenation of Interpreter.predict.
-    invoke = getattr(interpreter, "interpreter", None)
-    invoke = invoke.predict if invoke is not None and hasattr(invoke, "predict") else interpreter.predict
+    invoke, batch, kernel = prepare(flatbuffer, source, kernel=kernel, threads=threads, use_xnnpack=use_xnnpack, inputs=inputs)
 
     total = warmup + runs
     times = []
