@@ -11,7 +11,7 @@ from larq_zoo.literature.xnornet import xnor_weight_scale
 from lq_ext.converters import convert
 from lq_ext.converters.fold import fold_weight_quantizers, foldable_layers, sign_and_scale
 from lq_ext.layers import ChannelScale
-from lq_ext.quantizers import MaxAbsSign, ScaledSign
+from lq_ext.quantizers import MaxAbsSign, RSign, ScaledSign
 from lq_ext.testing import randomize_weights
 
 FILTERS, CHANNELS = 8, 16
@@ -208,3 +208,17 @@ def test_xnornet_fully_bitpacked(tmp_path):
     assert result.ops.bitpacked_share == 1.0 and result.ops.unpacked_binary_macs == 0
     assert result.ops.count("LceBconv2d") == 5 and result.ops.count("CONV_2D") == 1
     assert result.parity is not None and not result.parity.outliers
+
+
+def test_input_quantizer_state_is_kept():
+    """An RSign input quantizer's thresholds travel with the folded conv."""
+    model = _conv_model("magnitude_aware_sign", input_quantizer=RSign())
+    thresholds = np.random.default_rng(3).normal(0, 0.5, CHANNELS).astype(np.float32)
+    layer = model.get_layer("bconv")
+    layer.set_weights([layer.get_weights()[0], thresholds])
+    folded, names = fold_weight_quantizers(model)
+    assert names == ("bconv",)
+    np.testing.assert_array_equal(folded.get_layer("bconv").get_weights()[1], thresholds)
+    x = _inputs()
+    expected = model(x).numpy()
+    np.testing.assert_allclose(folded(x).numpy(), expected, atol=1e-5 * np.abs(expected).max())
