@@ -182,7 +182,8 @@ def convert(
             ±α·sign(W) per output channel (magnitude-aware sign, XNOR-Net's scale, ...)
             into a ±1 kernel and a per-channel scale that LCE fuses into ``LceBconv2d``
             (:mod:`lq_ext.converters.fold`); TensorFlow does not constant-fold large
-            kernels, which LCE then runs as float ``CONV_2D``. Ignored by ``engine="tflite"``.
+            kernels, which LCE then runs as float ``CONV_2D``. Ignored by ``engine="tflite"``
+            and in int8 mode (whose clone expects a BatchNorm right after a binary conv).
         int8: an :class:`~lq_ext.converters.options.Int8Options` (or True for its
             defaults) also runs everything that is not binary (stem, shortcuts, BatchNorm /
             activation chains, head) as int8 ops (``engine="lce"`` only). The parity check
@@ -220,7 +221,7 @@ def convert(
     converted, bconv_dense, folded, plan = model, (), (), None
     if engine == "lce" and binary_dense == "bconv":
         converted, bconv_dense = binary_dense_as_bconv(model)
-    if engine == "lce" and fold_weights:
+    if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
         converted, folded = fold_weight_quantizers(converted)
     if options is not None:
         calibration_images = inputs if options.calibration is None else options.calibration
