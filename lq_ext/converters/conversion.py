@@ -2,7 +2,8 @@
 
 :func:`convert` is an orchestration: validate (:mod:`~lq_ext.converters.validation`) →
 prepare (binary ``QuantDense`` as bit-packed ``LceBconv2d``,
-:mod:`~lq_ext.converters.rewrite`; the int8 clone, :mod:`~lq_ext.converters.int8`) →
+:mod:`~lq_ext.converters.rewrite`; scaled-sign kernel quantizers folded into constants,
+:mod:`~lq_ext.converters.fold`; the int8 clone, :mod:`~lq_ext.converters.int8`) →
 flatbuffer (LCE or the standard TFLite converter) → verify
 (:mod:`~lq_ext.converters.verify`) → write (atomically, never over an existing file
 unless asked). Guide: docs/guides/conversion.md; int8 mode: docs/guides/int8.md.
@@ -13,8 +14,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from lq_ext._validate import check_bool
 from lq_ext.converters._io import write_atomically
 from lq_ext.converters.engines import to_flatbuffer
+from lq_ext.converters.fold import fold_weight_quantizers
 from lq_ext.converters.int8 import Int8Plan, int8_model
 from lq_ext.converters.op_report import OpReport, inspect
 from lq_ext.converters.options import Int8Options
@@ -45,6 +48,8 @@ class ConversionResult:
         engine, target: the conversion settings.
         bconv_dense_layers: names of the binary ``QuantDense`` layers converted as
             1×1 ``LceBconv2d`` (``binary_dense="bconv"``); empty if none.
+        folded_layers: names of the binary convs whose ±α kernel quantizer was folded
+            into a ±1 kernel and a per-channel scale (``fold_weights=True``); empty if none.
         int8_plan: what int8 mode did (:class:`~lq_ext.converters.int8.Int8Plan`), or None.
         int8_agreement: in int8 mode with ``verify=True``, the flatbuffer against the
             float model (what int8 costs).
@@ -60,6 +65,7 @@ class ConversionResult:
     engine: str
     target: str
     bconv_dense_layers: tuple[str, ...] = ()
+    folded_layers: tuple[str, ...] = ()
     int8_plan: Int8Plan | None = None
     int8_agreement: ParityReport | None = None
     via: str = "graphdef"
@@ -77,6 +83,8 @@ class ConversionResult:
                 f"\nBinary QuantDense run as 1x1 LceBconv2d (lq_ext.layers.BinaryDense): "
                 f"{', '.join(self.bconv_dense_layers)}"
             )
+        if self.folded_layers:
+            head += f"\nKernel quantizers folded to ±1 kernels and a scale: {', '.join(self.folded_layers)}"
         if self.int8_plan is not None:
             plan = self.int8_plan
             head += (
@@ -126,6 +134,7 @@ def convert(
     min_top1_agreement: float | None = None,
     atol: float | None = None,
     binary_dense: str = "bconv",
+    fold_weights: bool = True,
     int8: bool | Int8Options = False,
     calibration=None,
     fine_tune=None,
@@ -169,6 +178,12 @@ def convert(
             bit-packed 1×1 ``LceBconv2d``, through a clone of the model in which it is an
             equivalent :class:`lq_ext.layers.BinaryDense`; ``"float"`` leaves it to LCE
             (a float ``FULLY_CONNECTED``). Ignored by ``engine="tflite"``.
+        fold_weights: fold every binary ``QuantConv2D`` whose kernel quantizer gives
+            ±α·sign(W) per output channel (magnitude-aware sign, XNOR-Net's scale, ...)
+            into a ±1 kernel and a per-channel scale that LCE fuses into ``LceBconv2d``
+            (:mod:`lq_ext.converters.fold`); TensorFlow does not constant-fold large
+            kernels, which LCE then runs as float ``CONV_2D``. Ignored by ``engine="tflite"``
+            and in int8 mode (whose clone expects a BatchNorm right after a binary conv).
         int8: an :class:`~lq_ext.converters.options.Int8Options` (or True for its
             defaults) also runs everything that is not binary (stem, shortcuts, BatchNorm /
             activation chains, head) as int8 ops (``engine="lce"`` only). The parity check
@@ -192,6 +207,7 @@ def convert(
             Nothing is written then; the flatbuffer is on the error's ``.flatbuffer``
             (or convert again with ``verify=False``).
     """
+    check_bool("fold_weights", fold_weights)
     given = dict(max_outlier_fraction=max_outlier_fraction, min_top1_agreement=min_top1_agreement, atol=atol)
     path, options = check_convert_arguments(
         model, path, target=target, engine=engine, via=via, verify=verify, overwrite=overwrite,
@@ -202,9 +218,11 @@ def convert(
         inputs, description = parity_inputs(model, samples)
 
     # prepare: what is converted in place of the model
-    converted, bconv_dense, plan = model, (), None
+    converted, bconv_dense, folded, plan = model, (), (), None
     if engine == "lce" and binary_dense == "bconv":
         converted, bconv_dense = binary_dense_as_bconv(model)
+    if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
+        converted, folded = fold_weight_quantizers(converted)
     if options is not None:
         calibration_images = inputs if options.calibration is None else options.calibration
         converted, plan = _int8_clone(model, converted, options, calibration_images)
@@ -234,6 +252,7 @@ def convert(
         engine=engine,
         target=target,
         bconv_dense_layers=bconv_dense,
+        folded_layers=folded,
         int8_plan=plan,
         int8_agreement=agreement,
         via=made.via,

@@ -3,7 +3,8 @@
 activations (RPReLU, DPReLU, HardSigmoid), bias (LearnableBias), channels
 (ChannelBroadcast, ChannelSlice), dense (BinaryDense), depthwise (BinaryDepthwiseConv2D),
 embedding (BCDNet-B's contextual embedding builders), es (ESQuantConv2D), flip
-(SpatialFlip), mix (ClampedMix), shift (CircularShift), shortcut (ReshapeAdd).
+(SpatialFlip), mix (ClampedMix), scale (ChannelScale), shift (CircularShift), shortcut
+(ReshapeAdd).
 """
 
 from lq_ext.layers.activations import DPReLU, HardSigmoid, RPReLU
@@ -14,6 +15,7 @@ from lq_ext.layers.depthwise import BinaryDepthwiseConv2D
 from lq_ext.layers.es import ESQuantConv2D
 from lq_ext.layers.flip import SpatialFlip
 from lq_ext.layers.mix import ClampedMix
+from lq_ext.layers.scale import ChannelScale
 from lq_ext.layers.shift import CircularShift
 from lq_ext.layers.shortcut import ReshapeAdd
 
@@ -21,6 +23,7 @@ __all__ = [
     "BinaryDense",
     "BinaryDepthwiseConv2D",
     "ChannelBroadcast",
+    "ChannelScale",
     "ChannelSlice",
     "CircularShift",
     "ClampedMix",

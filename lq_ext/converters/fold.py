@@ -1,0 +1,119 @@
+"""Pre-conversion fold: a binary conv whose kernel quantizer computes ±α·sign(W) in the
+graph becomes a ±1 conv (``ste_sign`` on the constant sign(W)) and a per-channel scale.
+
+LCE bit-packs a conv only when its kernel is a constant ±α tensor after TensorFlow's
+constant folding; TensorFlow does not fold large tensors, so a big kernel whose
+quantizer (Larq's ``MagnitudeAwareSign``, larq-zoo's ``xnor_weight_scale``, lq_ext's
+``ScaledSign`` / ``MaxAbsSign``, ...) computes the scale in the graph runs as a float
+``CONV_2D`` (larq-zoo's XNORNet at 224 px: a 37.7 M-MAC 6×6 conv). The quantizer is
+recognised by its *values*, not its class: it is evaluated on the kernel, and folded when
+the result is ±α_c in every output channel c (α_c ≥ 0; a channel of zeros has α_c = 0).
+:class:`lq_ext.layers.ChannelScale` carries α (and the conv's bias); LCE fuses it into
+``LceBconv2d``'s output multiplier. Guide: docs/guides/conversion.md
+"""
+
+from __future__ import annotations
+
+import larq as lq
+import numpy as np
+import tensorflow as tf
+
+from lq_ext.graph import all_layers, apply, rebuild
+from lq_ext.layers.scale import ChannelScale
+from lq_ext.lce_rules import is_binary_quantizer
+
+__all__ = ["FOLD_RTOL", "fold_weight_quantizers", "foldable_layers", "sign_and_scale"]
+
+#: How far |q(W)| may stray from α_c inside one output channel (float round-off only).
+FOLD_RTOL = 1e-6
+
+#: The ±1 kernel quantizer of a folded conv; LCE bit-packs it as it is.
+_SIGN = "ste_sign"
+
+
+def _latent_kernel(layer) -> np.ndarray:
+    kernel = layer.kernel
+    return np.asarray(getattr(kernel, "latent_variable", kernel).numpy())
+
+
+def sign_and_scale(layer) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(S, α)`` with ``q(W) = α · S`` (S = ±1, α ≥ 0 per output channel, last axis) for
+    a ``QuantConv2D``'s quantized kernel ``q(W)``; None if ``q(W)`` is not of that form,
+    or if α is 1 everywhere (a ±1 kernel, nothing to fold).
+
+    S takes the sign of ``q(W)`` (+1 where it is 0, in a channel with α_c = 0), so a
+    negative scale (``−α·sign(W)``) folds as well.
+    """
+    quantizer = layer.kernel_quantizer
+    if quantizer is None:
+        return None
+    quantized = np.asarray(quantizer(tf.constant(_latent_kernel(layer))), dtype=np.float32)
+    magnitude = np.abs(quantized).reshape(-1, quantized.shape[-1])
+    alpha = magnitude.max(axis=0)
+    if not np.all(np.abs(magnitude - alpha) <= FOLD_RTOL * alpha) or np.all(alpha == 1.0):
+        return None
+    return np.where(quantized < 0, -1.0, 1.0).astype(np.float32), alpha.astype(np.float32)
+
+
+def _is_binary_conv(layer) -> bool:
+    # Exactly QuantConv2D: a subclass may change what its output channels are (ES tiling).
+    # The kernel quantizer's declared precision is not asked: its values decide.
+    return type(layer) is lq.layers.QuantConv2D and is_binary_quantizer(layer.input_quantizer)
+
+
+def foldable_layers(model) -> list:
+    """The ``QuantConv2D`` layers of ``model`` (nested models included) with a 1-bit input
+    quantizer whose kernel quantizer gives ±α_c·sign with α not all 1
+    (:func:`sign_and_scale`), whatever precision the quantizer declares."""
+    return [layer for layer in all_layers(model) if _is_binary_conv(layer) and sign_and_scale(layer) is not None]
+
+
+def _folded_call(call, sign, alpha):
+    """The outputs of ``call.layer`` rebuilt as a ±1 conv → ChannelScale (→ activation)."""
+    layer = call.layer
+    config = dict(layer.get_config(), kernel_quantizer=_SIGN, use_bias=False, activation="linear")
+    skipped = {id(layer.kernel)} | {id(w) for w in getattr(layer.kernel_quantizer, "weights", [])}
+    if layer.use_bias:
+        skipped.add(id(layer.bias))
+    others = [w.numpy() for w in layer.weights if id(w) not in skipped]  # e.g. RSign thresholds
+    conv = type(layer).from_config(config)
+    outputs = conv(*call.args, **call.kwargs)
+    conv.set_weights([sign, *others])
+    scale = ChannelScale(use_bias=layer.use_bias, name=f"{layer.name}_scale")
+    outputs = apply(scale, outputs, [alpha, layer.bias.numpy()] if layer.use_bias else [alpha])
+    activation = tf.keras.activations.serialize(layer.activation)
+    if activation != "linear":
+        outputs = tf.keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")(outputs)
+    return outputs
+
+
+def fold_weight_quantizers(model) -> tuple[tf.keras.Model, tuple[str, ...]]:
+    """A clone of ``model`` in which every foldable binary conv (:func:`foldable_layers`)
+    is a ±1 ``QuantConv2D`` (same name and input quantizer, ``kernel_quantizer="ste_sign"``
+    on the constant kernel sign(q(W)), no bias, no activation) followed by a
+    :class:`~lq_ext.layers.ChannelScale` ``<name>_scale`` (α, and the conv's bias) and,
+    if the conv had one, its activation as ``<name>_activation``. Outputs equal the
+    original's to float round-off; ``model`` itself is never modified.
+
+    # Returns
+        ``(model, ())`` — the same object — when nothing is foldable, else
+        ``(clone, names of the folded layers)``.
+
+    # Raises
+        Whatever :func:`lq_ext.graph.rebuild` raises (subclassed models, shared layers).
+    """
+    targets = {}
+    for layer in all_layers(model):
+        if _is_binary_conv(layer):
+            folded = sign_and_scale(layer)
+            if folded is not None:
+                targets[id(layer)] = folded
+    if not targets:
+        return model, ()
+
+    def rule(call):
+        folded = targets.get(id(call.layer))
+        return None if folded is None else _folded_call(call, *folded)
+
+    clone = rebuild(model, rule)
+    return clone, tuple(layer.name for layer in all_layers(model) if id(layer) in targets)
