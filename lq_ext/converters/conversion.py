@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lq_ext._validate import check_bool
+from lq_ext._validate import check_choice
 from lq_ext.converters._io import write_atomically
 from lq_ext.converters.engines import to_flatbuffer
-from lq_ext.converters.fold import fold_weight_quantizers
+from lq_ext.converters.fold import FOLD_MODES, fold_weight_quantizers
 from lq_ext.converters.int8 import Int8Plan, int8_model
 from lq_ext.converters.op_report import OpReport, inspect
 from lq_ext.converters.options import Int8Options
@@ -134,7 +134,7 @@ def convert(
     min_top1_agreement: float | None = None,
     atol: float | None = None,
     binary_dense: str = "bconv",
-    fold_weights: bool = True,
+    fold_weights: bool | str = "auto",
     int8: bool | Int8Options = False,
     calibration=None,
     fine_tune=None,
@@ -178,12 +178,15 @@ def convert(
             bit-packed 1×1 ``LceBconv2d``, through a clone of the model in which it is an
             equivalent :class:`lq_ext.layers.BinaryDense`; ``"float"`` leaves it to LCE
             (a float ``FULLY_CONNECTED``). Ignored by ``engine="tflite"``.
-        fold_weights: fold every binary ``QuantConv2D`` whose kernel quantizer gives
-            ±α·sign(W) per output channel (magnitude-aware sign, XNOR-Net's scale, ...)
-            into a ±1 kernel and a per-channel scale that LCE fuses into ``LceBconv2d``
-            (:mod:`lq_ext.converters.fold`); TensorFlow does not constant-fold large
-            kernels, which LCE then runs as float ``CONV_2D``. Ignored by ``engine="tflite"``
-            and in int8 mode (whose clone expects a BatchNorm right after a binary conv).
+        fold_weights: ``"auto"`` (default), True or False: fold binary ``QuantConv2D``
+            layers whose kernel quantizer gives ±α·sign(W) per output channel
+            (magnitude-aware sign, XNOR-Net's scale, ...) into a ±1 kernel and a
+            per-channel scale that LCE fuses into ``LceBconv2d``
+            (:mod:`lq_ext.converters.fold`). TensorFlow does not constant-fold large
+            kernels (≥ 128 MiB measured), which LCE then runs as float ``CONV_2D``;
+            ``"auto"`` folds those and kernels with a channel of zeros, True every
+            foldable conv. Ignored by ``engine="tflite"`` and in int8 mode (whose clone
+            expects a BatchNorm right after a binary conv).
         int8: an :class:`~lq_ext.converters.options.Int8Options` (or True for its
             defaults) also runs everything that is not binary (stem, shortcuts, BatchNorm /
             activation chains, head) as int8 ops (``engine="lce"`` only). The parity check
@@ -207,7 +210,7 @@ def convert(
             Nothing is written then; the flatbuffer is on the error's ``.flatbuffer``
             (or convert again with ``verify=False``).
     """
-    check_bool("fold_weights", fold_weights)
+    check_choice("fold_weights", fold_weights, FOLD_MODES)
     given = dict(max_outlier_fraction=max_outlier_fraction, min_top1_agreement=min_top1_agreement, atol=atol)
     path, options = check_convert_arguments(
         model, path, target=target, engine=engine, via=via, verify=verify, overwrite=overwrite,
@@ -222,7 +225,7 @@ def convert(
     if engine == "lce" and binary_dense == "bconv":
         converted, bconv_dense = binary_dense_as_bconv(model)
     if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
-        converted, folded = fold_weight_quantizers(converted)
+        converted, folded = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
     if options is not None:
         calibration_images = inputs if options.calibration is None else options.calibration
         converted, plan = _int8_clone(model, converted, options, calibration_images)

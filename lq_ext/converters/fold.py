@@ -22,10 +22,24 @@ from lq_ext.graph import all_layers, apply, rebuild
 from lq_ext.layers.scale import ChannelScale
 from lq_ext.lce_rules import is_binary_quantizer
 
-__all__ = ["FOLD_RTOL", "fold_weight_quantizers", "foldable_layers", "sign_and_scale"]
+__all__ = [
+    "AUTO_MIN_KERNEL_BYTES", "FOLD_MODES", "FOLD_RTOL", "fold_weight_quantizers", "foldable_layers", "sign_and_scale",
+]
 
 #: How far |q(W)| may stray from α_c inside one output channel (float round-off only).
 FOLD_RTOL = 1e-6
+
+#: ``convert(fold_weights=...)``: ``"auto"`` folds only where LCE would not bit-pack the
+#: conv otherwise (:data:`AUTO_MIN_KERNEL_BYTES`, or a channel of zeros); True folds
+#: every foldable conv; False none.
+FOLD_MODES = ("auto", True, False)
+
+#: ``"auto"`` folds kernels of at least this many float32 bytes. Measured with LCE 0.16
+#: (one ``ScaledSign`` 1×1 conv, no fold): TensorFlow folds the quantizer of a 96 MiB
+#: kernel (bit-packed) but not of a 128 MiB one (float ``CONV_2D``); half the smaller
+#: size leaves a margin. Below it the fold changes nothing in the file (measured on four
+#: zoo models) and only costs a graph rebuild (16–50 s for a deep zoo model).
+AUTO_MIN_KERNEL_BYTES = 64 * 2**20
 
 #: The ±1 kernel quantizer of a folded conv; LCE bit-packs it as it is.
 _SIGN = "ste_sign"
@@ -87,13 +101,22 @@ def _folded_call(call, sign, alpha):
     return outputs
 
 
-def fold_weight_quantizers(model) -> tuple[tf.keras.Model, tuple[str, ...]]:
+def _needed(layer, alpha) -> bool:
+    """True if LCE would not bit-pack ``layer`` unfolded: a kernel TensorFlow does not
+    constant-fold (:data:`AUTO_MIN_KERNEL_BYTES`), or a channel with α = 0 (LCE takes a
+    kernel as binary only if every channel's scale is non-zero)."""
+    return 4 * int(np.prod(layer.kernel.shape)) >= AUTO_MIN_KERNEL_BYTES or bool(np.any(alpha == 0))
+
+
+def fold_weight_quantizers(model, *, only_needed: bool = False) -> tuple[tf.keras.Model, tuple[str, ...]]:
     """A clone of ``model`` in which every foldable binary conv (:func:`foldable_layers`)
     is a ±1 ``QuantConv2D`` (same name and input quantizer, ``kernel_quantizer="ste_sign"``
     on the constant kernel sign(q(W)), no bias, no activation) followed by a
     :class:`~lq_ext.layers.ChannelScale` ``<name>_scale`` (α, and the conv's bias) and,
     if the conv had one, its activation as ``<name>_activation``. Outputs equal the
-    original's to float round-off; ``model`` itself is never modified.
+    original's to float round-off; ``model`` itself is never modified. With
+    ``only_needed=True`` (``convert(fold_weights="auto")``) only the convs LCE would
+    otherwise run in float are folded (:data:`AUTO_MIN_KERNEL_BYTES`, zero channels).
 
     # Returns
         ``(model, ())`` — the same object — when nothing is foldable, else
@@ -106,7 +129,7 @@ def fold_weight_quantizers(model) -> tuple[tf.keras.Model, tuple[str, ...]]:
     for layer in all_layers(model):
         if _is_binary_conv(layer):
             folded = sign_and_scale(layer)
-            if folded is not None:
+            if folded is not None and (not only_needed or _needed(layer, folded[1])):
                 targets[id(layer)] = folded
     if not targets:
         return model, ()

@@ -9,7 +9,12 @@ import tensorflow as tf
 from larq_zoo.literature.xnornet import xnor_weight_scale
 
 from lq_ext.converters import convert
-from lq_ext.converters.fold import fold_weight_quantizers, foldable_layers, sign_and_scale
+from lq_ext.converters.fold import (
+    AUTO_MIN_KERNEL_BYTES,
+    fold_weight_quantizers,
+    foldable_layers,
+    sign_and_scale,
+)
 from lq_ext.layers import ChannelScale
 from lq_ext.quantizers import MaxAbsSign, RSign, ScaledSign
 from lq_ext.testing import randomize_weights
@@ -192,19 +197,43 @@ def test_fold_weights_off_and_a_bitpacked_model_unchanged(small_conversions, tmp
     assert (tmp_path / "on.tflite").read_bytes() == (tmp_path / "off.tflite").read_bytes()
 
 
-def test_fold_weights_must_be_bool(tmp_path):
-    with pytest.raises(TypeError, match="fold_weights must be True or False, got fold_weights='yes'"):
+def test_fold_weights_must_be_a_mode(tmp_path):
+    with pytest.raises(ValueError, match=r"fold_weights must be one of \['auto', True, False\], got fold_weights='yes'"):
         convert(_conv_model("ste_sign"), tmp_path / "x.tflite", fold_weights="yes")
+
+
+def test_auto_folds_only_what_lce_would_run_in_float(small_conversions):
+    """``"auto"`` (default): the zero channel of the test conv makes LCE refuse it unfolded,
+    so it is folded; the same conv without zero channels is bit-packed by LCE as it is
+    (TensorFlow folds so small a quantizer), so it is left alone; a kernel of at least
+    AUTO_MIN_KERNEL_BYTES is folded whatever its values."""
+    model = _conv_model(xnor_weight_scale, use_bias=True)
+    assert fold_weight_quantizers(model, only_needed=True)[1] == ("bconv",)  # channel 0 all zeros
+    layer = model.get_layer("bconv")
+    kernel = layer.get_weights()[0]
+    kernel[kernel == 0] = 0.5
+    layer.set_weights([kernel, *layer.get_weights()[1:]])
+    assert fold_weight_quantizers(model, only_needed=True) == (model, ())
+    assert fold_weight_quantizers(model)[1] == ("bconv",)
+    inputs = tf.keras.Input((1, 1, 4096))
+    big = lq.layers.QuantConv2D(4096, 1, input_quantizer="ste_sign", kernel_quantizer=ScaledSign(), name="big")
+    big_model = tf.keras.Model(inputs, big(inputs))
+    assert 4 * big.kernel.shape.num_elements() == AUTO_MIN_KERNEL_BYTES
+    assert foldable_layers(big_model) == [big]
+    assert fold_weight_quantizers(big_model, only_needed=True)[1] == ("big",)
 
 
 def test_xnornet_fully_bitpacked(tmp_path):
     """larq-zoo's XNORNet at 217 px (the smallest input it builds at), without its top:
-    every binary MAC in LceBconv2d, the only CONV_2D the float stem, parity passed."""
+    every binary MAC in LceBconv2d, the only CONV_2D the float stem, parity passed. With
+    the default ``fold_weights="auto"`` only the 6×6 conv (151 MB of float kernel) is
+    folded: TensorFlow folds the other four kernels' quantizers itself."""
     model = lqz.literature.XNORNet(input_shape=(217, 217, 3), weights=None, include_top=False)
     randomize_weights(model, seed=0)
-    binary = [layer.name for layer in model.layers if isinstance(layer, lq.layers.QuantConv2D)]
+    binary = [layer for layer in model.layers if isinstance(layer, lq.layers.QuantConv2D)]
+    large = [layer.name for layer in binary if 4 * layer.kernel.shape.num_elements() >= AUTO_MIN_KERNEL_BYTES]
     result = convert(model, tmp_path / "xnornet.tflite")
-    assert result.folded_layers == tuple(binary) and len(binary) == 5
+    assert len(binary) == 5 and result.folded_layers == tuple(large) and len(large) == 1
     assert result.ops.bitpacked_share == 1.0 and result.ops.unpacked_binary_macs == 0
     assert result.ops.count("LceBconv2d") == 5 and result.ops.count("CONV_2D") == 1
     assert result.parity is not None and not result.parity.outliers
