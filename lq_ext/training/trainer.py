@@ -17,8 +17,9 @@ Layout of ``output_dir``::
 
 A killed run started again with the same arguments resumes: finished steps are
 loaded from their ``weights.h5``, the running step continues after its last finished
-epoch with the same optimizer state (at most one epoch lost); a run killed during the
-final conversion only converts again.
+epoch with the same optimizer state and, for pipelines of ``load_dataset``, the same
+data (at most one epoch lost; docs/guides/training.md, "Resume continues the same run");
+a run killed during the final conversion only converts again.
 """
 
 from __future__ import annotations
