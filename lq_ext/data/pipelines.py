@@ -4,9 +4,10 @@
 to [-1, 1] by ``x / 127.5 - 1`` (:func:`lq_ext.data.preprocessing.to_unit_range`),
 labels int64. Training pipelines pad-crop-flip (32/64 px) or random-resized-crop-flip
 (STL-10, Flowers, ImageNet) (:mod:`lq_ext.data.augment`); evaluation pipelines take the
-images as they are or a central crop. With a ``seed``, pipelines built alike yield
-identical batches epoch by epoch; each new iteration (Keras epoch) is reshuffled and
-re-augmented. Fashion-MNIST is read offline from its IDX files
+images as they are or a central crop. A training pipeline's order and augmentation
+are a pure function of ``(seed, epoch)`` (:mod:`lq_ext.data.epochs`): pipelines built
+alike yield identical batches epoch by epoch, each new iteration (Keras epoch) is the
+next epoch, and a trainer can set the epoch to resume a run exactly. Fashion-MNIST is read offline from its IDX files
 (:mod:`lq_ext.data.fashion_mnist`), the others from TensorFlow Datasets
 (:mod:`lq_ext.data.tfds`).
 
@@ -36,6 +37,7 @@ from lq_ext.data.augment import (  # noqa: F401  (the constants: lq_ext.data.pip
     resize_central_crop,
 )
 from lq_ext.data.datasets import DATASETS, DatasetInfo, DatasetNotAvailableError, dataset_info
+from lq_ext.data.epochs import DataEpoch, attach, element_key, epoch_key
 from lq_ext.data.fashion_mnist import fashion_mnist_dirs, load_fashion_mnist, to_cifar_shape
 from lq_ext.data.preprocessing import to_unit_range
 from lq_ext.data.tfds import tfds_dataset
@@ -142,6 +144,7 @@ def _fashion_arrays(root):
 
 
 def _fashion_mnist(split, data_dir, channels, limit):
+    """The split's images (N, 32, 32, C) uint8 and labels (N,) int64, as arrays."""
     root = None if data_dir is None else str(Path(data_dir))
     try:
         images, labels = _fashion_arrays(root)[split]
@@ -158,8 +161,7 @@ def _fashion_mnist(split, data_dir, channels, limit):
         ) from error
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    images = to_cifar_shape(images, channels)
-    return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+    return to_cifar_shape(images, channels), labels.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- pipelines
@@ -198,8 +200,9 @@ def load_dataset(
             others 3.
         augment: the training augmentations; default ``split == "train"``.
         shuffle: shuffle the examples; default ``split == "train"``.
-        seed: seeds shuffling and augmentations (an int ≥ 0); with a seed, pipelines
-            built alike yield identical batches.
+        seed: seeds shuffling and augmentations (an int ≥ 0): epoch *e* of a training
+            pipeline depends only on ``(seed, e)``; without a seed one is drawn from
+            TensorFlow's global generator when the pipeline is built.
         data_dir: Fashion-MNIST: the directory with its IDX files (else the default
             places); tfds datasets: the tfds data_dir (default ``$TFDS_DATA_DIR`` or
             ``~/tensorflow_datasets``); imagenet2012 reads its manual download from
@@ -221,18 +224,52 @@ def load_dataset(
     args = _check_args(name, split, batch_size, image_size, channels, augment, shuffle,
                        seed, data_dir, limit, drop_remainder, download)
     family, buffer, encoded = _RECIPES[name]
-    ds, native = _examples(name, split, data_dir, args, encoded)
-    if args["shuffle"]:
-        ds = ds.shuffle(buffer, seed=args["seed"], reshuffle_each_iteration=True)
-    if family == "resized_crop":
-        ds = _crop_then_batch(ds, args)
-    else:
-        ds = _batch_then_pad_crop(ds, args, native)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    examples, native = _examples(name, split, data_dir, args, encoded)
+    if not (args["shuffle"] or args["augment"]):
+        ds = examples if isinstance(examples, tf.data.Dataset) else (
+            tf.data.Dataset.from_tensor_slices(examples))
+        return _augment_and_batch(ds, args, family, native, None).prefetch(tf.data.AUTOTUNE)
+
+    seed = args["seed"]
+    if seed is None:  # drawn from TensorFlow's global generator: tf.random.set_seed applies
+        seed = int(tf.random.uniform([], 0, 2**62, dtype=tf.int64))
+    clock = DataEpoch(seed)
+    if isinstance(examples, tf.data.Dataset):  # a tfds stream: shuffled through a buffer
+        count = int(examples.cardinality())
+
+        def ordered(key):
+            if not args["shuffle"]:
+                return examples
+            return examples.shuffle(buffer, seed=key, reshuffle_each_iteration=False)
+    else:  # arrays: a stateless permutation of the indices
+        images, labels = (tf.convert_to_tensor(a) for a in examples)
+        count = len(examples[1])
+
+        def ordered(key):
+            if not args["shuffle"]:
+                return tf.data.Dataset.from_tensor_slices((images, labels))
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(count, dtype=tf.int64), seed=tf.stack([key, tf.constant(-1, tf.int64)])
+            )
+            return tf.data.Dataset.from_tensor_slices(
+                (tf.gather(images, order), tf.gather(labels, order))
+            )
+
+    def one_epoch(epoch):
+        key = epoch_key(seed, epoch)
+        return _augment_and_batch(ordered(key), args, family, native, key)
+
+    batches = None
+    if count >= 0:
+        batches = count // args["batch_size"]
+        if not args["drop_remainder"] and count % args["batch_size"]:
+            batches += 1
+    return attach(clock.dataset(one_epoch, batches).prefetch(tf.data.AUTOTUNE), clock)
 
 
 def _examples(name, split, data_dir, args, encoded):
-    """The split's ``(image, label)`` examples, one at a time, and their stored size."""
+    """The split's ``(image, label)`` examples (Fashion-MNIST: a pair of arrays; tfds: a
+    dataset of single examples) and their stored size."""
     info = args["info"]
     if info.source == "idx":
         return _fashion_mnist(split, data_dir, args["channels"], args["limit"]), (32, 32)
@@ -247,18 +284,25 @@ def _examples(name, split, data_dir, args, encoded):
     return ds, info.image_size
 
 
-def _with_keys(ds, seed):
-    """Zip ``ds`` with a stream of random keys (new ones each iteration) for stateless ops."""
-    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    return tf.data.Dataset.zip((ds, keys))
+def _augment_and_batch(ds, args, family, native, key):
+    """Augment (when ``key``, the epoch's key, is given and ``args["augment"]``) and batch."""
+    if family == "resized_crop":
+        return _crop_then_batch(ds, args, key)
+    return _batch_then_pad_crop(ds, args, native, key)
 
 
-def _crop_then_batch(ds, args):
+def _with_keys(ds, key):
+    """Pair each element of ``ds`` with its stateless key, from the epoch's key and the
+    element's index."""
+    return ds.enumerate().map(lambda index, element: (element, element_key(key, index)))
+
+
+def _crop_then_batch(ds, args, key):
     """Per image: random-resized crop + flip (augment) or the central crop; then batch."""
     size, autotune = args["size"], tf.data.AUTOTUNE
-    if args["augment"]:
-        ds = _with_keys(ds, args["seed"]).map(
-            lambda xy, key: (random_resized_crop_flip(xy[0], key, size), xy[1]),
+    if args["augment"] and key is not None:
+        ds = _with_keys(ds, key).map(
+            lambda xy, element: (random_resized_crop_flip(xy[0], element, size), xy[1]),
             num_parallel_calls=autotune,
         )
     else:
@@ -270,7 +314,7 @@ def _crop_then_batch(ds, args):
                   num_parallel_calls=autotune)
 
 
-def _batch_then_pad_crop(ds, args, native):
+def _batch_then_pad_crop(ds, args, native, key):
     """Batch; resize when ``image_size`` is not the stored size; pad-crop-flip (augment)."""
     size, autotune = args["size"], tf.data.AUTOTUNE
     ds = ds.batch(args["batch_size"], drop_remainder=args["drop_remainder"])
@@ -278,10 +322,10 @@ def _batch_then_pad_crop(ds, args, native):
     def to_size(x):
         return x if tuple(native) == tuple(size) else resize(x, size)
 
-    if args["augment"]:
-        return _with_keys(ds, args["seed"]).map(
-            lambda xy, key: (
-                to_unit_range(pad_crop_flip(to_size(xy[0]), key)),
+    if args["augment"] and key is not None:
+        return _with_keys(ds, key).map(
+            lambda xy, element: (
+                to_unit_range(pad_crop_flip(to_size(xy[0]), element)),
                 tf.cast(xy[1], tf.int64),
             ),
             num_parallel_calls=autotune,

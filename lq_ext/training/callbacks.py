@@ -1,7 +1,8 @@
-"""Keras callbacks for training schedules of the papers' quantizers.
+"""Keras callbacks for training schedules of the papers' quantizers, and for resuming.
 
 :class:`WeightBinarization`: PokeBNN's delayed weight binarization (Zhang et al. 2022,
-arXiv:2112.00133). Guide: docs/guides/training.md.
+arXiv:2112.00133). :class:`DataEpochSync`: the training data's epoch follows the run's,
+also after a resume. Guide: docs/guides/training.md.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lq_ext._validate import is_int
+from lq_ext.data.epochs import DataEpoch
 from lq_ext.quantizers import MaxAbsSign
 
-__all__ = ["WeightBinarization", "weight_switches"]
+__all__ = ["DataEpochSync", "WeightBinarization", "resumed_epoch", "weight_switches"]
 
 
 def weight_switches(model) -> list:
@@ -62,3 +64,43 @@ class WeightBinarization(tf.keras.callbacks.Callback):
         value = 1.0 if epoch >= self.start_epoch else 0.0
         for switch in weight_switches(self.model):
             switch.assign(value)
+
+
+def resumed_epoch(model) -> int:
+    """The epoch ``fit`` starts at after Keras' ``BackupAndRestore`` (``save_freq="epoch"``)
+    restored ``model`` in ``on_train_begin``: the one after the last backed-up epoch; 0
+    without a backup."""
+    state = getattr(model, "_training_state", None)  # set by BackupAndRestore.on_train_begin
+    if state is None:
+        return 0
+    saved = int(state._ckpt_saved_epoch.numpy())  # -1: nothing saved yet
+    return saved + 1 if saved >= 0 else 0
+
+
+class DataEpochSync(tf.keras.callbacks.Callback):
+    """Pin the training pipeline's :class:`~lq_ext.data.epochs.DataEpoch` to the run's
+    epoch (plus ``offset``) before each epoch's data are read.
+
+    Keras creates an epoch's iterator before ``on_epoch_begin``, so the epoch is set in
+    ``on_train_begin`` (to the epoch a resumed run starts at, :func:`resumed_epoch`; put
+    this callback after ``BackupAndRestore``) and in ``on_epoch_end`` (to the next one).
+    Then epoch *e* sees the batches of ``(seed, offset + e)`` whether or not the process
+    was restarted.
+    """
+
+    def __init__(self, clock: DataEpoch, offset: int = 0):
+        super().__init__()
+        if not isinstance(clock, DataEpoch):
+            raise TypeError(f"clock must be an lq_ext.data.epochs.DataEpoch, got {type(clock).__name__}.")
+        if not is_int(offset) or offset < 0:
+            raise ValueError(f"offset must be an int >= 0, got offset={offset!r}.")
+        self.clock, self.offset = clock, int(offset)
+
+    def on_train_begin(self, logs=None):
+        self.clock.pin(self.offset + resumed_epoch(self.model))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.clock.pin(self.offset + epoch + 1)
+
+    def on_train_end(self, logs=None):
+        self.clock.release()

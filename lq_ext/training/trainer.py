@@ -17,8 +17,9 @@ Layout of ``output_dir``::
 
 A killed run started again with the same arguments resumes: finished steps are
 loaded from their ``weights.h5``, the running step continues after its last finished
-epoch with the same optimizer state (at most one epoch lost); a run killed during the
-final conversion only converts again.
+epoch with the same optimizer state and, for pipelines of ``load_dataset``, the same
+data (at most one epoch lost; docs/guides/training.md, "Resume continues the same run");
+a run killed during the final conversion only converts again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import tensorflow as tf
 from lq_ext import converters
 from lq_ext._validate import is_int
 from lq_ext.converters import ConversionResult
-from lq_ext.training.callbacks import WeightBinarization
+from lq_ext.data.epochs import data_epoch
+from lq_ext.training.callbacks import DataEpochSync, WeightBinarization
 from lq_ext.training.distillation import DistillationModel
 from lq_ext.training.optimizers import make_optimizer
 from lq_ext.training.recipe import Recipe
@@ -165,7 +167,7 @@ def _parity_samples(val_data):
 
 def _fit_step(
     stage_model, *, name, recipe, weight_decay, binary, train_data, val_data, steps,
-    steps_per_epoch, teacher, step_dir, callbacks, verbose, tensorboard,
+    steps_per_epoch, teacher, step_dir, callbacks, verbose, tensorboard, data_offset,
 ):
     warmup = recipe.warmup_epochs * steps
     schedule = WarmupDecay(
@@ -185,8 +187,11 @@ def _fit_step(
             loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=metrics,
         )
-    step_callbacks = [
-        tf.keras.callbacks.BackupAndRestore(str(step_dir / "backup")),
+    step_callbacks = [tf.keras.callbacks.BackupAndRestore(str(step_dir / "backup"))]
+    clock = data_epoch(train_data)
+    if clock is not None:  # after BackupAndRestore: it reads the restored epoch
+        step_callbacks.append(DataEpochSync(clock, offset=data_offset))
+    step_callbacks += [
         tf.keras.callbacks.ModelCheckpoint(str(step_dir / "last.weights.h5"), save_weights_only=True),
         tf.keras.callbacks.CSVLogger(str(step_dir / "log.csv"), append=True),
     ]
@@ -299,6 +304,7 @@ def train(
                     binary=binary, train_data=train_data, val_data=val_data, steps=steps,
                     steps_per_epoch=steps_per_epoch, teacher=teacher_model, step_dir=step_dir,
                     callbacks=callbacks, verbose=verbose, tensorboard=tensorboard,
+                    data_offset=index * recipe.epochs,  # step 2 continues step 1's epochs
                 )
             previous = stage_model
         model = previous
