@@ -12,6 +12,8 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from converter_models import BINARY, build_int8_bnn, build_small_bnn, randomize_batchnorm, uniform_images
 from tflite_micro.python.tflite_micro import runtime
 
+import lq_ext.converters
+from lq_ext.cli import main
 from lq_ext.converters import Int8Options, convert
 from lq_ext.converters.int8 import int8_model
 from lq_ext.converters.int8.binary import portable_model, sign_magnitude
@@ -188,3 +190,28 @@ def test_unsupported_layer_is_refused_before_conversion(no_conversion, tmp_path)
         ValueError, match=r"'bdw' \(BinaryDepthwiseConv2D\): a binary depth-wise conv with exact_int8=False"
     ):
         convert(model, tmp_path / "x.tflite", engine="builtin", verify=False)
+
+
+def test_cli_convert_portable_selects_the_builtin_engine(monkeypatch, tmp_path, capsys):
+
+    calls = []
+    monkeypatch.setattr(
+        lq_ext.converters, "convert", lambda model, path, **kwargs: calls.append(kwargs) or "converted"
+    )
+    path = str(tmp_path / "b.tflite")
+    assert (
+        main(
+            [
+                "convert",
+                "bdnet_mobilenet",
+                path,
+                "--input-shape",
+                "32,32,3",
+                "--num-classes",
+                "10",
+                "--portable",
+            ]
+        )
+        == 0
+    )
+    assert calls[0]["engine"] == "builtin" and "converted" in capsys.readouterr().out
