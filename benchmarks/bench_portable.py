@@ -93,6 +93,10 @@ def micro(flatbuffer, image, runs):
     return ms, int(total.split("total")[1].split()[0])
 
 
+def _cell(row, key, fmt="{:.2f}"):
+    return fmt.format(row[key]) if key in row else "—"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
@@ -132,10 +136,11 @@ def main(argv=None):
         "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        cell = lambda key, fmt="{:.2f}": fmt.format(row[key]) if key in row else "—"  # noqa: E731
+        cells = [_cell(row, key) for key in ("lce_ms", "litert_ms", "litert_ref_ms", "micro_ms")]
         lines.append(
-            f"| {row['model']} | {row['file']} | {row['bytes']:,} | {row['custom']} | {cell('lce_ms')} | "
-            f"{cell('litert_ms')} | {cell('litert_ref_ms')} | {cell('micro_ms')} | {cell('arena', '{:,}')} |"
+            f"| {row['model']} | {row['file']} | {row['bytes']:,} | {row['custom']} | "
+            + " | ".join(cells)
+            + f" | {_cell(row, 'arena', '{:,}')} |"
         )
     ops = sorted({row["ops"] for row in rows if "ops" in row})
     lines += ["", "Builtin ops of the portable files (the TFLite Micro op resolver): " + "; ".join(ops)]
