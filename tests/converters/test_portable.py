@@ -161,12 +161,12 @@ def test_bdnet_portable_runs_in_litert_and_tflite_micro(bdnet_portable, bdnet_im
         flatbuffer = handle.read()
     # LiteRT's optimized int8 kernels and TFLite Micro's reference ones round a few values
     # one step apart, and this deep BNN with random weights turns such a step into sign
-    # flips (measured: 7 of 8 samples identical): most samples agree exactly
+    # flips: most samples agree exactly
     litert = run_litert(flatbuffer, bdnet_images, xnnpack=False)
     micro, arena = run_micro(flatbuffer, bdnet_images)
     assert np.all(micro == litert, axis=1).mean() >= 0.75
     assert (micro.argmax(1) == litert.argmax(1)).mean() >= 0.75
-    assert 10_000 < arena < 200_000
+    assert 10_000 < arena < 300_000  # measured: 172,368 bytes
     np.testing.assert_allclose(litert.sum(1), 1.0, atol=0.05)
     assert run_litert(flatbuffer, bdnet_images).shape == litert.shape
 
