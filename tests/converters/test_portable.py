@@ -114,6 +114,28 @@ def test_binary_conv_is_exact_in_integers(kernel_quantizer, batchnorm, tmp_path)
     assert np.abs(portable - lce).max() <= 0.6 * step
 
 
+def test_binary_dense_with_batchnorm_is_an_int8_conv(tmp_path):
+    """A binary QuantDense (+ BN) as a 1×1 int8 CONV_2D between reshapes, within 0.6 step."""
+    inputs = tf.keras.Input((40,))
+    x = lq.layers.QuantDense(24, name="bdense", **BINARY)(inputs)
+    outputs = tf.keras.layers.BatchNormalization(name="bn")(x)
+    model = tf.keras.Model(inputs, outputs, name="one_bdense")
+    randomize_weights(model, seed=1)
+    randomize_batchnorm(model, seed=1)
+    rng = np.random.default_rng(0)
+    vectors = rng.choice([-1.0, 1.0], size=(24, 40)).astype(np.float32)
+    vectors[rng.random(vectors.shape) < 0.1] = 0.0
+    options = Int8Options(calibration=vectors, percentile=100)
+    result = convert(model, tmp_path / "dense.tflite", engine="builtin", int8=options, samples=vectors)
+    assert result.ops.builtin_ops == ("CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "QUANTIZE", "RESHAPE")
+    low, high = result.int8_plan.ranges["bn"]
+    with open(result.path, "rb") as handle:
+        flatbuffer = handle.read()
+    expected = model.predict(vectors, verbose=0)
+    assert np.abs(run_litert(flatbuffer, vectors) - expected).max() <= 0.6 * (high - low) / 255
+    assert np.abs(run_micro(flatbuffer, vectors)[0] - expected).max() <= 0.6 * (high - low) / 255
+
+
 def test_sign_magnitude_recognises_plain_signs_only():
     assert sign_magnitude(lq.quantizers.SteSign()) == 1.0
     assert sign_magnitude(lq.quantizers.ApproxSign()) == 1.0

@@ -213,8 +213,11 @@ class PortableRule:
             pad = tf.keras.layers.ZeroPadding2D(tuple(map(tuple, pads)), name=f"{layer.name}_pad")
             x = Int8Range(*self._input_range(layer), name=f"{layer.name}_pad_int8")(pad(x))
             padding = "valid"
-        x, u = self._sign(layer, x)
         channels = int(layer.input_shape[-1])
+        if dense:  # the sign and the conv need images: (1, 1, channels), same range
+            x = tf.keras.layers.Reshape((1, 1, channels), name=f"{layer.name}_to_image")(x)
+            x = Int8Range(*self._input_range(layer), name=f"{layer.name}_to_image_int8")(x)
+        x, u = self._sign(layer, x)
 
         signs, alpha = binary_kernel(layer)
         units = signs.shape[-1]
@@ -235,12 +238,22 @@ class PortableRule:
             name=f"{layer.name}_builtin",
         )
         if dense:
-            x = tf.keras.layers.Reshape((1, 1, channels), name=f"{layer.name}_to_image")(x)
             kernel = kernel.reshape(1, 1, channels, units)
         y = apply(conv, x, [kernel, (bias * scale + shift).astype(np.float32)])
-        if dense:
+        if dense:  # the conv's output range is the one after the layer (and its BN)
+            y = Int8Range(*self._output_range(layer), name=f"{layer.name}_builtin_int8")(y)
             y = tf.keras.layers.Reshape((units,), name=f"{layer.name}_to_vector")(y)
         return y
+
+    def _output_range(self, layer) -> tuple[float, float]:
+        after = self.consumers[layer.name]
+        if len(after) == 1 and after[0].name in self.folds:
+            after = self.consumers[after[0].name]
+        if len(after) != 1 or not isinstance(after[0], Int8Range):
+            raise ValueError(
+                f"portable target: the output of binary dense layer {layer.name!r} has no int8 range of its own."
+            )
+        return after[0].low, after[0].high
 
 
 def portable_model(clone):
