@@ -12,9 +12,10 @@ from lq_ext.precision import is_one_bit
 
 __all__ = ["BCONV_CHANNEL_MULTIPLE", "ENGINES", "grouped_bconv_error", "is_binary_quantizer", "valid_groups"]
 
-#: The converters a model can go through: LCE's (binary models) or the standard TFLite
-#: converter (float reference models).  The zoo's registry names one per model.
-ENGINES = ("lce", "tflite")
+#: The converters a model can go through: LCE's (binary models, bit-packed), the standard
+#: TFLite converter (float reference models), or "builtin": the portable target, TFLite
+#: builtin int8 ops only (docs/guides/portable.md).  The zoo's registry names one per model.
+ENGINES = ("lce", "tflite", "builtin")
 
 #: LCE packs 32 binary channels in one word: a grouped ``LceBconv2d`` needs a multiple of
 #: 32 input channels per group ("Invalid binary grouped convolution").

@@ -74,6 +74,12 @@ def add_convert_arguments(parser, model_names) -> None:
         action="store_true",
         help="also run everything that is not binary in int8 (calibrated on the real sample images)",
     )
+    parser.add_argument(
+        "--portable",
+        action="store_true",
+        help="TFLite builtin int8 ops only (engine 'builtin'): no LCE op, runs on LiteRT and TFLite Micro; "
+        "binary convs as int8 CONV_2D, the rest as with --int8",
+    )
 
 
 def add_inspect_arguments(parser, model_names) -> None:

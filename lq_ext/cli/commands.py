@@ -35,7 +35,7 @@ def run_convert(args) -> None:
         spec.build(**model_kwargs(args)),
         args.output,
         target=args.target,
-        engine="lce" if args.int8 else spec.engine,
+        engine="builtin" if getattr(args, "portable", False) else "lce" if args.int8 else spec.engine,
         via=args.via,
         verify=not args.no_verify,
         overwrite=args.overwrite,

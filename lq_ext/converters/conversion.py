@@ -22,6 +22,8 @@ from lq_ext.converters.int8 import Int8Plan, int8_model
 from lq_ext.converters.op_report import OpReport, inspect
 from lq_ext.converters.options import Int8Options
 from lq_ext.converters.parity import ParityReport
+from lq_ext.converters.portable import ENGINE as PORTABLE
+from lq_ext.converters.portable import check_builtin_only, portable_clone
 from lq_ext.converters.rewrite import binary_dense_as_bconv
 from lq_ext.converters.validation import check_convert_arguments
 from lq_ext.converters.verify import (
@@ -73,7 +75,7 @@ class ConversionResult:
 
     def __str__(self) -> str:
         head = f"Converted with {self.engine}"
-        if self.engine == "lce":
+        if self.engine in ("lce", PORTABLE):
             head += f" (target={self.target}, via {self.via})"
         head += f" -> {self.path} ({self.size_bytes:,} bytes)"
         if self.fallback_reason is not None:
@@ -146,8 +148,12 @@ def convert(
         path: the ``.tflite`` file to write; its directory must exist.
         target: LCE target, ``"arm"`` (default) or ``"xcore"``; ignored by ``engine="tflite"``.
         engine: ``"lce"`` (Larq Compute Engine's converter, binary ops become
-            ``LceBconv2d``) or ``"tflite"`` (``tf.lite.TFLiteConverter``, for float
-            reference models such as ``tf.keras.applications.MobileNet``).
+            ``LceBconv2d``), ``"tflite"`` (``tf.lite.TFLiteConverter``, for float
+            reference models such as ``tf.keras.applications.MobileNet``) or
+            ``"builtin"``: the portable target, TFLite builtin int8 ops only (binary convs
+            as int8 ``CONV_2D`` with ±1 weights and activations; int8 mode for the rest,
+            ``int8`` defaults to ``Int8Options()``), for LiteRT and TFLite Micro
+            (:mod:`lq_ext.converters.portable`, docs/guides/portable.md).
         via: how LCE receives the model: ``"graphdef"`` (default; a frozen concrete
             function, 4–13× faster on the zoo models measured in
             docs/results/conversion.md) or ``"saved_model"`` (what
@@ -229,10 +235,14 @@ def convert(
     if options is not None:
         calibration_images = inputs if options.calibration is None else options.calibration
         converted, plan = _int8_clone(model, converted, options, calibration_images)
+    if engine == PORTABLE:
+        converted, plan = portable_clone(converted, plan)
 
     made = to_flatbuffer(converted, engine=engine, target=target, via=via)
     flatbuffer = made.data
     ops = dataclasses.replace(inspect(flatbuffer), source=path)
+    if engine == PORTABLE:
+        check_builtin_only(ops)
 
     parity = agreement = None
     if verify:

@@ -70,6 +70,9 @@ class Flatbuffer:
 def to_flatbuffer(model, *, engine: str = "lce", target: str = "arm", via: str = "graphdef") -> Flatbuffer:
     """Convert ``model`` with ``engine`` ("lce" or "tflite") through front end ``via``.
 
+    ``engine="builtin"`` (the portable target) uses LCE's converter as well: its model
+    has no binary op left, so the file has builtin ops only.
+
     ``via`` applies to ``engine="lce"``; the stock TFLite converter traces a concrete
     function itself. A graph-def failure falls back to the SavedModel path with a
     ``UserWarning`` naming the error; the reason is kept on the result.

@@ -72,6 +72,7 @@ class OpInfo:
     groups: int = 1  # LceBconv2d / CONV_2D groups
     unpacked_binary: bool = False  # a float/int8 MAC op fed by an LceDequantize
     unpacked_output: bool = False  # an LceBconv2d writing float/int8 that is only binarized
+    custom: bool = False  # a custom op (LCE's Lce*): stock TFLite / LiteRT / TFLite Micro lack it
 
 
 def _numel(shape) -> int:
@@ -228,6 +229,7 @@ def inspect(path_or_bytes) -> OpReport:
                 groups=int(groups),
                 unpacked_binary=unpacked,
                 unpacked_output=_only_binarized(op),
+                custom=op.custom,
             )
         )
     return OpReport(
@@ -274,6 +276,16 @@ class OpReport:
     def count(self, op_type: str) -> int:
         """Number of ops of ``op_type`` (``"LceBconv2d"``, ``"CONV_2D"``, ...)."""
         return sum(info.op_type == op_type for info in self.ops)
+
+    @property
+    def custom_ops(self) -> tuple[str, ...]:
+        """The custom op types (LCE's ``Lce*``), sorted: what only LCE's runtime runs."""
+        return tuple(sorted({info.op_type for info in self.ops if info.custom}))
+
+    @property
+    def builtin_ops(self) -> tuple[str, ...]:
+        """The builtin op types, sorted: what a TFLite Micro op resolver must register."""
+        return tuple(sorted({info.op_type for info in self.ops if not info.custom}))
 
     @property
     def rows(self) -> list[dict]:
@@ -352,6 +364,8 @@ class OpReport:
             "weight_floor_bytes": self.weight_floor_bytes,
             "size_over_floor": self.size_over_floor,
             "has_grouped_bconv": self.has_grouped_bconv,
+            "custom_ops": list(self.custom_ops),
+            "builtin_ops": list(self.builtin_ops),
             "ops": [asdict(info) for info in self.ops],
         }
 
@@ -411,6 +425,15 @@ class OpReport:
             "  Grouped binary convs: "
             + ("yes (run with the indirect_bgemm kernel)" if self.has_grouped_bconv else "no")
         )
+        lines.append(
+            "  Custom ops: "
+            + (
+                f"{', '.join(self.custom_ops)} (need LCE's runtime)"
+                if self.custom_ops
+                else "none (runs on stock TFLite / LiteRT and TFLite Micro)"
+            )
+        )
+        lines.append(f"  Builtin ops to register (TFLite Micro op resolver): {', '.join(self.builtin_ops) or 'none'}")
         return "\n".join(lines)
 
     def __str__(self) -> str:

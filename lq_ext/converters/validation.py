@@ -153,11 +153,13 @@ def check_int8(int8, *, engine, calibration=None, fine_tune=None, **tolerances) 
     """
     if not isinstance(int8, (bool, Int8Options)):
         raise TypeError(f"int8 must be True or False, or an Int8Options(...), got int8={int8!r}.")
-    if int8 is not False and engine != "lce":
+    if int8 is not False and engine not in ("lce", "builtin"):
         raise ValueError(
-            f"int8=True needs engine='lce' (it converts fake-quant ops; so does "
+            f"int8=True needs engine='lce' or 'builtin' (it converts fake-quant ops; so does "
             f"int8=Int8Options(...)), got engine={engine!r}."
         )
+    if engine == "builtin" and int8 is False:
+        int8 = True  # the portable target is int8 throughout: Int8Options() by default
     if isinstance(int8, Int8Options):
         if calibration is not None or fine_tune is not None:
             raise ValueError(

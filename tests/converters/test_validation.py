@@ -24,7 +24,7 @@ def test_model_must_be_tf_keras(tmp_path, no_conversion):
     "kwargs, message",
     [
         ({"target": "x86"}, r"target must be one of \['arm', 'xcore'\], got target='x86'"),
-        ({"engine": "onnx"}, r"engine must be one of \['lce', 'tflite'\], got engine='onnx'"),
+        ({"engine": "onnx"}, r"engine must be one of \['lce', 'tflite', 'builtin'\], got engine='onnx'"),
         ({"binary_dense": "int"}, r"binary_dense must be one of \['bconv', 'float'\], got binary_dense='int'"),
         ({"rtol": -1.0}, r"rtol must be a number > 0, got rtol=-1\.0"),
         ({"min_top1_agreement": 1.5}, r"min_top1_agreement must be a number ≥ 0 and ≤ 1, got min_top1_agreement=1\.5"),

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from lq_ext._serialization import register
 
-__all__ = ["Int8Range", "PerTensorInt8Weights"]
+__all__ = ["Int8Range", "PerTensorInt8Weights", "clip_unit"]
 
 
 @register
@@ -47,3 +47,9 @@ class PerTensorInt8Weights(lq.quantizers.Quantizer):
         return tf.quantization.fake_quant_with_min_max_vars(
             inputs, -127.0 * step, 127.0 * step, num_bits=8, narrow_range=True
         )
+
+
+@register
+def clip_unit(x):
+    """``x`` clipped to [−1, 1]: TFLite fuses it into the op before as ``RELU_N1_TO_1``."""
+    return tf.clip_by_value(x, -1.0, 1.0)
