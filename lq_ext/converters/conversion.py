@@ -151,7 +151,7 @@ def convert(
             ``LceBconv2d``), ``"tflite"`` (``tf.lite.TFLiteConverter``, for float
             reference models such as ``tf.keras.applications.MobileNet``) or
             ``"builtin"``: the portable target, TFLite builtin int8 ops only (binary convs
-            as int8 ``CONV_2D`` with ±1 weights and activations; int8 mode for the rest,
+            as int8 ``CONV_2D`` with ±127 weights and ±1 activations; int8 mode for the rest,
             ``int8`` defaults to ``Int8Options()``), for LiteRT and TFLite Micro
             (:mod:`lq_ext.converters.portable`, docs/guides/portable.md).
         via: how LCE receives the model: ``"graphdef"`` (default; a frozen concrete

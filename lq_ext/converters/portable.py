@@ -3,7 +3,7 @@ builtin int8 ops only, which runs on stock TFLite / LiteRT and on TFLite Micro.
 
 The model goes through full-int8 mode's clone (:mod:`lq_ext.converters.int8`), whose
 binary layers :mod:`lq_ext.converters.int8.binary` then writes as int8 ``CONV_2D`` /
-``DEPTHWISE_CONV_2D`` with ±1 weights and activations; LCE's MLIR converter (its
+``DEPTHWISE_CONV_2D`` (weights ±127 for ±1, so sums are exact; ±1 activations); LCE's MLIR converter (its
 graph-def front end, 10× faster here than the stock converter's SavedModel path, same ops)
 turns the clone into the flatbuffer, in which no ``Lce*`` op is left (checked).
 
