@@ -24,7 +24,7 @@ from lq_ext.converters._flatbuffer import read_model
 from lq_ext.converters._flatbuffer_edit import with_outputs
 from lq_ext.converters.verify import parity_inputs
 
-__all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "Diagnosis", "Segment", "diagnose"]
+__all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "Diagnosis", "Segment", "diagnosable", "diagnose"]
 
 #: Round-off bound of one segment: |keras − tflite| ≤ this · max|keras| (per sample and tensor).
 DEFAULT_SEGMENT_RTOL = 1e-5
@@ -80,7 +80,8 @@ class Diagnosis:
     def passed(self) -> bool:
         return self.taps_exact and not self.mismatches
 
-    def format(self) -> str:
+    def format(self, whole: bool = True) -> str:
+        """The per-segment table; with ``whole``, the whole-output comparison too (if any)."""
         rows = [("layer", "op", "elements", "ties", "mismatches", "max |diff|", "max |keras|")]
         for s in self.segments:
             name = s.layer if len(s.layers) == 1 else f"{s.layer} (+{len(s.layers) - 1})"
@@ -100,12 +101,22 @@ class Diagnosis:
         if self.unmapped:
             lines.append(f"  not compared (no Keras layer found): {len(self.unmapped)} tensor(s), e.g. {self.unmapped[0]!r}")
         lines += table
-        if self.whole is not None:
+        if whole and self.whole is not None:
             lines += ["Whole-output comparison:", self.whole.format()]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.format()
+
+
+#: Ops whose output is a binarizer's inside the layer named in it (its input quantizer), not
+#: that layer's output.
+_INSIDE_A_LAYER = ("LceQuantize", "LceDequantize")
+
+
+def diagnosable(model) -> bool:
+    """Whether :func:`diagnose` can walk ``model``: a functional model with one input."""
+    return isinstance(model, tf.keras.Model) and getattr(model, "_is_graph_network", False) and len(model.inputs) == 1
 
 
 def _layer_name(tensor_name: str, model_name: str) -> str:
@@ -133,7 +144,7 @@ def _boundaries(model, graph, outputs) -> tuple[dict, list[str]]:
     found = {str(id(k)): (index, producer.get(index, "input")) for k, index in zip(model.outputs, outputs)}
     unmapped = []
     for index, op_type in producer.items():
-        if tensors[index].dtype != "float32" or index in outputs:
+        if tensors[index].dtype != "float32" or index in outputs or op_type in _INSIDE_A_LAYER:
             continue
         node = nodes.get(_layer_name(tensors[index].name, model.name))
         if node is None or tuple(node.outputs.shape[1:]) != tensors[index].shape[1:]:
@@ -196,6 +207,11 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
     # Returns
         A :class:`Diagnosis`; ``print`` it for the per-layer table.
     """
+    if not diagnosable(model):
+        raise ValueError(
+            f"diagnose needs a functional tf.keras.Model with one input, got {type(model).__name__}"
+            + (f" with {len(model.inputs)} inputs" if getattr(model, "inputs", None) else "") + "."
+        )
     if kernel not in parity.KERNELS:
         raise ValueError(f"kernel={kernel!r} is not one of {sorted(parity.KERNELS)}.")
     buf, graph = read_model(flatbuffer_or_path)
