@@ -112,6 +112,17 @@ class Diagnosis:
 #: Ops whose output is a binarizer's inside the layer named in it (its input quantizer), not
 #: that layer's output.
 _INSIDE_A_LAYER = ("LceQuantize", "LceDequantize")
+#: Elementwise ops with a constant operand: a tensor consumed only by such ops is taken for a
+#: partial result (a BatchNorm split into MUL + ADD names the MUL after the BatchNorm and folds
+#: its ADD into the next layer's bias), so it is not compared; the segment grows instead.
+_AFFINE = ("ADD", "SUB", "MUL", "DIV", "PRELU")
+
+
+def _partial(index, consumers, tensors) -> bool:
+    ops = consumers.get(index, ())
+    return bool(ops) and all(
+        op.op_type in _AFFINE and any(i >= 0 and i != index and tensors[i].constant for i in op.inputs) for op in ops
+    )
 
 
 def diagnosable(model) -> bool:
@@ -141,10 +152,16 @@ def _boundaries(model, graph, outputs) -> tuple[dict, list[str]]:
             nodes[layer.name] = own[0]
     tensors = graph.tensors[0]
     producer = {t: op.op_type for op in graph.operators if op.subgraph == 0 for t in op.outputs}
+    consumers = {}
+    for op in graph.operators:
+        for i in op.inputs if op.subgraph == 0 else ():
+            consumers.setdefault(i, []).append(op)
     found = {str(id(k)): (index, producer.get(index, "input")) for k, index in zip(model.outputs, outputs)}
     unmapped = []
     for index, op_type in producer.items():
         if tensors[index].dtype != "float32" or index in outputs or op_type in _INSIDE_A_LAYER:
+            continue
+        if _partial(index, consumers, tensors):
             continue
         node = nodes.get(_layer_name(tensors[index].name, model.name))
         if node is None or tuple(node.outputs.shape[1:]) != tensors[index].shape[1:]:
