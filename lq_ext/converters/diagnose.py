@@ -171,6 +171,25 @@ def _boundaries(model, graph, outputs) -> tuple[dict, list[str]]:
     return found, unmapped
 
 
+def _fused_successors(model, found) -> dict:
+    """{keras tensor id: the output id of its only consumer} where that consumer has one input
+    and one output of the same shape and no tensor of its own: a tensor named after a layer can
+    hold that layer and its successor fused (a conv with a BatchNorm folded into its weights)."""
+    consumers = {}
+    for depth in model._nodes_by_depth.values():
+        for node in depth:
+            for input_id in () if node.is_input else node.flat_input_ids:
+                consumers.setdefault(input_id, []).append(node)
+    chained = {}
+    for output_id in found:
+        nodes = consumers.get(output_id, [])
+        if len(nodes) == 1 and len(nodes[0].flat_input_ids) == 1 and len(nodes[0].flat_output_ids) == 1:
+            after = nodes[0].flat_output_ids[0]
+            if after not in found and nodes[0].outputs.shape == nodes[0].keras_inputs[0].shape:
+                chained[output_id] = after
+    return chained
+
+
 class _Value:
     """A tensor_dict entry that Node.map_arguments may pop any number of times."""
 
@@ -248,7 +267,8 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
     for keras_input in model.inputs:
         normal[str(id(keras_input))] = flipped[str(id(keras_input))] = _Value(tf.constant(inputs))
     forced = {str(id(k)) for k in model.inputs}
-    segments, pending = [], []
+    successor = _fused_successors(model, found)
+    segments, pending, deferred = [], [], {}
     for depth in sorted(model._nodes_by_depth, reverse=True):
         for node in model._nodes_by_depth[depth]:
             if node.is_input:
@@ -262,13 +282,20 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
             out = tf.nest.flatten(layer(*args, **kwargs))
             out_flipped = tf.nest.flatten(layer(*flipped_args, **flipped_kwargs))
             for output_id, a, b in zip(node.flat_output_ids, out, out_flipped):
-                if output_id in found:
-                    index, op_type = found[output_id]
+                target = found.get(output_id) or deferred.get(output_id, (None,))[0]
+                if target is not None:
+                    index, op_type = target
                     fb = values[index].reshape(a.shape)
-                    ties, mismatches, max_diff, scale = _compare(a.numpy(), b.numpy(), fb, rtol)
-                    segments.append(Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), ties, mismatches, max_diff, scale))
-                    pending = []
-                    a = b = tf.constant(fb)
-                    forced.add(output_id)
+                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol))
+                    if segment.mismatches and output_id in successor:
+                        # the tensor may be this layer's successor's output (fused, named after this one)
+                        deferred[successor[output_id]] = (target, segment)
+                    else:
+                        if segment.mismatches and output_id in deferred:
+                            segment = deferred[output_id][1]  # neither matches: report the first
+                        segments.append(segment)
+                        pending = []
+                        a = b = tf.constant(fb)
+                        forced.add(output_id)
                 normal[output_id], flipped[output_id] = _Value(a), _Value(b)
     return Diagnosis(tuple(segments), len(inputs), taps_exact, tuple(unmapped), rtol, tie_rtol, whole)
