@@ -164,6 +164,10 @@ def _boundaries(model, graph, outputs) -> tuple[dict, list[str]]:
         if _partial(index, consumers, tensors):
             continue
         node = nodes.get(_layer_name(tensors[index].name, model.name))
+        if node is not None and _binarizes_input(node.layer) and all(
+            op.op_type == "LceQuantize" for op in consumers.get(index, ())
+        ):
+            continue  # the input of the layer's own binarizer (e.g. RSign's x - threshold)
         if node is None or tuple(node.outputs.shape[1:]) != tensors[index].shape[1:]:
             unmapped.append(tensors[index].name)
         elif node.flat_output_ids[0] not in found:
