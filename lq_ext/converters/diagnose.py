@@ -125,6 +125,14 @@ def _partial(index, consumers, tensors) -> bool:
     )
 
 
+def _continued(index, consumers, tensors, model_name) -> bool:
+    """Every op that reads the tensor writes one named after the same layer (an Add of three
+    inputs as two ADDs): the layer's output comes later."""
+    name = _layer_name(tensors[index].name, model_name)
+    ops = consumers.get(index, ())
+    return bool(ops) and all(_layer_name(tensors[op.outputs[0]].name, model_name) == name for op in ops)
+
+
 def diagnosable(model) -> bool:
     """Whether :func:`diagnose` can walk ``model``: a functional model with one input."""
     return isinstance(model, tf.keras.Model) and getattr(model, "_is_graph_network", False) and len(model.inputs) == 1
@@ -161,7 +169,7 @@ def _boundaries(model, graph, outputs) -> tuple[dict, list[str]]:
     for index, op_type in producer.items():
         if tensors[index].dtype != "float32" or index in outputs or op_type in _INSIDE_A_LAYER:
             continue
-        if _partial(index, consumers, tensors):
+        if _partial(index, consumers, tensors) or _continued(index, consumers, tensors, model.name):
             continue
         node = nodes.get(_layer_name(tensors[index].name, model.name))
         if node is not None and _binarizes_input(node.layer) and all(
