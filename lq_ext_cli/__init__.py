@@ -68,6 +68,10 @@ COMMANDS = (
         arguments.add_inspect_arguments, "lq_ext.cli.commands:run_inspect",
     ),
     Command(
+        "diagnose", "per-layer, teacher-forced parity of a .tflite file against its Keras model",
+        arguments.add_diagnose_arguments, "lq_ext.cli.commands:run_diagnose",
+    ),
+    Command(
         "bench", "time a .tflite file in LCE's Python interpreter, or with lce_benchmark_model (--tool)",
         arguments.add_bench_arguments, "lq_ext.cli.commands:run_bench", arguments.check_bench_usage,
     ),

@@ -86,6 +86,18 @@ def add_inspect_arguments(parser, model_names) -> None:
     parser.add_argument("path", help="a .tflite file")
 
 
+def add_diagnose_arguments(parser, model_names) -> None:
+    parser.add_argument(
+        "model", metavar="MODEL",
+        help="a saved Keras model (.h5, .keras or SavedModel directory), or a registered model name "
+        "(then --weights, --input-shape and --num-classes as for convert)",
+    )
+    parser.add_argument("path", help="the .tflite file converted from MODEL")
+    _add_model_shape(parser)
+    parser.add_argument("--weights", help="with a registered model name: the weights file to load")
+    parser.add_argument("--kernel", default="optimized", choices=("optimized", "indirect_bgemm", "reference"), help="LceBconv2d kernel (default optimized)")
+
+
 def add_bench_arguments(parser, model_names) -> None:
     parser.add_argument("path", help="a .tflite file")
     _add_timing(parser)

@@ -1,4 +1,4 @@
-"""The ``lq-ext`` commands that need the library: summary, convert, inspect, bench, demo.
+"""The ``lq-ext`` commands that need the library: summary, convert, inspect, diagnose, bench, demo.
 
 Each ``run_*`` takes the ``argparse.Namespace`` that :mod:`lq_ext_cli` parsed (and whose
 usage it checked) and prints its result; library errors propagate, and the launcher
@@ -7,10 +7,14 @@ prints them on one line with exit status 1. ``train`` is in :mod:`lq_ext.cli.tra
 
 from __future__ import annotations
 
+import os
+
+import tensorflow as tf
+
 import lq_ext
 from lq_ext.cli.demo import demo
 
-__all__ = ["model_kwargs", "run_bench", "run_convert", "run_demo", "run_inspect", "run_summary"]
+__all__ = ["model_kwargs", "run_bench", "run_convert", "run_demo", "run_diagnose", "run_inspect", "run_summary"]
 
 
 def model_kwargs(args) -> dict:
@@ -46,6 +50,15 @@ def run_convert(args) -> None:
 
 def run_inspect(args) -> None:
     print(lq_ext.converters.inspect(args.path))
+
+
+def run_diagnose(args) -> None:
+    """``lq-ext diagnose MODEL FILE``: MODEL is a saved Keras model or a registered name."""
+    if os.path.exists(args.model):
+        model = tf.keras.models.load_model(args.model, compile=False)
+    else:
+        model = lq_ext.zoo.get_model_spec(args.model).build(**model_kwargs(args))
+    print(lq_ext.converters.diagnose(model, args.path, kernel=args.kernel))
 
 
 def run_bench(args) -> None:

@@ -6,6 +6,8 @@
   (:class:`Int8Distillation` fine-tunes that int8 clone).
 - :func:`inspect` (:mod:`~lq_ext.converters.op_report`): the ops, MACs and bit-packed
   share of a ``.tflite`` file (:class:`OpReport`).
+- :func:`diagnose` (:mod:`~lq_ext.converters.diagnose`): per-layer, teacher-forced parity
+  of a flatbuffer against its Keras model (:class:`Diagnosis`).
 - :class:`ParityReport` / :class:`ParityError` (:mod:`~lq_ext.converters.parity`,
   :mod:`~lq_ext.converters.verify`): the Keras-vs-flatbuffer comparison.
 
@@ -13,6 +15,7 @@ Guide: docs/guides/conversion.md.
 """
 
 from lq_ext.converters.conversion import ConversionResult, convert
+from lq_ext.converters.diagnose import Diagnosis, diagnose
 from lq_ext.converters.int8.tuning import Int8Distillation
 from lq_ext.converters.op_report import OpReport, inspect
 from lq_ext.converters.options import Int8Options
@@ -20,8 +23,10 @@ from lq_ext.converters.parity import ParityError, ParityReport
 
 __all__ = [
     "ConversionResult",
+    "Diagnosis",
     "Int8Distillation",
     "Int8Options", "OpReport", "ParityError", "ParityReport",
     "convert",
+    "diagnose",
     "inspect",
 ]

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from lq_ext._validate import check_choice
 from lq_ext.converters._io import write_atomically
+from lq_ext.converters.diagnose import Diagnosis, diagnosable, diagnose
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.converters.fold import FOLD_MODES, fold_weight_quantizers
 from lq_ext.converters.int8 import Int8Plan, int8_model
 from lq_ext.converters.op_report import OpReport, inspect
 from lq_ext.converters.options import Int8Options
-from lq_ext.converters.parity import ParityReport
+from lq_ext.converters.parity import ParityError, ParityReport
 from lq_ext.converters.portable import ENGINE as PORTABLE
 from lq_ext.converters.portable import check_builtin_only, portable_clone
 from lq_ext.converters.rewrite import binary_dense_as_bconv
@@ -58,6 +59,9 @@ class ConversionResult:
         via: the front end that made the file (:data:`~lq_ext.converters.engines.FRONT_ENDS`,
             or ``"tflite"``); ``fallback_reason`` says why the graph-def path was not used
             when it was asked for (None if it was).
+        diagnosis: when the whole-output check failed and the per-layer diagnosis
+            (:func:`~lq_ext.converters.diagnose`) explained every difference, that diagnosis
+            (``parity`` then holds the failed whole-output figures); None otherwise.
     """
 
     path: str
@@ -72,6 +76,7 @@ class ConversionResult:
     int8_agreement: ParityReport | None = None
     via: str = "graphdef"
     fallback_reason: str | None = None
+    diagnosis: Diagnosis | None = None
 
     def __str__(self) -> str:
         head = f"Converted with {self.engine}"
@@ -100,6 +105,9 @@ class ConversionResult:
         if self.parity is not None and self.int8_plan is not None:
             parity = "Against the int8 Keras clone (conversion check):\n" + parity
         lines = [head, self.ops.format(), parity]
+        if self.diagnosis is not None:
+            lines.append("The whole-output check failed; the per-layer diagnosis explains every difference:")
+            lines.append(self.diagnosis.format(whole=False))
         if self.int8_agreement is not None:
             a = self.int8_agreement
             lines.append(
@@ -212,7 +220,8 @@ def convert(
             ``QuantDense`` layers that cannot be cloned), before converting.
         FileNotFoundError: the directory of ``path`` does not exist.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ParityError: (an ``AssertionError``) outputs differ beyond the tolerances.
+        ParityError: (an ``AssertionError``) outputs differ beyond the tolerances and (float
+            mode) the per-layer diagnosis finds a mismatch that no binarizer tie explains.
             Nothing is written then; the flatbuffer is on the error's ``.flatbuffer``
             (or convert again with ``verify=False``).
     """
@@ -244,15 +253,25 @@ def convert(
     if engine == PORTABLE:
         check_builtin_only(ops)
 
-    parity = agreement = None
+    parity = agreement = diagnosis = None
     if verify:
         kernel = "indirect_bgemm" if ops.has_grouped_bconv else "optimized"
         defaults = FLOAT_TOLERANCES if plan is None else options.tolerances(plan.output_step)
         tolerances = defaults.overridden(rtol=rtol, **given)
         reference = model if plan is None else converted
-        parity = check_parity(
-            model, reference, flatbuffer, inputs, description, tolerances, kernel=kernel, engine=engine, path=path
-        )
+        try:
+            parity = check_parity(
+                model, reference, flatbuffer, inputs, description, tolerances, kernel=kernel, engine=engine, path=path
+            )
+        except ParityError as error:
+            if plan is not None or not diagnosable(converted):
+                raise
+            diagnosis = diagnose(converted, flatbuffer, inputs, kernel=kernel, whole=error.report)
+            error.diagnosis = diagnosis
+            if not diagnosis.passed:
+                error.args = (f"{error.args[0]}\n{diagnosis.format(whole=False)}",)
+                raise
+            parity = error.report
         if plan is not None:
             agreement = int8_agreement(model, flatbuffer, inputs, description, rtol=rtol, kernel=kernel)
 
@@ -270,4 +289,5 @@ def convert(
         int8_agreement=agreement,
         via=made.via,
         fallback_reason=made.fallback_reason,
+        diagnosis=diagnosis,
     )

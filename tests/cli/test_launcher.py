@@ -167,7 +167,7 @@ def test_tf_free_choices_equal_the_library_constants():
 
 def test_every_command_is_in_the_table_once():
     names = [command.name for command in lq_ext_cli.COMMANDS]
-    assert names == ["list", "summary", "convert", "inspect", "bench", "demo", "train"]
+    assert names == ["list", "summary", "convert", "inspect", "diagnose", "bench", "demo", "train"]
     for command in lq_ext_cli.COMMANDS:
         module, function = command.run.split(":")
         assert module in ("lq_ext_cli", "lq_ext.cli.commands", "lq_ext.cli.train")

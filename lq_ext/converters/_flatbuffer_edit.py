@@ -1,0 +1,54 @@
+"""Rewrite a TFLite flatbuffer: more subgraph outputs (taps), or one constant buffer changed.
+
+Uses the object API of TensorFlow's generated schema (``schema_py_generated.ModelT``), unpack →
+edit → pack. The ops, their options and their tensors stay as they are, so the interpreter runs
+the same kernels on the same data; :func:`with_outputs` only makes it keep (and return) more
+tensors. Used by :mod:`lq_ext.converters.diagnose` (docs/guides/parity.md, "Per-layer
+diagnosis").
+"""
+
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
+
+from lq_ext.converters._flatbuffer import FILE_IDENTIFIER
+
+__all__ = ["edit_constant", "with_outputs"]
+
+
+def _pack(model) -> bytes:
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def with_outputs(flatbuffer: bytes, tensor_indices) -> bytes:
+    """``flatbuffer`` whose first subgraph also outputs ``tensor_indices`` (after its own outputs,
+    in the given order, without repeating one it already outputs)."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    subgraph = model.subgraphs[0]
+    outputs = [int(i) for i in subgraph.outputs]
+    outputs += [int(i) for i in tensor_indices if int(i) not in outputs]
+    subgraph.outputs = np.asarray(outputs, dtype=np.int32)
+    return _pack(model)
+
+
+def edit_constant(flatbuffer: bytes, tensor_index: int, change) -> bytes:
+    """``flatbuffer`` with the constant tensor ``tensor_index`` (first subgraph) replaced by
+    ``change(values)``; ``values`` is a writable copy shaped and typed as the tensor."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    tensor = model.subgraphs[0].tensors[tensor_index]
+    buffer = model.buffers[tensor.buffer]
+    if buffer.data is None or len(buffer.data) == 0:
+        raise ValueError(f"tensor_index={tensor_index} is not a constant with data in this flatbuffer.")
+    dtype = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT32: np.int32, schema.TensorType.INT8: np.int8}
+    if tensor.type not in dtype:
+        raise ValueError(f"tensor_index={tensor_index} has TensorType {tensor.type}; float32, int32 and int8 are supported.")
+    values = np.frombuffer(np.asarray(buffer.data, np.uint8).tobytes(), dtype[tensor.type]).reshape(tensor.shape).copy()
+    changed = np.asarray(change(values), dtype=values.dtype)
+    if changed.shape != values.shape:
+        raise ValueError(f"change must keep the shape {values.shape}, got {changed.shape}.")
+    buffer.data = np.frombuffer(changed.tobytes(), np.uint8).copy()
+    return _pack(model)

@@ -1,0 +1,313 @@
+"""Per-layer, teacher-forced parity: which layer of a flatbuffer disagrees with Keras, and why.
+
+:func:`diagnose` runs the flatbuffer once with its intermediate tensors tapped as extra outputs
+(:func:`~lq_ext.converters._flatbuffer_edit.with_outputs`; the tapped file's own outputs are
+checked to equal the untapped file's bit for bit), maps each tapped tensor to the Keras layer
+whose output it is (the layer name in the tensor name), then walks the Keras graph layer by
+layer, feeding every layer the flatbuffer's own values where the flatbuffer has them. Each
+tapped tensor closes a segment, compared element by element: a difference is a *tie* when a
+binarizer input computed inside the segment sits within round-off of its threshold and taking
+the other sign there moves that element, a *mismatch* otherwise. The long story:
+docs/guides/parity.md, "Per-layer diagnosis".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema
+
+from lq_ext.converters import parity
+from lq_ext.converters._flatbuffer import read_model
+from lq_ext.converters._flatbuffer_edit import with_outputs
+from lq_ext.converters.verify import parity_inputs
+
+__all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "Diagnosis", "Segment", "diagnosable", "diagnose"]
+
+#: Round-off bound of one segment: |keras − tflite| ≤ this · max|keras| (per sample and tensor).
+DEFAULT_SEGMENT_RTOL = 1e-5
+#: A binarizer input is a tie candidate when |x| ≤ this · max|x| (per sample and tensor).
+DEFAULT_TIE_RTOL = 1e-5
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One compared tensor: the Keras layers evaluated since the previous one, the flatbuffer op
+    that made it, and what differs (counted over all samples)."""
+
+    layers: tuple[str, ...]  # Keras layers of the segment, the compared one last
+    op: str  # the flatbuffer op whose output tensor is compared
+    tensor: str
+    elements: int
+    ties: int
+    mismatches: int
+    max_abs_diff: float
+    scale: float  # max |keras| of the compared tensor
+
+    @property
+    def layer(self) -> str:
+        return self.layers[-1]
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The per-segment comparison; ``passed`` when no segment has an unexplained mismatch."""
+
+    segments: tuple[Segment, ...]
+    n_samples: int
+    taps_exact: bool  # the tapped flatbuffer's outputs equal the untapped ones bit for bit
+    unmapped: tuple[str, ...]  # non-constant float tensors no Keras layer could be matched to
+    rtol: float
+    tie_rtol: float
+    whole: parity.ParityReport | None = None  # the whole-output comparison, when made
+
+    @property
+    def mismatches(self) -> int:
+        return sum(s.mismatches for s in self.segments)
+
+    @property
+    def ties(self) -> int:
+        return sum(s.ties for s in self.segments)
+
+    @property
+    def first_divergence(self) -> Segment | None:
+        """The first segment (execution order) with an unexplained mismatch."""
+        return next((s for s in self.segments if s.mismatches), None)
+
+    @property
+    def passed(self) -> bool:
+        return self.taps_exact and not self.mismatches
+
+    def format(self, whole: bool = True) -> str:
+        """The per-segment table; with ``whole``, the whole-output comparison too (if any)."""
+        rows = [("layer", "op", "elements", "ties", "mismatches", "max |diff|", "max |keras|")]
+        for s in self.segments:
+            name = s.layer if len(s.layers) == 1 else f"{s.layer} (+{len(s.layers) - 1})"
+            rows.append((name, s.op, f"{s.elements:,}", str(s.ties), str(s.mismatches), f"{s.max_abs_diff:.3g}", f"{s.scale:.3g}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        table = ["  " + "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+        first = self.first_divergence
+        status = "passed" if self.passed else "FAILED"
+        lines = [
+            f"Per-layer parity (teacher-forced, {len(self.segments)} segments, {self.n_samples} samples): {status}",
+            f"  {self.mismatches} mismatched elements, {self.ties} ties (binarizer inputs within "
+            f"{self.tie_rtol:g}·max of the threshold); round-off bound {self.rtol:g}·max|keras|",
+            "  first divergence: " + (f"{first.layer} ({first.op}, {first.mismatches} elements, max |diff| {first.max_abs_diff:.3g})" if first else "none"),
+        ]
+        if not self.taps_exact:
+            lines.append("  the tapped flatbuffer's outputs differ from the untapped one's: the comparison is unreliable")
+        if self.unmapped:
+            lines.append(f"  not compared (no Keras layer found): {len(self.unmapped)} tensor(s), e.g. {self.unmapped[0]!r}")
+        lines += table
+        if whole and self.whole is not None:
+            lines += ["Whole-output comparison:", self.whole.format()]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+#: Ops whose output is a binarizer's inside the layer named in it (its input quantizer), not
+#: that layer's output.
+_INSIDE_A_LAYER = ("LceQuantize", "LceDequantize")
+#: Elementwise ops with a constant operand: a tensor consumed only by such ops is taken for a
+#: partial result (a BatchNorm split into MUL + ADD names the MUL after the BatchNorm and folds
+#: its ADD into the next layer's bias), so it is not compared; the segment grows instead.
+_AFFINE = ("ADD", "SUB", "MUL", "DIV", "PRELU")
+
+
+def _partial(index, consumers, tensors) -> bool:
+    ops = consumers.get(index, ())
+    return bool(ops) and all(
+        op.op_type in _AFFINE and any(i >= 0 and i != index and tensors[i].constant for i in op.inputs) for op in ops
+    )
+
+
+def _continued(index, consumers, tensors, model_name) -> bool:
+    """Every op that reads the tensor writes one named after the same layer (an Add of three
+    inputs as two ADDs): the layer's output comes later."""
+    name = _layer_name(tensors[index].name, model_name)
+    ops = consumers.get(index, ())
+    return bool(ops) and all(_layer_name(tensors[op.outputs[0]].name, model_name) == name for op in ops)
+
+
+def diagnosable(model) -> bool:
+    """Whether :func:`diagnose` can walk ``model``: a functional model with one input."""
+    return isinstance(model, tf.keras.Model) and getattr(model, "_is_graph_network", False) and len(model.inputs) == 1
+
+
+def _layer_name(tensor_name: str, model_name: str) -> str:
+    """The Keras layer named first in a TFLite tensor name (the last of a fused chain)."""
+    parts = tensor_name.split(";")[0].split("/")
+    if len(parts) > 1 and parts[0] == model_name:
+        parts = parts[1:]
+    return parts[0]
+
+
+def _subgraph_outputs(buf: bytes) -> list[int]:
+    return [int(i) for i in schema.Model.GetRootAs(buf, 0).Subgraphs(0).OutputsAsNumpy()]
+
+
+def _boundaries(model, graph, outputs) -> tuple[dict, list[str]]:
+    """{keras tensor id: (tflite tensor index, op type)}, and the float tensors left unmapped."""
+    model_nodes = {id(n) for depth in model._nodes_by_depth.values() for n in depth}
+    nodes = {}
+    for layer in model.layers:
+        own = [n for n in layer._inbound_nodes if id(n) in model_nodes]
+        if len(own) == 1 and len(own[0].flat_output_ids) == 1:
+            nodes[layer.name] = own[0]
+    tensors = graph.tensors[0]
+    producer = {t: op.op_type for op in graph.operators if op.subgraph == 0 for t in op.outputs}
+    consumers = {}
+    for op in graph.operators:
+        for i in op.inputs if op.subgraph == 0 else ():
+            consumers.setdefault(i, []).append(op)
+    found = {str(id(k)): (index, producer.get(index, "input")) for k, index in zip(model.outputs, outputs)}
+    unmapped = []
+    for index, op_type in producer.items():
+        if tensors[index].dtype != "float32" or index in outputs or op_type in _INSIDE_A_LAYER:
+            continue
+        if _partial(index, consumers, tensors) or _continued(index, consumers, tensors, model.name):
+            continue
+        node = nodes.get(_layer_name(tensors[index].name, model.name))
+        if node is not None and _binarizes_input(node.layer) and all(
+            op.op_type == "LceQuantize" for op in consumers.get(index, ())
+        ):
+            continue  # the input of the layer's own binarizer (e.g. RSign's x - threshold)
+        if node is None or tuple(node.outputs.shape[1:]) != tensors[index].shape[1:]:
+            unmapped.append(tensors[index].name)
+        elif node.flat_output_ids[0] not in found:
+            found[node.flat_output_ids[0]] = (index, op_type)
+    return found, unmapped
+
+
+def _fused_successors(model, found) -> dict:
+    """{keras tensor id: the output id of its only consumer} where that consumer has one input
+    and one output of the same shape and no tensor of its own: a tensor named after a layer can
+    hold that layer and its successor fused (a conv with a BatchNorm folded into its weights)."""
+    consumers = {}
+    for depth in model._nodes_by_depth.values():
+        for node in depth:
+            for input_id in () if node.is_input else node.flat_input_ids:
+                consumers.setdefault(input_id, []).append(node)
+    chained = {}
+    for output_id in found:
+        nodes = consumers.get(output_id, [])
+        if len(nodes) == 1 and len(nodes[0].flat_input_ids) == 1 and len(nodes[0].flat_output_ids) == 1:
+            after = nodes[0].flat_output_ids[0]
+            if after not in found and nodes[0].outputs.shape == nodes[0].keras_inputs[0].shape:
+                chained[output_id] = after
+    return chained
+
+
+class _Value:
+    """A tensor_dict entry that Node.map_arguments may pop any number of times."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def pop(self):
+        return self.value
+
+
+def _binarizes_input(layer) -> bool:
+    quantizer = getattr(layer, "input_quantizer", None)
+    return quantizer is not None and getattr(quantizer, "precision", None) == 1
+
+
+def _tie_flipped(x, tie_rtol):
+    """``x`` with every element within ``tie_rtol``·max|x| (per sample) of 0 given the other sign."""
+    x = tf.convert_to_tensor(x)
+    scale = tf.reduce_max(tf.abs(tf.reshape(x, (tf.shape(x)[0], -1))), axis=1)
+    scale = tf.reshape(scale, [-1] + [1] * (len(x.shape) - 1))
+    tie = tf.abs(x) <= tie_rtol * scale
+    other = tf.where(x >= 0, -tf.ones_like(x), tf.ones_like(x)) * tf.maximum(tf.abs(x), 1e-30)
+    return tf.where(tie, other, x)
+
+
+def _compare(keras, normal_flipped, tflite, rtol):
+    """(ties, mismatches, max |diff|, scale) of one segment."""
+    k = np.asarray(keras, np.float64).reshape(len(keras), -1)
+    f = np.asarray(tflite, np.float64).reshape(k.shape)
+    moved = np.asarray(normal_flipped, np.float64).reshape(k.shape)
+    scale = np.abs(k).max(axis=1, keepdims=True)
+    bound = rtol * np.maximum(scale, np.abs(f).max(axis=1, keepdims=True))
+    differs = ~(np.abs(k - f) <= bound)
+    tie = differs & (np.abs(moved - k) > bound)
+    return int(tie.sum()), int((differs & ~tie).sum()), float(np.nan_to_num(np.abs(k - f), nan=np.inf).max(initial=0.0)), float(scale.max(initial=0.0))
+
+
+def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized", rtol: float = DEFAULT_SEGMENT_RTOL,
+             tie_rtol: float = DEFAULT_TIE_RTOL, whole: parity.ParityReport | None = None) -> Diagnosis:
+    """Compare ``model`` with the flatbuffer segment by segment, teacher-forced.
+
+    # Arguments
+        model: the functional ``tf.keras.Model`` that was converted (single input).
+        flatbuffer_or_path: the ``.tflite`` bytes or path.
+        inputs: array (n, *input_shape); default: the built-in sample images as ``convert`` uses.
+        kernel: LCE Interpreter kernel (:data:`lq_ext.converters.parity.KERNELS`).
+        rtol: round-off bound of one segment (relative to max |keras| of the tensor).
+        tie_rtol: how close to its threshold (relative to max |input|) a binarizer input is a tie.
+        whole: a whole-output :class:`~lq_ext.converters.ParityReport` to keep in the report.
+
+    # Returns
+        A :class:`Diagnosis`; ``print`` it for the per-layer table.
+    """
+    if not diagnosable(model):
+        raise ValueError(
+            f"diagnose needs a functional tf.keras.Model with one input, got {type(model).__name__}"
+            + (f" with {len(model.inputs)} inputs" if getattr(model, "inputs", None) else "") + "."
+        )
+    if kernel not in parity.KERNELS:
+        raise ValueError(f"kernel={kernel!r} is not one of {sorted(parity.KERNELS)}.")
+    buf, graph = read_model(flatbuffer_or_path)
+    if inputs is None:
+        inputs, _ = parity_inputs(model, None)
+    inputs = np.asarray(inputs, np.float32)
+    outputs = _subgraph_outputs(buf)
+    found, unmapped = _boundaries(model, graph, outputs)
+    taps = sorted({index for index, _ in found.values()})
+    plain = parity._as_list(parity.run_interpreter(buf, inputs, kernel=kernel))
+    tapped = parity._as_list(parity.run_interpreter(with_outputs(buf, taps), inputs, kernel=kernel))
+    taps_exact = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(plain, tapped))
+    order = outputs + [t for t in taps if t not in outputs]
+    values = dict(zip(order, tapped))
+
+    normal, flipped = {}, {}
+    for keras_input in model.inputs:
+        normal[str(id(keras_input))] = flipped[str(id(keras_input))] = _Value(tf.constant(inputs))
+    forced = {str(id(k)) for k in model.inputs}
+    successor = _fused_successors(model, found)
+    segments, pending, deferred = [], [], {}
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if node.is_input:
+                continue
+            layer = node.layer
+            pending.append(layer.name)
+            args, kwargs = node.map_arguments(normal)
+            flipped_args, flipped_kwargs = node.map_arguments(flipped)
+            if _binarizes_input(layer) and node.flat_input_ids and node.flat_input_ids[0] not in forced:
+                flipped_args = (_tie_flipped(flipped_args[0], tie_rtol),) + tuple(flipped_args[1:])
+            out = tf.nest.flatten(layer(*args, **kwargs))
+            out_flipped = tf.nest.flatten(layer(*flipped_args, **flipped_kwargs))
+            for output_id, a, b in zip(node.flat_output_ids, out, out_flipped):
+                target = found.get(output_id) or deferred.get(output_id, (None,))[0]
+                if target is not None:
+                    index, op_type = target
+                    fb = values[index].reshape(a.shape)
+                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol))
+                    if segment.mismatches and output_id in successor:
+                        # the tensor may be this layer's successor's output (fused, named after this one)
+                        deferred[successor[output_id]] = (target, segment)
+                    else:
+                        if segment.mismatches and output_id in deferred:
+                            segment = deferred[output_id][1]  # neither matches: report the first
+                        segments.append(segment)
+                        pending = []
+                        a = b = tf.constant(fb)
+                        forced.add(output_id)
+                normal[output_id], flipped[output_id] = _Value(a), _Value(b)
+    return Diagnosis(tuple(segments), len(inputs), taps_exact, tuple(unmapped), rtol, tie_rtol, whole)

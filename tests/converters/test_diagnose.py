@@ -1,0 +1,160 @@
+"""Per-layer, teacher-forced parity (lq_ext.converters.diagnose) on larq-zoo's QuickNetSmall at
+32 px with random weights and BatchNorm statistics: the correct conversion passes with zero mismatches, and
+flatbuffers corrupted on purpose (one channel's bias, one kernel sign bit, two swapped output
+channels) are caught at the layer whose op was corrupted, with the count of elements that the
+corruption touches (one channel × H × W × samples)."""
+
+import larq_zoo
+import numpy as np
+import pytest
+
+import lq_ext.converters.conversion as conversion_module
+from lq_ext.cli import main
+from lq_ext.converters import ParityError, convert, diagnose
+from lq_ext.converters._flatbuffer import parse
+from lq_ext.converters._flatbuffer_edit import edit_constant, with_outputs
+from lq_ext.converters.engines import Flatbuffer
+from lq_ext.converters.parity import run_interpreter
+from lq_ext.converters.verify import parity_inputs
+from lq_ext.testing import randomize_weights
+
+N_SAMPLES = 8
+
+
+def _quicknet_small(seed=5):
+    model = larq_zoo.sota.QuickNetSmall(input_shape=(32, 32, 3), weights=None)
+    randomize_weights(model, seed=seed)
+    return model
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """convert() with a whole-output check tight enough (rtol 1e-5, no outlier allowed) that
+    a round-off flip fails it: samples #0 and #7 differ by up to 1.3e-4 (softmax; seeds 0-3
+    give <= 2.7e-6 everywhere)."""
+    model = _quicknet_small()
+    path = tmp_path_factory.mktemp("diagnose") / "quicknet_small.tflite"
+    return model, convert(model, path, rtol=1e-5, max_outlier_fraction=0.0)
+
+
+@pytest.fixture(scope="module")
+def quicknet(converted):
+    model, result = converted
+    with open(result.path, "rb") as handle:
+        flatbuffer = handle.read()
+    inputs, _ = parity_inputs(model, None)
+    return model, flatbuffer, inputs[:N_SAMPLES]
+
+
+def test_convert_passes_a_flip_by_the_diagnosis(converted):
+    model, result = converted
+    assert not result.parity.passed and len(result.parity.outliers) >= 1  # the whole-output figures kept
+    assert result.diagnosis is not None and result.diagnosis.passed
+    assert result.diagnosis.mismatches == 0 and result.diagnosis.n_samples == 20
+    assert "per-layer diagnosis explains every difference" in str(result)
+
+
+def test_convert_refuses_a_corrupted_flatbuffer(quicknet, tmp_path, monkeypatch):
+    model, flatbuffer, _ = quicknet
+    op, _ = _producer(flatbuffer, "CONV_2D", "batch_normalization_7")
+    corrupted = edit_constant(flatbuffer, op.inputs[2], lambda bias: bias + np.eye(1, len(bias), 5, dtype=bias.dtype)[0])
+    # convert() gets the corrupted bytes in place of a conversion (the model converts to `flatbuffer`)
+    monkeypatch.setattr(conversion_module, "to_flatbuffer", lambda *a, **k: Flatbuffer(data=corrupted, via="graphdef"))
+    with pytest.raises(ParityError, match="first divergence: batch_normalization_7") as caught:
+        convert(model, tmp_path / "bad.tflite", rtol=1e-5, max_outlier_fraction=0.0)
+    assert caught.value.diagnosis.first_divergence.layer == "batch_normalization_7"
+    assert not (tmp_path / "bad.tflite").exists()
+
+
+def _producer(flatbuffer, op_type, layer):
+    """The op of ``op_type`` whose output tensor is named after ``layer``, and the graph."""
+    graph = parse(flatbuffer)
+    for op in graph.operators:
+        name = graph.tensors[0][op.outputs[0]].name
+        if op.op_type == op_type and name.split(";")[0].split("/")[1] == layer:
+            return op, graph
+    raise AssertionError(f"no {op_type} makes {layer}")
+
+
+def test_taps_do_not_change_outputs(quicknet):
+    model, flatbuffer, inputs = quicknet
+    graph = parse(flatbuffer)
+    taps = [t for op in graph.operators for t in op.outputs]
+    plain = run_interpreter(flatbuffer, inputs)
+    tapped = run_interpreter(with_outputs(flatbuffer, taps), inputs)
+    assert len(tapped) == 1 + len(set(taps)) - 1  # the graph output is tapped already
+    np.testing.assert_array_equal(tapped[0], plain)
+
+
+def test_correct_conversion_has_no_mismatch(quicknet):
+    model, flatbuffer, inputs = quicknet
+    report = diagnose(model, flatbuffer, inputs)
+    assert report.passed and report.taps_exact
+    assert report.mismatches == 0 and report.first_divergence is None
+    layers = [s.layer for s in report.segments]
+    # every residual add and every binary conv (with its BatchNorm) is a compared segment
+    assert "tf.__operators__.add" in layers and "batch_normalization_13" in layers
+    assert layers[-1] == model.layers[-1].name and len(layers) >= 40
+    assert "passed" in str(report) and "batch_normalization_13" in str(report)
+
+
+def _expect_first(report, layer, elements):
+    first = report.first_divergence
+    assert not report.passed and first is not None, str(report)
+    assert first.layer == layer, str(report)
+    assert first.mismatches == elements, str(report)
+
+
+def test_changed_bias_is_caught(quicknet):
+    model, flatbuffer, inputs = quicknet
+    op, graph = _producer(flatbuffer, "CONV_2D", "batch_normalization_7")
+
+    def shift(bias):
+        bias[5] += 1.0
+        return bias
+
+    report = diagnose(model, edit_constant(flatbuffer, op.inputs[2], shift), inputs)
+    _expect_first(report, "batch_normalization_7", N_SAMPLES * 4 * 4)
+    assert report.first_divergence.op == "CONV_2D"
+    assert report.first_divergence.max_abs_diff == pytest.approx(1.0, rel=1e-3)
+
+
+def test_flipped_kernel_sign_is_caught(quicknet):
+    model, flatbuffer, inputs = quicknet
+    op, graph = _producer(flatbuffer, "LceBconv2d", "batch_normalization_13")
+
+    def flip(packed):
+        packed[3, 1, 1, 0] ^= 1  # one weight of output channel 3 changes sign
+        return packed
+
+    report = diagnose(model, edit_constant(flatbuffer, op.inputs[1], flip), inputs)
+    first = report.first_divergence
+    assert first is not None and first.layer == "batch_normalization_13" and first.op == "LceBconv2d", str(report)
+    # only channel 3 can differ: at most samples × H × W elements (2 × 2 at this depth)
+    assert 0 < first.mismatches <= N_SAMPLES * 2 * 2
+
+
+def test_swapped_channels_are_caught(quicknet):
+    model, flatbuffer, inputs = quicknet
+    op, graph = _producer(flatbuffer, "CONV_2D", "batch_normalization_2")
+
+    def swap(kernel):
+        kernel[[0, 1]] = kernel[[1, 0]]
+        return kernel
+
+    report = diagnose(model, edit_constant(flatbuffer, op.inputs[1], swap), inputs)
+    first = report.first_divergence
+    assert first is not None and first.layer == "batch_normalization_2", str(report)
+    # two channels × 8 × 8 × samples, less the few elements where both channels agree
+    assert 0.95 * 2 * N_SAMPLES * 8 * 8 <= first.mismatches <= 2 * N_SAMPLES * 8 * 8
+
+
+def test_cli_diagnose_prints_the_table(small_bnn, converted_small, tmp_path, capsys):
+    saved = str(tmp_path / "small_bnn.h5")
+    small_bnn.save(saved)
+    assert main(["diagnose", saved, converted_small.path]) == 0
+    out = capsys.readouterr().out
+    assert "Per-layer parity (teacher-forced" in out and ": passed" in out
+    assert "bconv_bn" in out and "first divergence: none" in out
+    assert main(["diagnose", saved, str(tmp_path / "missing.tflite")]) == 1
+    assert "lq-ext diagnose: error:" in capsys.readouterr().err
