@@ -4,10 +4,9 @@ The official scripts split the parameters into a decayed group and the rest
 (:data:`DECAY_GROUPS`), chosen by layer attribute (``kernel``, ``depthwise_kernel``,
 ``pointwise_kernel``, ``embeddings``) and rank, never by variable-name substring:
 
-- ``"kernels"``: the conv / dense / embedding kernels (ReActNet ``train.py``; PokeBNN's
-  ``ndim > 1`` parameters);
+- ``"kernels"``: the conv / dense / embedding kernels (PokeBNN's ``ndim > 1`` parameters);
 - ``"conv_kernels"``: the conv kernels only (rank ≥ 3), the dense kernels join the rest
-  (BNext / ES-BNN: 4-D weights 1e-8, everything else 1e-3);
+  (ReActNet ``train.py``: 4-D weights 1e-5, the rest 0; BNext / ES-BNN: 1e-8 and 1e-3);
 - ``"all"``: every trainable variable (BCDNet: torch AdamW's default 0.01 on all).
 
 ``weight_decay`` applies to the group, ``other_weight_decay`` to the rest.

@@ -107,6 +107,16 @@ def test_bnext_schedule_clipping_and_two_decay_groups():
     assert len(model.trainable_variables) == 7  # conv k/b, bn γ/β, prelu α, fc k/b: all seen
 
 
+def test_bnext_clips_the_global_gradient_norm_to_5():
+    optimizer = _optimizer(small_net(), RECIPES["bnext"].replace(epochs=10).for_step(1), steps=1, batch_size=None)
+    grads = [tf.constant([3.0, 4.0]), tf.constant([[12.0]])]  # global norm 13
+    clipped = optimizer._clip_gradients(grads)
+    np.testing.assert_allclose(clipped[0].numpy(), [3.0 * 5 / 13, 4.0 * 5 / 13], rtol=1e-6)
+    np.testing.assert_allclose(clipped[1].numpy(), [[12.0 * 5 / 13]], rtol=1e-6)
+    small = [tf.constant([0.3, 0.4])]  # norm 0.5 < 5: unchanged
+    np.testing.assert_allclose(optimizer._clip_gradients(small)[0].numpy(), [0.3, 0.4], rtol=1e-6)
+
+
 def test_grouped_adamw_config_round_trip():
     optimizer = GroupedAdamW(1e-3, weight_decay=1e-8, other_weight_decay=1e-3, beta_2=0.99, global_clipnorm=5.0)
     config = optimizer.get_config()
@@ -299,3 +309,16 @@ def test_dual_head_student_trains_with_a_teacher_and_is_saved_folded(tmp_path):
     fc, dist = trained(images[:4])
     saved = tf.keras.models.load_model(tmp_path / "model.h5", compile=False)
     np.testing.assert_allclose(saved.predict(images[:4], verbose=0), 0.5 * (fc + dist), rtol=1e-5, atol=1e-6)
+
+
+def test_with_epochs_scales_step2_and_the_warmup_in_proportion():
+    bcdnet = RECIPES["bcdnet"].with_epochs(6)  # 60 + 120 → 6 + 12, warm-up 3 → 0.3 → 0
+    assert (bcdnet.epochs, bcdnet.warmup_epochs, bcdnet.for_step(2).epochs) == (6, 0, 12)
+    assert bcdnet.for_step(2).learning_rate == 5e-4 and bcdnet.learning_rate == 4e-3
+    bnext = RECIPES["bnext"].with_epochs(256)  # warm-up 5 · 256/512 = 2.5 → 2 (round half to even)
+    assert (bnext.epochs, bnext.warmup_epochs, bnext.clipnorm) == (256, 2, 5.0)
+    assert RECIPES["bnext"].with_epochs(1).warmup_epochs == 0  # always < epochs
+    reactnet = RECIPES["reactnet"].with_epochs(4)  # no step2 dict: step 2 shares epochs
+    assert reactnet.for_step(2).epochs == 4
+    with pytest.raises(ValueError, match="epochs must be an int > 0, got epochs=0"):
+        RECIPES["bcdnet"].with_epochs(0)
