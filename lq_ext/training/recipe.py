@@ -16,12 +16,12 @@ __all__ = ["RECIPES", "STEP_FIELDS", "Recipe"]
 
 _INT_FIELDS = ("epochs", "warmup_epochs", "weight_binarization_epoch", "reference_batch")
 _NUMBER_FIELDS = (
-    "learning_rate", "warmup_lr", "weight_decay", "other_weight_decay", "step2_weight_decay",
+    "learning_rate", "warmup_lr", "final_lr", "weight_decay", "other_weight_decay", "step2_weight_decay",
     "beta_2", "clipnorm", "label_smoothing", "kd_temperature", "kd_label_weight",
 )
 #: The fields a two-step recipe may set differently for step 2 (``Recipe.step2``).
 STEP_FIELDS = (
-    "epochs", "optimizer", "learning_rate", "schedule", "warmup_epochs", "warmup_lr",
+    "epochs", "optimizer", "learning_rate", "schedule", "warmup_epochs", "warmup_lr", "final_lr",
     "weight_decay", "decay_on", "other_weight_decay", "beta_2", "clipnorm", "label_smoothing",
 )
 
@@ -38,6 +38,7 @@ class Recipe:
         schedule: ``"cosine"``, ``"linear"`` (decay to 0) or ``"constant"``.
         warmup_epochs: epochs of linear warm-up at the start of each step.
         warmup_lr: where the warm-up starts (BCDNet: 1e-3 → 4e-3; default 0).
+        final_lr: where the decay ends (BNext: timm's ``lr_min`` 1e-7; default 0).
         weight_decay: on the parameter group ``decay_on``; in step 1 when ``two_step``.
         decay_on: the decayed group: ``"kernels"`` (conv / dense kernels), ``"conv_kernels"``
             or ``"all"`` (:data:`lq_ext.training.optimizers.DECAY_GROUPS`).
@@ -80,6 +81,7 @@ class Recipe:
     label_smoothing: float = 0.0
     reference_batch: int | None = None
     step2: dict | None = None
+    final_lr: float = 0.0
 
     def __post_init__(self):
         def fail(field, allowed):
@@ -97,6 +99,8 @@ class Recipe:
             fail("warmup_epochs", f"an int in [0, epochs={self.epochs})")
         if not is_number(self.warmup_lr) or not 0 <= self.warmup_lr <= self.learning_rate:
             fail("warmup_lr", f"a number in [0, learning_rate={self.learning_rate}]")
+        if not is_number(self.final_lr) or not 0 <= self.final_lr <= self.learning_rate:
+            fail("final_lr", f"a number in [0, learning_rate={self.learning_rate}]")
         for field in ("weight_decay", "step2_weight_decay", "other_weight_decay", "kd_label_weight"):
             if not is_number(getattr(self, field)) or getattr(self, field) < 0:
                 fail(field, "a number ≥ 0")
@@ -229,15 +233,15 @@ RECIPES = {
     ),
     # BNext / ES-BNN (imfinethanks/ESBNN @ 972eecd, src/train_assistant_group_amp_rep_ops.py
     # and script/BNext-Tiny/*_aa_rep_ops.sh): AdamW lr 1e-3 at batch 512 (.sh:5, :430-434);
-    # timm cosine over 512 epochs after 5 warm-up epochs from 1e-5 (:443; per-epoch steps
-    # and lr_min 1e-7 there, per-step and 0 here); two decay groups, 1e-8 on the 4-D
+    # timm cosine to 1e-7 over 512 epochs after 5 warm-up epochs from 1e-5 (:443; stepped
+    # per epoch there, per step here); two decay groups, 1e-8 on the 4-D
     # (conv) weights and 1e-3 on everything else, BN / PReLU / biases / FC (:413-434);
     # gradient-norm clipping at 5 (:815). Not reproduced: the multi-teacher distillation
     # (EfficientNet-B0 + B2, :271-323, :758-785), the progressive weight binarization
     # clamp(w/T, −1, 1) with T × 0.9 per epoch, RandAugment m7 with bicubic resizing (:136).
     "bnext": Recipe(
         epochs=512, optimizer="adamw", learning_rate=1e-3, schedule="cosine",
-        warmup_epochs=5, warmup_lr=1e-5, decay_on="conv_kernels", weight_decay=1e-8,
+        warmup_epochs=5, warmup_lr=1e-5, final_lr=1e-7, decay_on="conv_kernels", weight_decay=1e-8,
         other_weight_decay=1e-3, clipnorm=5.0,
     ),
     # BCDNet (Sense-GVT/BCDNet @ 243ee07, model_zoo_exp/BCDNet/{a_3f,a_3}/config.yaml,

@@ -179,7 +179,7 @@ def _optimizer(stage_model, recipe: Recipe, *, steps: int, batch_size: int | Non
     scale = recipe.peak_learning_rate(batch_size) / recipe.learning_rate
     schedule = WarmupDecay(
         recipe.peak_learning_rate(batch_size), recipe.epochs * steps, warmup_steps=recipe.warmup_epochs * steps,
-        decay=recipe.schedule, initial_lr=recipe.warmup_lr * scale,
+        decay=recipe.schedule, initial_lr=recipe.warmup_lr * scale, final_lr=recipe.final_lr * scale,
     )
     return make_optimizer(
         recipe.optimizer, schedule, weight_decay=recipe.weight_decay, model=stage_model,

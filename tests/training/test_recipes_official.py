@@ -87,9 +87,14 @@ def test_bnext_schedule_clipping_and_two_decay_groups():
     warm = 5 * steps
     assert float(schedule(0)) == pytest.approx(1e-5 + (1e-3 - 1e-5) / warm, rel=1e-6)
     assert float(schedule(warm - 1)) == pytest.approx(1e-3, rel=1e-6)  # warm-up peak
-    assert float(schedule(warm + 10)) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 0.5)), abs=1e-9)
-    assert float(schedule(warm + 5)) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 0.25)), rel=1e-6)
-    assert float(schedule(10 * steps)) == pytest.approx(0.0, abs=1e-12)
+    low = 1e-7  # timm's lr_min
+
+    def cosine(t):
+        return low + (1e-3 - low) * 0.5 * (1 + math.cos(math.pi * t))
+
+    assert float(schedule(warm + 10)) == pytest.approx(cosine(0.5), rel=1e-6)
+    assert float(schedule(warm + 5)) == pytest.approx(cosine(0.25), rel=1e-6)
+    assert float(schedule(10 * steps)) == pytest.approx(low, rel=1e-5)
 
     # Decay per group, with larger rates so float32 shows them: conv kernels at
     # weight_decay, every other variable (BN, PReLU, biases, the FC kernel) at other_weight_decay.
@@ -226,6 +231,7 @@ def test_recipe_json_refuses_another_step2(tmp_path):
         (dict(decay_on="bias"), "decay_on must be one of \\['kernels', 'conv_kernels', 'all'\\], got decay_on='bias'"),
         (dict(decay_on="all", other_weight_decay=1e-3), "other_weight_decay must be 0 with decay_on='all'"),
         (dict(warmup_lr=1.0), "warmup_lr must be a number in \\[0, learning_rate=0.001\\], got warmup_lr=1.0"),
+        (dict(final_lr=-1e-7), "final_lr must be a number in \\[0, learning_rate=0.001\\], got final_lr=-1e-07"),
         (dict(step2=dict(epochs=2)), "step2 needs two_step=True"),
         (dict(two_step=True, step2=dict(kd_temperature=2)), "step2 keys must be among .*kd_temperature"),
         (dict(two_step=True, step2=dict(epochs=0)), "step2: epochs must be an int > 0, got epochs=0"),
