@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from lq_ext.distillation import DistillationModel, LabelCrossEntropy, label_cross_entropy
-from lq_ext.training import RECIPES, GroupedAdamW, Recipe, train
+from lq_ext.training import RECIPES, GroupedAdamW, Recipe, make_optimizer, train
 from lq_ext.training.trainer import _batch_size, _check_resumable, _optimizer
 
 
@@ -328,3 +328,21 @@ def test_with_epochs_scales_step2_and_the_warmup_in_proportion():
     assert reactnet.for_step(2).epochs == 4
     with pytest.raises(ValueError, match="epochs must be an int > 0, got epochs=0"):
         RECIPES["bcdnet"].with_epochs(0)
+
+
+def test_only_the_rest_decays_when_the_group_rate_is_zero():
+    model = small_net()
+    optimizer = make_optimizer("adamw", 0.1, weight_decay=0.0, other_weight_decay=0.5, model=model)
+    assert isinstance(optimizer, GroupedAdamW)
+    before = zero_gradient_step(optimizer, model)
+    kernels = {id(model.get_layer("conv").kernel), id(model.get_layer("fc").kernel)}
+    for variable in model.trainable_variables:
+        factor = 1.0 if id(variable) in kernels else 1 - 0.1 * 0.5
+        np.testing.assert_allclose(variable.numpy(), before[variable.name] * factor, rtol=2e-7, err_msg=variable.name)
+    # coupled ("adam"): one L2 term per group, each at its own rate
+    model = small_net()
+    make_optimizer("adam", 0.1, weight_decay=0.2, other_weight_decay=0.5, decay_on="conv_kernels", model=model)
+    conv = model.get_layer("conv").kernel.numpy().astype("float64")
+    rest = [v.numpy().astype("float64") for v in model.trainable_variables if v is not model.get_layer("conv").kernel]
+    expected = 0.5 * 0.2 * (conv**2).sum() + 0.5 * 0.5 * sum((r**2).sum() for r in rest)
+    assert float(tf.add_n(model.losses)) == pytest.approx(expected, rel=1e-5)
