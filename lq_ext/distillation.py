@@ -19,7 +19,7 @@ import tensorflow as tf
 from lq_ext._serialization import register
 from lq_ext._validate import check_number
 
-__all__ = ["DistillationModel", "distribution_loss"]
+__all__ = ["DistillationModel", "LabelCrossEntropy", "distribution_loss", "label_cross_entropy"]
 
 
 def distribution_loss(teacher_logits, student_logits, temperature=1.0):
@@ -27,6 +27,34 @@ def distribution_loss(teacher_logits, student_logits, temperature=1.0):
     teacher = tf.nn.softmax(tf.cast(teacher_logits, tf.float32) / temperature)
     log_student = tf.nn.log_softmax(tf.cast(student_logits, tf.float32) / temperature)
     return -tf.reduce_sum(teacher * log_student, axis=-1) * temperature**2
+
+
+def label_cross_entropy(labels, logits, label_smoothing=0.0):
+    """Per-example cross-entropy of integer ``labels`` against ``logits``, with the targets
+    smoothed to ``(1 − ε)·onehot + ε/K`` (``torch.nn.CrossEntropyLoss(label_smoothing=ε)``)."""
+    logits = tf.cast(logits, tf.float32)
+    log_probs = tf.nn.log_softmax(logits)
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    nll = -tf.gather(log_probs, labels, axis=-1, batch_dims=1)
+    if not label_smoothing:
+        return nll
+    return (1.0 - label_smoothing) * nll - label_smoothing * tf.reduce_mean(log_probs, axis=-1)
+
+
+@register
+class LabelCrossEntropy(tf.keras.losses.Loss):
+    """Keras loss of :func:`label_cross_entropy`: integer labels, logits, ``label_smoothing`` ε
+    in [0, 1) (BCDNet: 0.1)."""
+
+    def __init__(self, label_smoothing=0.0, name="label_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = check_number("label_smoothing", label_smoothing, low=0, high=1, high_inclusive=False)
+
+    def call(self, y_true, y_pred):
+        return label_cross_entropy(y_true, y_pred, self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 @register
@@ -40,18 +68,33 @@ class DistillationModel(tf.keras.Model):
     model hold both networks and the optimizer, so training resumes exactly; save
     ``model.student`` for deployment.
 
+    A student with **two** outputs ``[logits, logits_dist]`` (BCDNet's DeiT-style head,
+    ``distillation_head=True``) is trained as the official ``cls_solver_dist.py``:
+    ``½ · [label_weight · CE(labels, logits) + distribution_loss(teacher, logits_dist)]``;
+    it predicts, and the metrics see, ``(logits + logits_dist) / 2``, the official
+    inference output (:func:`lq_ext.zoo.bcdnet.fold_distillation_head`).
+
     # Arguments
-        student, teacher: ``tf.keras.Model`` with the same number of outputs classes.
+        student, teacher: ``tf.keras.Model`` with the same number of output classes;
+            the student has one output or two (a dual head), the teacher one.
         temperature: softening temperature T > 0 (ReActNet: 1).
         label_weight: weight ≥ 0 of the cross-entropy to the labels (ReActNet: 0).
+        label_smoothing: ε of that cross-entropy (:func:`label_cross_entropy`; BCDNet: 0.1).
     """
 
-    def __init__(self, student, teacher, temperature=1.0, label_weight=0.0, **kwargs):
+    def __init__(self, student, teacher, temperature=1.0, label_weight=0.0, label_smoothing=0.0, **kwargs):
         super().__init__(**kwargs)
         check_number("temperature", temperature, low=0, low_inclusive=False)
         check_number("label_weight", label_weight, low=0)
-        s_classes, t_classes = student.output_shape[-1], teacher.output_shape[-1]
-        if s_classes != t_classes:
+        if len(student.outputs) not in (1, 2) or len(teacher.outputs) != 1:
+            raise ValueError(
+                f"student {student.name!r} must have 1 output or 2 (logits, logits_dist) and "
+                f"teacher {teacher.name!r} 1, got {len(student.outputs)} and {len(teacher.outputs)}."
+            )
+        self.dual_head = len(student.outputs) == 2
+        s_shapes = student.output_shape if self.dual_head else [student.output_shape]
+        s_classes, t_classes = s_shapes[-1][-1], teacher.output_shape[-1]
+        if any(shape[-1] != t_classes for shape in s_shapes):
             raise ValueError(
                 f"student {student.name!r} has {s_classes} outputs but teacher "
                 f"{teacher.name!r} has {t_classes}; they must predict the same classes."
@@ -61,23 +104,27 @@ class DistillationModel(tf.keras.Model):
         self.teacher.trainable = False
         self.temperature = float(temperature)
         self.label_weight = float(label_weight)
-        self._ce = tf.keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction=tf.keras.losses.Reduction.NONE
-        )
+        self.label_smoothing = check_number("label_smoothing", label_smoothing, low=0, high=1, high_inclusive=False)
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
 
     def call(self, inputs, training=False):
-        return self.student(inputs, training=training)
+        return self._prediction(self.student(inputs, training=training))
+
+    def _prediction(self, student_outputs):
+        if self.dual_head:
+            return 0.5 * (student_outputs[0] + student_outputs[1])
+        return student_outputs
 
     @property
     def metrics(self):
         return [self.loss_tracker, *super().metrics]
 
-    def _per_example_loss(self, labels, teacher_logits, student_logits):
-        loss = distribution_loss(teacher_logits, student_logits, self.temperature)
+    def _per_example_loss(self, labels, teacher_logits, student_outputs):
+        label_logits, kd_logits = student_outputs if self.dual_head else (student_outputs, student_outputs)
+        loss = distribution_loss(teacher_logits, kd_logits, self.temperature)
         if self.label_weight:
-            loss += self.label_weight * self._ce(labels, student_logits)
-        return loss
+            loss += self.label_weight * label_cross_entropy(labels, label_logits, self.label_smoothing)
+        return 0.5 * loss if self.dual_head else loss
 
     def train_step(self, data):
         images, labels = data[0], data[1]
@@ -92,7 +139,7 @@ class DistillationModel(tf.keras.Model):
         variables = self.student.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         self.loss_tracker.update_state(tf.reduce_mean(per_example))
-        self.compiled_metrics.update_state(labels, student_logits)
+        self.compiled_metrics.update_state(labels, self._prediction(student_logits))
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
@@ -101,7 +148,7 @@ class DistillationModel(tf.keras.Model):
         teacher_logits = self.teacher(images, training=False)
         per_example = self._per_example_loss(labels, teacher_logits, student_logits)
         self.loss_tracker.update_state(tf.reduce_mean(per_example))
-        self.compiled_metrics.update_state(labels, student_logits)
+        self.compiled_metrics.update_state(labels, self._prediction(student_logits))
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):
@@ -110,6 +157,7 @@ class DistillationModel(tf.keras.Model):
             "teacher": tf.keras.utils.serialize_keras_object(self.teacher),
             "temperature": self.temperature,
             "label_weight": self.label_weight,
+            "label_smoothing": self.label_smoothing,
             "name": self.name,
         }
 

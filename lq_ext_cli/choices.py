@@ -21,7 +21,7 @@ DATASETS = (
     "fashion_mnist", "cifar10", "cifar100", "stl10", "oxford_flowers102", "imagenet2012", "imagenet_resized/64x64",
 )
 #: ``tuple(lq_ext.training.RECIPES)``
-RECIPES = ("reactnet", "pokebnn", "bnext", "quick")
+RECIPES = ("reactnet", "pokebnn", "bnext", "bcdnet", "quick")
 #: ``lq_ext.training.OPTIMIZERS``
 OPTIMIZERS = ("adam", "adamw")
 #: ``lq_ext.training.schedules.DECAYS``

@@ -122,7 +122,10 @@ def run_train(args) -> None:
 
     # Everything that can be checked without data, first.
     changes = {field: getattr(args, dest) for dest, field in RECIPE_FLAGS.items() if getattr(args, dest) is not None}
-    recipe = RECIPES[args.recipe].replace(**changes)  # ValueError names the bad field
+    recipe = RECIPES[args.recipe]
+    if "epochs" in changes:  # step 2's epochs and the warm-up scale with it (Recipe.with_epochs)
+        recipe = recipe.with_epochs(changes.pop("epochs"))
+    recipe = recipe.replace(**changes)  # ValueError names the bad field
     info = dataset_info(args.dataset)
     spec = lq_ext.zoo.get_model_spec(args.model)
     model_kwargs = dict(

@@ -7,7 +7,8 @@
 - :func:`with_real_weights`, :func:`real_valued_twin`, :func:`transfer_weights`:
   two-step training and the float network of the same layout.
 - :class:`DistillationModel`, :func:`distribution_loss`: knowledge distillation.
-- :class:`WarmupDecay`, :func:`make_optimizer`: schedules and optimizers.
+- :class:`WarmupDecay`, :func:`make_optimizer`, :class:`GroupedAdamW`: schedules and
+  optimizers (decay groups, β₂, global-norm clipping).
 - :class:`WeightBinarization`: PokeBNN's delayed weight binarization (a Keras callback).
 
 Guide: docs/guides/training.md.
@@ -15,18 +16,27 @@ Guide: docs/guides/training.md.
 
 from lq_ext.training.callbacks import WeightBinarization, weight_switches
 from lq_ext.training.distillation import DistillationModel, distribution_loss
-from lq_ext.training.optimizers import OPTIMIZERS, decayed_variables, make_optimizer
-from lq_ext.training.recipe import RECIPES, Recipe
+from lq_ext.training.optimizers import (
+    DECAY_GROUPS,
+    OPTIMIZERS,
+    GroupedAdamW,
+    decayed_variables,
+    make_optimizer,
+)
+from lq_ext.training.recipe import RECIPES, STEP_FIELDS, Recipe
 from lq_ext.training.schedules import DECAYS, WarmupDecay
 from lq_ext.training.trainer import STRATEGIES, TrainResult, resolve_strategy, train
 from lq_ext.training.two_step import real_valued_twin, transfer_weights, with_real_weights
 
 __all__ = [
     "DECAYS",
+    "DECAY_GROUPS",
     "DistillationModel",
+    "GroupedAdamW",
     "OPTIMIZERS",
     "RECIPES",
     "Recipe",
+    "STEP_FIELDS",
     "STRATEGIES",
     "TrainResult",
     "WarmupDecay",

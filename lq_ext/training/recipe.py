@@ -9,14 +9,20 @@ from __future__ import annotations
 import dataclasses
 
 from lq_ext._validate import is_int, is_number
-from lq_ext.training.optimizers import OPTIMIZERS
+from lq_ext.training.optimizers import DECAY_GROUPS, OPTIMIZERS
 from lq_ext.training.schedules import DECAYS
 
-__all__ = ["RECIPES", "Recipe"]
+__all__ = ["RECIPES", "STEP_FIELDS", "Recipe"]
 
-_INT_FIELDS = ("epochs", "warmup_epochs", "weight_binarization_epoch")
+_INT_FIELDS = ("epochs", "warmup_epochs", "weight_binarization_epoch", "reference_batch")
 _NUMBER_FIELDS = (
-    "learning_rate", "weight_decay", "step2_weight_decay", "kd_temperature", "kd_label_weight",
+    "learning_rate", "warmup_lr", "final_lr", "weight_decay", "other_weight_decay", "step2_weight_decay",
+    "beta_2", "clipnorm", "label_smoothing", "kd_temperature", "kd_label_weight",
+)
+#: The fields a two-step recipe may set differently for step 2 (``Recipe.step2``).
+STEP_FIELDS = (
+    "epochs", "optimizer", "learning_rate", "schedule", "warmup_epochs", "warmup_lr", "final_lr",
+    "weight_decay", "decay_on", "other_weight_decay", "beta_2", "clipnorm", "label_smoothing",
 )
 
 
@@ -25,15 +31,30 @@ class Recipe:
     """How to train: epochs, optimizer, schedule, two-step, distillation, weight schedule.
 
     # Fields
-        epochs: epochs of each step (two-step training runs ``2 × epochs``).
+        epochs: epochs of each step (two-step training runs ``2 × epochs`` unless
+            ``step2`` sets its own).
         optimizer: ``"adam"`` (PyTorch-style coupled weight decay) or ``"adamw"``.
-        learning_rate: peak learning rate (> 0).
+        learning_rate: peak learning rate (> 0); per ``reference_batch`` images when set.
         schedule: ``"cosine"``, ``"linear"`` (decay to 0) or ``"constant"``.
         warmup_epochs: epochs of linear warm-up at the start of each step.
-        weight_decay: on conv/dense kernels only; in step 1 when ``two_step``.
+        warmup_lr: where the warm-up starts (BCDNet: 1e-3 → 4e-3; default 0).
+        final_lr: where the decay ends (BNext: timm's ``lr_min`` 1e-7; default 0).
+        weight_decay: on the parameter group ``decay_on``; in step 1 when ``two_step``.
+        decay_on: the decayed group: ``"kernels"`` (conv / dense kernels), ``"conv_kernels"``
+            or ``"all"`` (:data:`lq_ext.training.optimizers.DECAY_GROUPS`).
+        other_weight_decay: on every trainable variable outside ``decay_on`` (BN, PReLU,
+            biases…; BNext: 1e-3). Must be 0 with ``decay_on="all"``.
+        beta_2: Adam's β₂ (PokeBNN: 0.99).
+        clipnorm: clip the global gradient norm to this (BNext: 5), or None.
+        label_smoothing: ε of the label cross-entropy, targets ``(1−ε)·onehot + ε/K``.
+        reference_batch: when set, the learning rates are per this many images: the
+            trainer multiplies them by ``batch / reference_batch`` (PokeBNN: 2e-5 per 256).
         two_step: ReActNet's two steps: real weights + binary activations first,
             then binary weights initialised from step 1.
         step2_weight_decay: weight decay of step 2 (ReActNet: 0).
+        step2: step 2's own settings, a dict of :data:`STEP_FIELDS` overriding this
+            recipe's (BCDNet: ``{"epochs": 120, "learning_rate": 5e-4, …}``); needs
+            ``two_step``. :meth:`for_step` gives the recipe of either step.
         kd_temperature: distillation temperature (used with a teacher).
         kd_label_weight: weight of the label cross-entropy next to the distillation
             loss (ReActNet: 0, distribution loss only).
@@ -52,6 +73,15 @@ class Recipe:
     kd_temperature: float = 1.0
     kd_label_weight: float = 0.0
     weight_binarization_epoch: int | None = None
+    warmup_lr: float = 0.0
+    decay_on: str = "kernels"
+    other_weight_decay: float = 0.0
+    beta_2: float = 0.999
+    clipnorm: float | None = None
+    label_smoothing: float = 0.0
+    reference_batch: int | None = None
+    step2: dict | None = None
+    final_lr: float = 0.0
 
     def __post_init__(self):
         def fail(field, allowed):
@@ -67,9 +97,25 @@ class Recipe:
             fail("schedule", f"one of {list(DECAYS)}")
         if not is_int(self.warmup_epochs) or not 0 <= self.warmup_epochs < self.epochs:
             fail("warmup_epochs", f"an int in [0, epochs={self.epochs})")
-        for field in ("weight_decay", "step2_weight_decay", "kd_label_weight"):
+        if not is_number(self.warmup_lr) or not 0 <= self.warmup_lr <= self.learning_rate:
+            fail("warmup_lr", f"a number in [0, learning_rate={self.learning_rate}]")
+        if not is_number(self.final_lr) or not 0 <= self.final_lr <= self.learning_rate:
+            fail("final_lr", f"a number in [0, learning_rate={self.learning_rate}]")
+        for field in ("weight_decay", "step2_weight_decay", "other_weight_decay", "kd_label_weight"):
             if not is_number(getattr(self, field)) or getattr(self, field) < 0:
                 fail(field, "a number ≥ 0")
+        if self.decay_on not in DECAY_GROUPS:
+            fail("decay_on", f"one of {list(DECAY_GROUPS)}")
+        if self.decay_on == "all" and self.other_weight_decay:
+            fail("other_weight_decay", "0 with decay_on='all' (no variable is outside the group)")
+        if not is_number(self.beta_2) or not 0 < self.beta_2 < 1:
+            fail("beta_2", "a number in (0, 1)")
+        if self.clipnorm is not None and (not is_number(self.clipnorm) or self.clipnorm <= 0):
+            fail("clipnorm", "None or a number > 0")
+        if not is_number(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+            fail("label_smoothing", "a number in [0, 1)")
+        if self.reference_batch is not None and (not is_int(self.reference_batch) or self.reference_batch <= 0):
+            fail("reference_batch", "None or an int > 0")
         if not isinstance(self.two_step, bool):
             fail("two_step", "True or False")
         if not is_number(self.kd_temperature) or self.kd_temperature <= 0:
@@ -83,8 +129,78 @@ class Recipe:
                 object.__setattr__(self, field, int(getattr(self, field)))
         for field in _NUMBER_FIELDS:
             value = getattr(self, field)
-            if not isinstance(value, (int, float)):
+            if value is not None and not isinstance(value, (int, float)):
                 object.__setattr__(self, field, float(value))
+        if self.step2 is not None:
+            self._check_step2()
+
+    def _check_step2(self):
+        step2 = self.step2
+        if not isinstance(step2, dict):
+            raise ValueError(f"step2 must be None or a dict of step-2 settings, got step2={step2!r}.")
+        if not self.two_step:
+            raise ValueError(f"step2 needs two_step=True, got two_step=False and step2={step2!r}.")
+        unknown = sorted(set(step2) - set(STEP_FIELDS))
+        if unknown:
+            raise ValueError(f"step2 keys must be among {list(STEP_FIELDS)}, got {unknown} in step2={step2!r}.")
+        if "weight_decay" in step2 and self.step2_weight_decay:
+            raise ValueError(
+                f"step 2's weight decay is set twice: step2_weight_decay={self.step2_weight_decay!r} "
+                f"and step2['weight_decay']={step2['weight_decay']!r}; keep one."
+            )
+        try:
+            stage = self.for_step(2)
+        except ValueError as error:
+            raise ValueError(f"step2: {error}") from None
+        # Stored normalised (Python numbers) so recipe.json round-trips.
+        object.__setattr__(self, "step2", {key: getattr(stage, key) for key in step2})
+
+    def for_step(self, step: int) -> Recipe:
+        """The single-step recipe of ``step`` (1 or 2): step 2 takes ``step2_weight_decay``
+        and the ``step2`` overrides; every other field is shared."""
+        if step not in (1, 2) or (step == 2 and not self.two_step):
+            allowed = "1 or 2" if self.two_step else "1 (two_step=False)"
+            raise ValueError(f"step must be {allowed}, got step={step!r}.")
+        common = dict(two_step=False, step2=None, step2_weight_decay=0.0)
+        if step == 1:
+            return dataclasses.replace(self, **common)
+        overrides = {"weight_decay": self.step2_weight_decay, **(self.step2 or {})}
+        return dataclasses.replace(self, **common, **overrides)
+
+    def peak_learning_rate(self, batch_size: int | None = None) -> float:
+        """``learning_rate``, times ``batch_size / reference_batch`` when ``reference_batch`` is set."""
+        if self.reference_batch is None:
+            return self.learning_rate
+        if not is_int(batch_size) or batch_size <= 0:
+            raise ValueError(
+                f"batch_size must be an int > 0 to scale learning_rate per reference_batch="
+                f"{self.reference_batch}, got batch_size={batch_size!r}."
+            )
+        return self.learning_rate * int(batch_size) / self.reference_batch
+
+    def with_epochs(self, epochs: int) -> Recipe:
+        """The recipe on a budget of ``epochs`` for step 1: warm-up and step 2's epochs
+        scaled in proportion (rounded; step 2 ≥ 1 epoch), all else unchanged.
+
+        ``RECIPES["bcdnet"].with_epochs(6)``: 6 + 12 epochs, warm-up 0 (3 · 6/60 rounds
+        down); ``replace(epochs=6)`` would keep step 2's 120.
+        """
+        if not is_int(epochs) or epochs <= 0:
+            raise ValueError(f"epochs must be an int > 0, got epochs={epochs!r}.")
+        ratio = int(epochs) / self.epochs
+
+        def warmup(value, total):
+            return min(round(value * ratio), total - 1)
+
+        changes = dict(epochs=int(epochs), warmup_epochs=warmup(self.warmup_epochs, int(epochs)))
+        if self.step2 is not None:
+            step2 = dict(self.step2)
+            if "epochs" in step2:
+                step2["epochs"] = max(1, round(step2["epochs"] * ratio))
+            if "warmup_epochs" in step2:
+                step2["warmup_epochs"] = warmup(step2["warmup_epochs"], step2.get("epochs", int(epochs)))
+            changes["step2"] = step2
+        return self.replace(**changes)
 
     def replace(self, **changes) -> Recipe:
         """A copy with ``changes`` applied (and validated)."""
@@ -92,27 +208,58 @@ class Recipe:
 
 
 #: The papers' recipes at their published hyper-parameters (epochs are per step; scale
-#: them to your budget with ``RECIPES[name].replace(epochs=…)``).
+#: them to your budget with ``RECIPES[name].with_epochs(…)``).
 RECIPES = {
-    # ReActNet (liuzechun/ReActNet, mobilenet/*/run.sh): Adam, lr 5e-4 for 256 epochs,
-    # linear decay to 0, weight decay 1e-5 then 0, distribution loss only.
+    # ReActNet (liuzechun/ReActNet, mobilenet/{1_step1,2_step2}/): Adam, lr 5e-4 for 256
+    # epochs at batch 256 (run.sh:6, the commented 256-epoch setting; the active line 4 is
+    # 1.25e-3 for 128), linear decay to 0 (train.py:90, stepped per epoch there), weight
+    # decay 1e-5 then 0 (run.sh) on the 4-D conv weights only, the FC and everything else
+    # undecayed (train.py:77-88), distribution loss only from a ResNet-34 (train.py:33, 60).
     "reactnet": Recipe(
         epochs=256, optimizer="adam", learning_rate=5e-4, schedule="linear",
-        weight_decay=1e-5, two_step=True, step2_weight_decay=0.0, kd_label_weight=0.0,
+        weight_decay=1e-5, decay_on="conv_kernels", two_step=True, step2_weight_decay=0.0,
+        kd_label_weight=0.0,
     ),
-    # PokeBNN (google/aqt pokebnn config): Adam, lr 2e-5·8192/256 = 6.4e-4 decaying
-    # linearly to 0 at epoch 750 (the official run adds 50 epochs at lr 0), coupled L2 5e-5
-    # on kernels, kernels binary from epoch 50. (Official Adam β2 = 0.99; Keras' 0.999 here.)
+    # PokeBNN (google/aqt @ 9d1667e, aqt/jax_legacy/jax/imagenet/): Adam β1 0.9, β2 0.99
+    # (train.py:414-417, configs/pokebnn/pokebnn_config.py:113-115); lr 2e-5 × batch/256
+    # (train.py:405; 6.4e-4 at the official batch 8192, cloudtpu_train_pokebnn.sh:53)
+    # decaying linearly to 0 at epoch 750 (pokebnn_config.py:103-109; the official run adds
+    # 50 epochs at lr 0, dropped here); coupled L2 0.5·5e-5·Σw² on ndim > 1 parameters
+    # (train_utils.py:107-111); kernels binary from epoch 50; pure distillation from an
+    # 8-bit ResNet-50 whose checkpoint is unpublished (bring your own teacher).
     "pokebnn": Recipe(
-        epochs=750, optimizer="adam", learning_rate=6.4e-4, schedule="linear",
-        weight_decay=5e-5, weight_binarization_epoch=50,
+        epochs=750, optimizer="adam", learning_rate=2e-5, reference_batch=256, beta_2=0.99,
+        schedule="linear", weight_decay=5e-5, weight_binarization_epoch=50,
     ),
-    # BNext / ES-BNN (imfinethanks/ESBNN scripts): AdamW lr 1e-3, cosine over 512 epochs
-    # with 5 warm-up epochs. (Their two decay groups, 1e-8 on kernels and 1e-3 on the
-    # rest, are not reproduced: here the kernels get 1e-8 and the rest none.)
+    # BNext / ES-BNN (imfinethanks/ESBNN @ 972eecd, src/train_assistant_group_amp_rep_ops.py
+    # and script/BNext-Tiny/*_aa_rep_ops.sh): AdamW lr 1e-3 at batch 512 (.sh:5, :430-434);
+    # timm cosine to 1e-7 over 512 epochs after 5 warm-up epochs from 1e-5 (:443; stepped
+    # per epoch there, per step here); two decay groups, 1e-8 on the 4-D
+    # (conv) weights and 1e-3 on everything else, BN / PReLU / biases / FC (:413-434);
+    # gradient-norm clipping at 5 (:815). Not reproduced: the multi-teacher distillation
+    # (EfficientNet-B0 + B2, :271-323, :758-785), the progressive weight binarization
+    # clamp(w/T, −1, 1) with T × 0.9 per epoch, RandAugment m7 with bicubic resizing (:136).
     "bnext": Recipe(
         epochs=512, optimizer="adamw", learning_rate=1e-3, schedule="cosine",
-        warmup_epochs=5, weight_decay=1e-8,
+        warmup_epochs=5, warmup_lr=1e-5, final_lr=1e-7, decay_on="conv_kernels", weight_decay=1e-8,
+        other_weight_decay=1e-3, clipnorm=5.0,
+    ),
+    # BCDNet (Sense-GVT/BCDNet @ 243ee07, model_zoo_exp/BCDNet/{a_3f,a_3}/config.yaml,
+    # prototype/solver/cls_solver_dist*.py), 300k + 600k iterations at batch 256 ≈ 60 + 120
+    # ImageNet epochs. Step 1 (a_3f): AdamW with torch's default decay 0.01 on every
+    # parameter (a_3f/config.yaml:14-15, cls_solver_dist.py:186-208), warm-up 1e-3 → 4e-3
+    # over 15k iterations ≈ 3 epochs, then cosine to 0 (a_3f/config.yaml:20-24); step 2
+    # (a_3): AdamW 5e-4, no decay, no warm-up, cosine to 0 (a_3/config.yaml:14-26); label
+    # smoothing 0.1 (a_3f:26, a_3:28). The official loss is ½·CE_LS on the ``fc`` head +
+    # ½·KD from a torchvision ResNet-50 on the ``fc_dist`` head (cls_solver_dist.py:304-313);
+    # here one head takes both terms (kd_label_weight 1: the ½ is a scale Adam ignores), the
+    # dual-head loss is not implemented, and the teacher is yours to pass. ColorJitter of
+    # step 1 is not reproduced.
+    "bcdnet": Recipe(
+        epochs=60, optimizer="adamw", learning_rate=4e-3, schedule="cosine", warmup_epochs=3,
+        warmup_lr=1e-3, weight_decay=0.01, decay_on="all", label_smoothing=0.1,
+        kd_label_weight=1.0, two_step=True,
+        step2=dict(epochs=120, learning_rate=5e-4, warmup_epochs=0, warmup_lr=0.0, weight_decay=0.0),
     ),
     # A single-step recipe for quick runs on small data: Adam, cosine decay, labels only.
     "quick": Recipe(epochs=10, optimizer="adam", learning_rate=2e-3, schedule="cosine"),

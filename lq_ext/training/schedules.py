@@ -16,13 +16,16 @@ DECAYS = ("cosine", "linear", "constant")
 
 @register
 class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to ``peak_lr``, then cosine, linear or no decay to ``final_lr``.
+    """Linear warm-up from ``initial_lr`` to ``peak_lr``, then cosine, linear or no decay to
+    ``final_lr``.
 
-    ``lr(step) = peak_lr · (step + 1) / warmup_steps`` while ``step < warmup_steps``;
+    ``lr(step) = initial_lr + (peak_lr − initial_lr) · (step + 1) / warmup_steps`` while
+    ``step < warmup_steps``;
     then, with ``t = (step − warmup_steps) / (total_steps − warmup_steps)`` clipped to
     [0, 1]: cosine ``final + (peak − final)·(1 + cos πt)/2``, linear
     ``peak + (final − peak)·t``, or constant ``peak``.  ReActNet trains with linear decay
-    to 0 and no warm-up; BNext and ES-BNN with cosine decay after a warm-up.
+    to 0 and no warm-up; BNext and ES-BNN with cosine decay after a warm-up from 0;
+    BCDNet's step 1 warms up from 1e-3 to 4e-3 (``initial_lr=1e-3``).
 
     # Arguments
         peak_lr: the learning rate after the warm-up (> 0).
@@ -30,9 +33,10 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
         warmup_steps: steps of linear warm-up (0 ≤ warmup_steps < total_steps).
         decay: ``"cosine"``, ``"linear"`` or ``"constant"``.
         final_lr: the learning rate at ``total_steps`` (0 ≤ final_lr ≤ peak_lr).
+        initial_lr: where the warm-up starts (0 ≤ initial_lr ≤ peak_lr; default 0).
     """
 
-    def __init__(self, peak_lr, total_steps, warmup_steps=0, decay="cosine", final_lr=0.0):
+    def __init__(self, peak_lr, total_steps, warmup_steps=0, decay="cosine", final_lr=0.0, initial_lr=0.0):
         super().__init__()
         check_number("peak_lr", peak_lr, low=0, low_inclusive=False)
         if not is_int(total_steps) or total_steps <= 0:
@@ -48,11 +52,16 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(
                 f"final_lr must be a number in [0, peak_lr={peak_lr}], got final_lr={final_lr!r}."
             )
+        if not is_number(initial_lr) or not 0 <= initial_lr <= peak_lr:
+            raise ValueError(
+                f"initial_lr must be a number in [0, peak_lr={peak_lr}], got initial_lr={initial_lr!r}."
+            )
         self.peak_lr = float(peak_lr)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
         self.decay = decay
         self.final_lr = float(final_lr)
+        self.initial_lr = float(initial_lr)
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
@@ -67,7 +76,8 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
             decayed = tf.constant(peak) + 0.0 * t
         if self.warmup_steps == 0:
             return decayed
-        warm = peak * (step + 1.0) / float(self.warmup_steps)
+        start = self.initial_lr
+        warm = start + (peak - start) * (step + 1.0) / float(self.warmup_steps)
         return tf.where(step < self.warmup_steps, warm, decayed)
 
     def get_config(self):
@@ -77,4 +87,5 @@ class WarmupDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
             "warmup_steps": self.warmup_steps,
             "decay": self.decay,
             "final_lr": self.final_lr,
+            "initial_lr": self.initial_lr,
         }

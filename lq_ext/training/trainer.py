@@ -38,12 +38,13 @@ from lq_ext import converters
 from lq_ext._validate import is_int
 from lq_ext.converters import ConversionResult
 from lq_ext.data.epochs import data_epoch
+from lq_ext.distillation import DistillationModel, LabelCrossEntropy
 from lq_ext.training.callbacks import DataEpochSync, WeightBinarization
-from lq_ext.training.distillation import DistillationModel
 from lq_ext.training.optimizers import make_optimizer
 from lq_ext.training.recipe import Recipe
 from lq_ext.training.schedules import WarmupDecay
 from lq_ext.training.two_step import transfer_weights, with_real_weights
+from lq_ext.zoo.bcdnet import fold_distillation_head
 
 __all__ = ["STRATEGIES", "TrainResult", "resolve_strategy", "train"]
 
@@ -165,28 +166,50 @@ def _parity_samples(val_data):
     return np.concatenate(images)[:PARITY_IMAGES]
 
 
+def _batch_size(data) -> int:
+    """Images per batch of ``data`` (from its static shape, else from its first batch)."""
+    if isinstance(data, tf.data.Dataset):
+        spec = tf.nest.flatten(data.element_spec)[0]
+        if spec.shape.rank and spec.shape[0] is not None:
+            return int(spec.shape[0])
+    first = next(iter(data))
+    return int(tf.shape(tf.nest.flatten(first)[0])[0])
+
+
+def _optimizer(stage_model, recipe: Recipe, *, steps: int, batch_size: int | None):
+    """The optimizer of one step: ``recipe`` is that step's (:meth:`Recipe.for_step`)."""
+    scale = recipe.peak_learning_rate(batch_size) / recipe.learning_rate
+    schedule = WarmupDecay(
+        recipe.peak_learning_rate(batch_size), recipe.epochs * steps, warmup_steps=recipe.warmup_epochs * steps,
+        decay=recipe.schedule, initial_lr=recipe.warmup_lr * scale, final_lr=recipe.final_lr * scale,
+    )
+    return make_optimizer(
+        recipe.optimizer, schedule, weight_decay=recipe.weight_decay, model=stage_model,
+        decay_on=recipe.decay_on, other_weight_decay=recipe.other_weight_decay,
+        beta_2=recipe.beta_2, clipnorm=recipe.clipnorm,
+    )
+
+
 def _fit_step(
-    stage_model, *, name, recipe, weight_decay, binary, train_data, val_data, steps,
+    stage_model, *, name, recipe, binary, train_data, val_data, steps,
     steps_per_epoch, teacher, step_dir, callbacks, verbose, tensorboard, data_offset,
 ):
-    warmup = recipe.warmup_epochs * steps
-    schedule = WarmupDecay(
-        recipe.learning_rate, recipe.epochs * steps, warmup_steps=warmup, decay=recipe.schedule
-    )
-    optimizer = make_optimizer(recipe.optimizer, schedule, weight_decay=weight_decay, model=stage_model)
+    batch_size = _batch_size(train_data) if recipe.reference_batch is not None else None
+    optimizer = _optimizer(stage_model, recipe, steps=steps, batch_size=batch_size)
     metrics = [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     if teacher is not None:
         fit_model = DistillationModel(
-            stage_model, teacher, recipe.kd_temperature, recipe.kd_label_weight, name=f"{name}_kd"
+            stage_model, teacher, recipe.kd_temperature, recipe.kd_label_weight,
+            label_smoothing=recipe.label_smoothing, name=f"{name}_kd",
         )
         fit_model.compile(optimizer=optimizer, metrics=metrics)
     else:
         fit_model = stage_model
-        fit_model.compile(
-            optimizer=optimizer,
-            loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=metrics,
-        )
+        if recipe.label_smoothing:
+            loss = LabelCrossEntropy(recipe.label_smoothing)
+        else:
+            loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        fit_model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     step_callbacks = [tf.keras.callbacks.BackupAndRestore(str(step_dir / "backup"))]
     clock = data_epoch(train_data)
     if clock is not None:  # after BackupAndRestore: it reads the restored epoch
@@ -233,7 +256,10 @@ def train(
     # Arguments
         model_fn: builds the (binary) model to train, mapping images to **logits**
             (zoo entries: ``classifier_activation=None``). Called inside the strategy's
-            scope, once per step.
+            scope, once per step. A two-output model ``[logits, logits_dist]`` (BCDNet's
+            ``distillation_head=True``) trains its dual-head loss with a ``teacher``
+            (:class:`~lq_ext.distillation.DistillationModel`) and is saved and converted
+            folded into one classifier (:func:`lq_ext.zoo.bcdnet.fold_distillation_head`).
         train_data, val_data: ``tf.data.Dataset`` of ``(images, labels)`` batches
             (:func:`lq_ext.data.load_dataset`); ``val_data`` is optional.
         output_dir: where checkpoints, logs and the final model go (see module doc).
@@ -298,16 +324,17 @@ def train(
             else:
                 if previous is not None:  # a resumed step's backup then overrides these
                     transfer_weights(previous, stage_model)
-                weight_decay = recipe.step2_weight_decay if index == 1 else recipe.weight_decay
                 _fit_step(
-                    stage_model, name=name, recipe=recipe, weight_decay=weight_decay,
+                    stage_model, name=name, recipe=recipe.for_step(index + 1),
                     binary=binary, train_data=train_data, val_data=val_data, steps=steps,
                     steps_per_epoch=steps_per_epoch, teacher=teacher_model, step_dir=step_dir,
                     callbacks=callbacks, verbose=verbose, tensorboard=tensorboard,
                     data_offset=index * recipe.epochs,  # step 2 continues step 1's epochs
                 )
             previous = stage_model
-        model = previous
+        # A dual-head student (BCDNet's fc + fc_dist) is saved and converted folded into one
+        # classifier, its official inference output.
+        model = fold_distillation_head(previous) if len(previous.outputs) == 2 else previous
         val_accuracy = None
         if val_data is not None:
             model.compile(metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
