@@ -168,8 +168,11 @@ def bnext_assignments(state, model, *, layout, widths, tau, code, flip):
     assign = official_weights._assigner(model, out)
     assign("stem_conv", {"kernel": _conv(state, "feature.0.conv1.weight", flip)})
     assign("stem_bn", _bn(state, "feature.0.bn1"))
-    real = []
+    real, unclamped = [], []
     for p, name, _, k, attention in _sub_blocks(layout):
+        scale = np.asarray(state[f"{p}.scale"])
+        if k == 3 and (scale.min() < 0 or scale.max() > 1):
+            unclamped.append(f"{p}.scale in [{scale.min():.4g}, {scale.max():.4g}]")
         pairs, is_real = sub_block_assignments(
             state, model, p, name, kernel_size=k, attention=attention, tau=tau, code=code, flip=flip
         )
@@ -179,6 +182,13 @@ def bnext_assignments(state, model, *, layout, widths, tau, code, flip):
     assign("head_prelu", {"alpha": state["prelu.weight"]})
     if any(layer.name == "logits" for layer in model.layers):
         assign("logits", {"kernel": np.asarray(state["fc.weight"], dtype=np.float32).T, "bias": state["fc.bias"]})
+    if unclamped:
+        warnings.warn(
+            f"mix scales outside [0, 1]: {unclamped}; the official Attention / FFN_3x3 use them "
+            f"unclamped in eval (clamped only in training), lq_ext's ClampedMix clamps them.",
+            UserWarning,
+            stacklevel=3,
+        )
     if real:
         warnings.warn(
             f"{len(real)} of {len(_sub_blocks(layout))} binary convs of this checkpoint hold real-valued "

@@ -183,6 +183,15 @@ def test_real_valued_es_checkpoint_is_binarized_with_a_warning(golden, states, i
     assert abs(same - int(np.sum(golden["es_real_scaled_top1"] == golden["es_real_top1"]))) <= 1
 
 
+def test_mix_scales_outside_the_unit_interval_warn(states, loaded):
+    state = dict(states["bnext"])
+    state["feature.4.Attention.scale"] = state["feature.4.Attention.scale"] + np.float32(0.5)
+    with pytest.warns(UserWarning, match=r"feature.4.Attention.scale in \[.*\].* unclamped in eval"):
+        official_bnext.bnext_assignments(
+            state, loaded["bnext"][0], layout=LAYOUT, widths=BNEXT_TINY_WIDTHS, tau=1, code="bnext", flip=True
+        )
+
+
 def test_checkpoint_errors(golden, states, tmp_path):
     bnext_state = states["bnext"]
     path = tmp_path / "bnext.pth.tar"
