@@ -19,10 +19,11 @@ import warnings
 import larq as lq
 import tensorflow as tf
 
+from lq_ext import torch_checkpoint
 from lq_ext._validate import check_choice
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ClampedMix, ESQuantConv2D, LearnableBias
 from lq_ext.layers.es import check_es_factors
-from lq_ext.zoo import _common
+from lq_ext.zoo import _common, official_bnext, official_weights
 from lq_ext.zoo._blocks import PAD_VALUES
 from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
@@ -192,8 +193,16 @@ def bnext_basic_block(x, c_in, c_out, *, strides, kind, tau, for_lce=True, pad_v
 _BNEXT_ARGS = """\
         tau: expansion τ (``rep_beta``), default 2; 1 is BNext-Tiny without ES. Must
             divide every width and every SE width C/8: one of 1, 2, 4.
-        pad_values: padding of the binary 3×3 convs: 1.0 (LCE's "same-one") or 0.0
-            (the code's zero padding).
+        pad_values: padding of the binary 3×3 convs: 1.0 (LCE's "same-one"; the
+            default with ``numerics="lce"``) or 0.0 (the code's zero padding; the
+            default with ``numerics="official"``).
+        numerics: ``"lce"`` or ``"official"`` (the official PyTorch network's numerics,
+            as for :func:`lq_ext.zoo.ReActNetA`: ImageNet mean / std input, the image
+            flipped so that stride-2 convs pad as PyTorch, zero padding). Default:
+            ``"official"`` when ``weights`` is an official PyTorch checkpoint (BNext-T
+            of ``hpi-xnor/BNext`` with ``tau=1``, ES-BNext-T of ``imfinethanks/ESBNN``
+            with ``tau=2``; read without PyTorch), else ``"lce"``. Guide:
+            docs/guides/pretrained_weights.md.
         for_lce: deprecated and without effect (BNext has no grouped convs); passing
             it warns.
 """
@@ -216,7 +225,8 @@ def ESBNextTiny(
     pooling=None,
     classifier_activation="softmax",
     tau=2,
-    pad_values=1.0,
+    pad_values=None,
+    numerics=None,
     for_lce=_common.UNSET,
     name=None,
 ) -> tf.keras.Model:
@@ -235,13 +245,28 @@ def ESBNextTiny(
             DeprecationWarning,
             stacklevel=2,
         )
+    check_choice("numerics", numerics, (None, *official_weights.NUMERICS))
+    widths = BNEXT_TINY_WIDTHS
+    state = code = None
+    if weights is not None and torch_checkpoint.is_torch_checkpoint(weights):
+        state, code = official_bnext.read_bnext_checkpoint(
+            weights, bnext_layout(widths), widths, tau, num_classes=num_classes, include_top=include_top,
+            entry="ESBNextTiny",
+        )
+    official = (numerics or ("official" if state is not None else "lce")) == "official"
+    if pad_values is None:
+        pad_values = 0.0 if official else 1.0
     check_choice("pad_values", pad_values, PAD_VALUES)
     args = ZooArgs(
-        model_name, input_shape, input_tensor, weights, include_top, num_classes, pooling, classifier_activation
+        model_name, input_shape, input_tensor, None if state is not None else weights, include_top,
+        num_classes, pooling, classifier_activation,
     )
-    widths = BNEXT_TINY_WIDTHS
+    if official:
+        official_weights.check_official_shape(args.input_shape, entry="ESBNextTiny")
 
     def body(inputs, small_input):
+        if official:
+            inputs = official_weights.official_input(inputs)
         x = tf.keras.layers.Conv2D(
             widths[0], 3, strides=1 if small_input else 2, padding="same", use_bias=False,
             name="stem_conv",
@@ -258,4 +283,11 @@ def ESBNextTiny(
             x = ChannelSlice(widths[-1], name="head_slice")(x)
         return _prelu("head_prelu")(x)
 
-    return _common.build_model(body, args)
+    model = _common.build_model(body, args)
+    if state is not None:
+        tf.keras.backend.batch_set_value(
+            official_bnext.bnext_assignments(
+                state, model, layout=bnext_layout(widths), widths=widths, tau=tau, code=code, flip=official
+            )
+        )
+    return model

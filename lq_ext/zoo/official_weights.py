@@ -95,6 +95,8 @@ _FINGERPRINTS = (
     ("feature.1.binary_3x3.weight",
      "ReActNet-A's step-1 checkpoint (real-valued weights, liuzechun/ReActNet mobilenet/1_step1); "
      "load the step-2 checkpoint"),
+    ("feature.1.Attention.binary_conv.weight",
+     "BNext-T / ES-BNext-T (hpi-xnor/BNext, imfinethanks/ESBNN) → lq_ext.zoo.ESBNextTiny"),
     ("layer1.0.binary_conv.weight",
      "ReActNet's ResNet-18 (liuzechun/ReActNet resnet); no lq_ext entry loads it yet"),
 )

@@ -147,3 +147,65 @@ def load_golden(path):
 def relative_error(ours, official):
     """max |ours − official| / max |official|: the golden tests' measure (per tensor or image)."""
     return float(np.abs(ours - official).max() / np.abs(official).max())
+
+
+# --- BNext-T / ES-BNext-T (hpi-xnor/BNext ``bnext.py``, imfinethanks/ESBNN ``bnext_rep_ops.py``) ---
+
+#: The temperature a BNext training run ends with (T × 0.9 per epoch, 512 epochs): the
+#: official ``HardBinaryConv`` then uses ``sign(w)``.
+BNEXT_FINAL_TEMPERATURE = 0.9**511
+
+
+def bnext_bn_arrays(key, channels, mean, std, seed=SEED):
+    """BN ``{weight, bias, running_mean, running_var}`` of BN ``key`` whose input has
+    (over the calibration images) mean ``mean`` and standard deviation ``std``."""
+    rng = _rng(key, seed)
+    return {
+        "weight": rng.uniform(0.5, 1.5, channels),
+        "bias": rng.normal(0.0, 0.2, channels),
+        "running_mean": mean + rng.normal(0.0, 0.3, channels) * std,
+        "running_var": rng.uniform(0.5, 2.0, channels) * std**2,
+    }
+
+
+def bnext_like_state(shapes, bn_stats, *, temperature=BNEXT_FINAL_TEMPERATURE, seed=SEED):
+    """``{key: array}`` for a BNext / ES-BNext ``state_dict`` with ``shapes``.
+
+    ``bn_stats`` maps every BN prefix (``feature.3.FFN.norm1``) to the ``(mean, std)`` of
+    its input, measured by the golden script on the 20 sample images (BN by BN, in
+    forward order: see tools/golden/bnext_t.py); ``temperature`` goes into every
+    ``temperature`` buffer. Binary weights are N(0, 0.5²) clamped to ±1.5 (latent
+    weights of a run whose temperature never decayed use ``clamp(w, −1, 1)``)."""
+    state = {}
+    for key, shape in shapes.items():
+        prefix, last = key.rsplit(".", 1)
+        if prefix in bn_stats:
+            if last == "num_batches_tracked":
+                state[key] = np.asarray(1000, dtype=np.int64)
+            else:
+                state[key] = bnext_bn_arrays(prefix, shape[0], *bn_stats[prefix], seed)[last]
+            continue
+        rng = _rng(key, seed)
+        if last == "temperature":
+            state[key] = np.full(shape, temperature)
+        elif key.endswith("binary_conv.weight"):
+            state[key] = np.clip(rng.normal(0.0, 0.5, shape), -1.5, 1.5)
+        elif key == "feature.0.conv1.weight":
+            state[key] = rng.normal(0.0, 0.2, shape)
+        elif last == "scale":
+            state[key] = rng.uniform(0.0, 1.0, shape)
+        elif ".move." in key:
+            state[key] = rng.normal(0.0, 0.1, shape)
+        elif "activation" in key or "prelu" in key:
+            state[key] = rng.uniform(0.05, 0.4, shape)
+        elif ".se.se." in key and last == "weight":
+            state[key] = rng.normal(0.0, 1.0 / np.sqrt(shape[1]), shape)
+        elif ".se.se." in key:
+            state[key] = rng.normal(0.0, 0.1, shape)
+        elif key == "fc.weight":
+            state[key] = rng.normal(0.0, 2.0 / np.sqrt(shape[1]), shape)
+        elif key == "fc.bias":
+            state[key] = rng.normal(0.0, 0.1, shape)
+        else:
+            raise KeyError(f"no rule for {key!r} (shape {shape})")
+    return {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in state.items()}
