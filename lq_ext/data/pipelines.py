@@ -167,6 +167,25 @@ def _fashion_mnist(split, data_dir, channels, limit):
 # --------------------------------------------------------------------------- pipelines
 
 
+def _shuffle_keyed(examples, buffer: int, key):
+    """``examples.shuffle(buffer)`` whose order depends on the tensor ``key`` alone.
+
+    ``Dataset.shuffle`` combines its op seed with the graph's global seed
+    (``tf.random.set_seed``) and compares the pair with ``(0, 0)`` in Python: with a
+    global seed of 0 and a tensor op seed that comparison raises
+    ``OperatorNotAllowedInGraphError``. The global seed is therefore left out while the
+    shuffle is built (the dataset function's graph only), which also keeps the order a
+    function of (seed, epoch) whatever global seed the user set.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    saved = graph.seed
+    graph.seed = None
+    try:
+        return examples.shuffle(buffer, seed=key, reshuffle_each_iteration=False)
+    finally:
+        graph.seed = saved
+
+
 def load_dataset(
     name: str,
     split: str = "train",
@@ -240,7 +259,7 @@ def load_dataset(
         def ordered(key):
             if not args["shuffle"]:
                 return examples
-            return examples.shuffle(buffer, seed=key, reshuffle_each_iteration=False)
+            return _shuffle_keyed(examples, buffer, key)
     else:  # arrays: a stateless permutation of the indices
         images, labels = (tf.convert_to_tensor(a) for a in examples)
         count = len(examples[1])

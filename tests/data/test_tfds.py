@@ -58,6 +58,22 @@ def test_tfds_pipelines_on_mock_data(name):
         assert not np.array_equal(first[0], second[0])  # next epoch: re-augmented
 
 
+@pytest.mark.parametrize("global_seed", [0, 5])
+def test_tfds_order_ignores_the_global_seed(global_seed):
+    """A stream's shuffle is keyed by (seed, epoch) alone: a global seed of 0 used to make
+    Dataset.shuffle compare a symbolic seed with 0 (OperatorNotAllowedInGraphError), and
+    another global seed must not change the order."""
+    with mock_tfds(num_examples=6):
+        reference = _collect(load_dataset("cifar10", "train", batch_size=6, seed=3, download=False))
+        tf.random.set_seed(global_seed)
+        try:
+            seeded = _collect(load_dataset("cifar10", "train", batch_size=6, seed=3, download=False))
+        finally:
+            tf.random.set_seed(None)
+    np.testing.assert_array_equal(seeded[1], reference[1])
+    np.testing.assert_array_equal(seeded[0], reference[0])
+
+
 def test_tfds_limit_and_unaugmented_small_images():
     with mock_tfds(num_examples=6):
         plain = _collect(load_dataset("cifar10", "test", batch_size=8, download=False))
