@@ -1,6 +1,6 @@
 """larq-zoo's XNORNet converted with and without folding its weight quantizers.
 
-    python benchmarks/bench_xnornet_fold.py [--size 224]
+    python benchmarks/bench_xnornet_fold.py [--size 224] [--output table.md]
 
 Builds ``larq_zoo.literature.XNORNet`` (random weights, seed 0, 1000 classes) and
 converts it with :func:`lq_ext.converters.convert` twice, ``fold_weights=False`` (LCE
@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 
+# isort: split
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 
 # isort: split
@@ -30,7 +31,9 @@ from lq_ext.testing import randomize_weights
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)
-    size = parser.parse_args().size
+    parser.add_argument("--output", default="", help="also write the table to this markdown file ('' for none)")
+    args = parser.parse_args()
+    size = args.size
     model = lqz.literature.XNORNet(input_shape=(size, size, 3), weights=None)
     randomize_weights(model, seed=0)
     rows = []
@@ -47,11 +50,20 @@ def main() -> None:
                 f"{parity.max_rel_error:.1e} | {seconds:.0f} s |"
             )
             print(result, flush=True)
-    print(f"\nXNORNet at {size} px (random weights, seed 0):\n")
-    print("| folded | file | bit floor | file / floor | binary MACs bit-packed | float CONV_2D | ops | "
-          "parity max rel. error | convert() time |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    table = "\n".join(
+        [
+            f"XNORNet at {size} px (random weights, seed 0):",
+            "",
+            "| folded | file | bit floor | file / floor | binary MACs bit-packed | float CONV_2D | ops | "
+            "parity max rel. error | convert() time |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+    print("\n" + table)
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write(table + "\n")
 
 
 if __name__ == "__main__":
