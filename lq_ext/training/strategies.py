@@ -81,5 +81,10 @@ def remove_write_dir(strategy: tf.distribute.Strategy, write_dir: Path) -> None:
 def barrier(strategy: tf.distribute.Strategy) -> None:
     """Wait until every worker of ``strategy`` is here (an all-reduce of one number;
     immediate with one worker)."""
-    values = strategy.run(lambda: tf.constant(1.0))
-    strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
+
+    @tf.function  # eagerly, the collective strategies warn of their overhead
+    def meet():
+        values = strategy.run(lambda: tf.constant(1.0))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None)
+
+    meet()

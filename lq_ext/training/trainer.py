@@ -19,7 +19,9 @@ A killed run started again with the same arguments resumes: finished steps are
 loaded from their ``weights.h5``, the running step continues after its last finished
 epoch with the same optimizer state and, for pipelines of ``load_dataset``, the same
 data (at most one epoch lost; docs/guides/training.md, "Resume continues the same run");
-a run killed during the final conversion only converts again.
+a run killed during the final conversion only converts again. Under
+``MultiWorkerMirroredStrategy`` only the chief writes ``output_dir``
+(docs/guides/training.md, "Several machines").
 """
 
 from __future__ import annotations

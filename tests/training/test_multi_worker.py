@@ -25,6 +25,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import tensorflow as tf
+
+from lq_ext.training import resolve_strategy
+from lq_ext.training.strategies import is_chief, remove_write_dir, worker_write_dir
 
 WORKER = Path(__file__).with_name("multi_worker_worker.py")
 ROOT = WORKER.parents[2]
@@ -179,3 +183,16 @@ def test_a_cluster_whose_worker_was_killed_resumes_from_the_chiefs_backup(runs):
     assert sorted(got) == sorted(expected)
     for name, value in expected.items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def test_a_late_multi_worker_strategy_is_refused_with_advice(monkeypatch):
+    tf.constant(1.0)  # TensorFlow has run something in this process
+    monkeypatch.setenv("TF_CONFIG", json.dumps(
+        {"cluster": {"worker": [f"localhost:{port}" for port in _free_ports(2)]},
+         "task": {"type": "worker", "index": 1}}))
+    with pytest.raises(RuntimeError, match=r"resolve_strategy\('multi_worker'\) first thing"):
+        resolve_strategy("multi_worker")
+    # one process is its own chief: it writes into output_dir, which is never removed
+    default = resolve_strategy(None)
+    assert is_chief(default) and worker_write_dir(default, "out") == Path("out")
+    remove_write_dir(default, Path("out"))  # a no-op for the chief
