@@ -360,9 +360,14 @@ def _train_stages(
             val_accuracy = float(model.evaluate(val_data, verbose=0, return_dict=True)["accuracy"])
     history = {name: _read_log(write_dir / name / "log.csv") for name, _ in stages}
     seconds = time.perf_counter() - started
-    if write_dir != output_dir:  # a non-chief worker: the chief saves the model and result
+    # Every worker saves (a non-chief into its temporary directory): reading BatchNorm's
+    # moving statistics is a collective op under MultiWorkerMirroredStrategy.
+    model.save(str(write_dir / "model.h5"))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # a copy that needs no other worker: converted, and usable once the cluster is gone
+        model = tf.keras.models.load_model(str(write_dir / "model.h5"), compile=False)
+    if write_dir != output_dir:  # a non-chief worker: the chief converts and writes the result
         return TrainResult(model, output_dir, history, val_accuracy, seconds, None)
-    model.save(str(output_dir / "model.h5"))
 
     conversion = None
     if convert:

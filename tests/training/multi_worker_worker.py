@@ -2,7 +2,7 @@
 process; what tests/training/test_multi_worker.py starts.
 
 ``python multi_worker_worker.py STRATEGY OUTPUT_DIR``: :func:`lq_ext.training.train` of a
-small binary network without BatchNorm on the real Fashion-MNIST training pipeline (first
+small binary network (synchronised BatchNorm) on the real Fashion-MNIST training pipeline (first
 256 images, shuffled and augmented, seed 7, global batch 64), 3 epochs. ``STRATEGY`` is
 ``default`` (one worker) or ``multi_worker`` (``TF_CONFIG`` from the environment). With
 ``LQ_EXT_TEST_KILL_AT=E,B`` the process SIGKILLs itself after batch B of epoch E.
@@ -37,9 +37,12 @@ class KillAt(tf.keras.callbacks.Callback):
 
 
 def tiny_bnn():
-    """Binary conv + binary dense, no BatchNorm (its batch statistics are per replica)."""
+    """Float stem conv, binary conv, dense head. Its BatchNorm is the synchronised one
+    (batch statistics of the global batch, as one worker has them; Keras' plain
+    BatchNormalization would normalise each worker's half batch on its own)."""
     inputs = tf.keras.Input((32, 32, 1))
-    x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stem")(inputs)
+    x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
+    x = tf.keras.layers.experimental.SyncBatchNormalization(name="stem_bn")(x)
     x = lq.layers.QuantConv2D(
         16, 3, strides=2, padding="same", input_quantizer="ste_sign",
         kernel_quantizer="ste_sign", kernel_constraint="weight_clip", name="bconv",

@@ -3,12 +3,15 @@
 two-worker run whose non-chief worker is SIGKILLed mid-epoch, restarted as a cluster,
 ending with the weights of the two-worker run never killed.
 
-The workers (multi_worker_worker.py) train a small binary network without BatchNorm on
-the real Fashion-MNIST pipeline (shuffled and augmented): the strategy splits each global
-batch of 64 into two halves of 32, one per worker (auto-shard by data), so both workers
-together see the single worker's batches; the gradients are summed across workers. What
-may differ is float rounding (a sum of two half-batch means, in another order): measured
-here 1e-7 relative on the per-epoch loss, so 1e-5 is asserted. Collective ops hang when a
+The workers (multi_worker_worker.py) train a small binary network with synchronised
+BatchNorm on the real Fashion-MNIST pipeline (shuffled and augmented): the strategy splits
+each global batch of 64 into two halves of 32, one per worker (auto-shard by data), so both
+workers together see the single worker's batches; the gradients are summed across workers
+and BatchNorm uses the global batch's statistics. What differs is float rounding: the sum
+of two half-batch gradients, and the global statistics computed from all-reduced sums
+(E[x²] − E[x]²) where one worker computes them directly; sign flips of near-zero
+activations amplify it. Measured here: per-epoch loss within 3.6e-5 relative, final weights
+within 3.4e-5 absolute (largest weight 0.48), equal accuracies; asserted: 1e-4 for both. Collective ops hang when a
 peer dies: every wait has a timeout and every process group is killed at teardown.
 """
 
@@ -156,7 +159,7 @@ def test_two_workers_follow_one_worker_on_the_same_global_batches(runs):
     single, pair = _log(dirs["single"] / "train" / "log.csv"), _log(dirs["pair"] / "train" / "log.csv")
     assert [row["epoch"] for row in pair] == [0, 1, 2]  # only the chief wrote the log
     for one, two in zip(single, pair):
-        np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
+        np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4)
         assert two["accuracy"] == one["accuracy"]  # the same predictions, counted alike
     assert single[2]["loss"] < 0.8 * single[0]["loss"]  # it trains
     # the chief's files only: no worker's temporary directory left in the run
@@ -167,9 +170,9 @@ def test_two_workers_follow_one_worker_on_the_same_global_batches(runs):
     result = json.loads((dirs["pair"] / "result.json").read_text())
     assert (result["strategy"], result["replicas"]) == ("CollectiveAllReduceStrategy", 2)  # MWMS
     expected, got = _weights(dirs["single"] / "train" / "weights.h5"), _weights(dirs["pair"] / "train" / "weights.h5")
-    assert sorted(got) == sorted(expected) and len(got) >= 6
+    assert sorted(got) == sorted(expected) and len(got) >= 9  # with BatchNorm's moving statistics
     for name, value in expected.items():
-        np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(got[name], value, rtol=0, atol=1e-4, err_msg=name)
 
 
 def test_a_cluster_whose_worker_was_killed_resumes_from_the_chiefs_backup(runs):
