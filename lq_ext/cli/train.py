@@ -19,7 +19,7 @@ from pathlib import Path
 
 import lq_ext
 from lq_ext.data import DatasetNotAvailableError, dataset_info, load_dataset
-from lq_ext.training import RECIPES, train
+from lq_ext.training import RECIPES, resolve_strategy, train
 from lq_ext_cli import COMMANDS, add_command
 
 #: Recipe flags: argparse destination -> Recipe field.
@@ -133,6 +133,9 @@ def run_train(args) -> None:
     )
     if args.width_multiplier is not None:
         model_kwargs["width_multiplier"] = args.width_multiplier
+    # Before TensorFlow runs anything (a model build, the data): "multi_worker" sets up
+    # its collective ops and waits for the cluster of TF_CONFIG here.
+    strategy = resolve_strategy(args.strategy)
     check_model_arguments(spec, model_kwargs, parser)
     output_dir = Path(args.output_dir)  # a finished run there is refused by train()
     if args.teacher is not None and not os.path.exists(args.teacher):
@@ -160,7 +163,7 @@ def run_train(args) -> None:
             output_dir=output_dir,
             recipe=recipe,
             teacher=args.teacher,
-            strategy=args.strategy,
+            strategy=strategy,
             seed=args.seed,
             verbose=args.verbose,
             tensorboard=args.tensorboard,

@@ -19,7 +19,9 @@ A killed run started again with the same arguments resumes: finished steps are
 loaded from their ``weights.h5``, the running step continues after its last finished
 epoch with the same optimizer state and, for pipelines of ``load_dataset``, the same
 data (at most one epoch lost; docs/guides/training.md, "Resume continues the same run");
-a run killed during the final conversion only converts again.
+a run killed during the final conversion only converts again. Under
+``MultiWorkerMirroredStrategy`` only the chief writes ``output_dir``
+(docs/guides/training.md, "Several machines").
 """
 
 from __future__ import annotations
@@ -43,38 +45,21 @@ from lq_ext.training.callbacks import DataEpochSync, WeightBinarization
 from lq_ext.training.optimizers import make_optimizer
 from lq_ext.training.recipe import Recipe
 from lq_ext.training.schedules import WarmupDecay
+from lq_ext.training.strategies import (
+    STRATEGIES,
+    barrier,
+    is_chief,
+    remove_write_dir,
+    resolve_strategy,
+    worker_write_dir,
+)
 from lq_ext.training.two_step import transfer_weights, with_real_weights
 from lq_ext.zoo.bcdnet import fold_distillation_head
 
 __all__ = ["STRATEGIES", "TrainResult", "resolve_strategy", "train"]
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
-
 #: Images of the validation data used for the conversion's parity check.
 PARITY_IMAGES = 20
-
-
-def resolve_strategy(strategy=None) -> tf.distribute.Strategy:
-    """A ``tf.distribute`` strategy from a name or an instance.
-
-    ``None`` / ``"default"``: the current (default) strategy; ``"mirrored"``:
-    ``MirroredStrategy`` over all visible GPUs, or all logical CPUs when there is no
-    GPU; ``"multi_worker"``: ``MultiWorkerMirroredStrategy`` configured by
-    ``TF_CONFIG``.
-    """
-    if isinstance(strategy, tf.distribute.Strategy):
-        return strategy
-    if strategy is None or strategy == "default":
-        return tf.distribute.get_strategy()
-    if strategy == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if strategy == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(
-        f"strategy must be a tf.distribute.Strategy or one of {list(STRATEGIES)}, got "
-        f"strategy={strategy!r}."
-    )
 
 
 @dataclasses.dataclass
@@ -121,12 +106,13 @@ def _read_log(path: Path) -> list:
         return [{key: value(key, text) for key, text in row.items()} for row in csv.DictReader(file)]
 
 
-def _check_resumable(output_dir: Path, recipe: Recipe, steps: int) -> None:
+def _check_resumable(output_dir: Path, recipe: Recipe, steps: int, *, write: bool = True) -> None:
     """Record ``recipe`` and the steps per epoch in ``output_dir``; refuse to resume a run
     made with other ones.
 
     A resumed run restores its epoch counter and optimizer state, which are only
     meaningful for the recipe and data they were made with (e.g. the schedule's length).
+    ``write=False`` (a non-chief worker) only checks.
     """
     path = output_dir / "recipe.json"
     wanted = {**dataclasses.asdict(recipe), "steps_per_epoch": steps}
@@ -139,6 +125,8 @@ def _check_resumable(output_dir: Path, recipe: Recipe, steps: int) -> None:
                 f"{', '.join(changed)}); resume it with the same recipe, or pass overwrite=True "
                 f"to start again there."
             )
+        return
+    if not write:
         return
     output_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(wanted, indent=2) + "\n")
@@ -192,8 +180,10 @@ def _optimizer(stage_model, recipe: Recipe, *, steps: int, batch_size: int | Non
 
 def _fit_step(
     stage_model, *, name, recipe, binary, train_data, val_data, steps,
-    steps_per_epoch, teacher, step_dir, callbacks, verbose, tensorboard, data_offset,
+    steps_per_epoch, teacher, step_dir, write_dir, callbacks, verbose, tensorboard, data_offset,
 ):
+    """Fit one step; ``step_dir`` holds the (chief's) backup, ``write_dir`` this worker's
+    logs and weights (``step_dir`` for the chief)."""
     batch_size = _batch_size(train_data) if recipe.reference_batch is not None else None
     optimizer = _optimizer(stage_model, recipe, steps=steps, batch_size=batch_size)
     metrics = [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
@@ -215,11 +205,11 @@ def _fit_step(
     if clock is not None:  # after BackupAndRestore: it reads the restored epoch
         step_callbacks.append(DataEpochSync(clock, offset=data_offset))
     step_callbacks += [
-        tf.keras.callbacks.ModelCheckpoint(str(step_dir / "last.weights.h5"), save_weights_only=True),
-        tf.keras.callbacks.CSVLogger(str(step_dir / "log.csv"), append=True),
+        tf.keras.callbacks.ModelCheckpoint(str(write_dir / "last.weights.h5"), save_weights_only=True),
+        tf.keras.callbacks.CSVLogger(str(write_dir / "log.csv"), append=True),
     ]
     if tensorboard:
-        step_callbacks.append(tf.keras.callbacks.TensorBoard(str(step_dir / "tensorboard")))
+        step_callbacks.append(tf.keras.callbacks.TensorBoard(str(write_dir / "tensorboard")))
     if binary and recipe.weight_binarization_epoch is not None:
         step_callbacks.append(WeightBinarization(recipe.weight_binarization_epoch))
     fit_model.fit(
@@ -230,7 +220,7 @@ def _fit_step(
         callbacks=step_callbacks + list(callbacks),
         verbose=verbose,
     )
-    stage_model.save_weights(str(step_dir / "weights.h5"))
+    stage_model.save_weights(str(write_dir / "weights.h5"))
 
 
 def train(
@@ -269,7 +259,13 @@ def train(
         teacher: optional distillation teacher (logits): a model, a callable that
             builds one, or the path of a saved model.
         strategy: ``None``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` or a
-            ``tf.distribute.Strategy`` (:func:`resolve_strategy`).
+            ``tf.distribute.Strategy`` (:func:`resolve_strategy`; create
+            ``"multi_worker"`` first thing in the program and pass the instance). Under
+            a multi-worker strategy every worker makes this call with the same
+            arguments; ``train_data`` is the global batch, split between the workers;
+            only the chief writes ``output_dir`` (the others write to a temporary
+            directory, removed at the end) and converts; ``output_dir`` must be on a
+            file system every worker reads (the backup is restored from the chief's).
         seed: seeds Python, NumPy and TensorFlow before the models are built.
         steps_per_epoch: needed when ``train_data`` has no known length.
         callbacks: extra Keras callbacks for every step.
@@ -295,14 +291,35 @@ def train(
             f"{output_dir} holds a finished run (result.json); pass overwrite=True to train "
             f"again there, or choose another output_dir."
         )
-    if overwrite:
+    steps = _steps(train_data, steps_per_epoch)
+    strategy = resolve_strategy(strategy)
+    chief = is_chief(strategy)  # under MultiWorkerMirroredStrategy only the chief writes here
+    if overwrite and chief:
         for stale in ("model.h5", "model.tflite", "result.json", "recipe.json"):
             (output_dir / stale).unlink(missing_ok=True)
         for step in ("step1", "step2", "train"):
             shutil.rmtree(output_dir / step, ignore_errors=True)
-    steps = _steps(train_data, steps_per_epoch)
-    _check_resumable(output_dir, recipe, steps)
-    strategy = resolve_strategy(strategy)
+    if chief or not overwrite:  # a non-chief's overwrite: the chief removes the old run
+        _check_resumable(output_dir, recipe, steps, write=chief)
+    barrier(strategy)  # no worker looks for finished steps before the chief's clean-up
+    write_dir = worker_write_dir(strategy, output_dir)
+    try:
+        return _train_stages(
+            model_fn, train_data, val_data, output_dir=output_dir, write_dir=write_dir,
+            recipe=recipe, teacher=teacher, strategy=strategy, seed=seed, steps=steps,
+            steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
+            tensorboard=tensorboard, convert=convert and chief, parity_samples=parity_samples,
+        )
+    finally:
+        remove_write_dir(strategy, write_dir)
+
+
+def _train_stages(
+    model_fn, train_data, val_data, *, output_dir, write_dir, recipe, teacher, strategy, seed,
+    steps, steps_per_epoch, callbacks, verbose, tensorboard, convert, parity_samples,
+) -> TrainResult:
+    """:func:`train` once the run's directory is checked: the steps, the final model and
+    (the chief only, when ``write_dir`` is ``output_dir``) result.json."""
     if seed is not None:
         tf.keras.utils.set_random_seed(seed)
     started = time.perf_counter()
@@ -314,11 +331,12 @@ def train(
         for index, (name, binary) in enumerate(stages):
             step_dir = output_dir / name
             step_dir.mkdir(parents=True, exist_ok=True)
+            (write_dir / name).mkdir(parents=True, exist_ok=True)
             model = model_fn()
             if not isinstance(model, tf.keras.Model):
                 raise TypeError(f"model_fn must return a tf.keras.Model, got {type(model).__name__}.")
             stage_model = model if binary else with_real_weights(model)
-            finished = step_dir / "weights.h5"
+            finished = step_dir / "weights.h5"  # the chief's, read by every worker
             if finished.exists():
                 stage_model.load_weights(str(finished))
             else:
@@ -328,7 +346,8 @@ def train(
                     stage_model, name=name, recipe=recipe.for_step(index + 1),
                     binary=binary, train_data=train_data, val_data=val_data, steps=steps,
                     steps_per_epoch=steps_per_epoch, teacher=teacher_model, step_dir=step_dir,
-                    callbacks=callbacks, verbose=verbose, tensorboard=tensorboard,
+                    write_dir=write_dir / name, callbacks=callbacks, verbose=verbose,
+                    tensorboard=tensorboard,
                     data_offset=index * recipe.epochs,  # step 2 continues step 1's epochs
                 )
             previous = stage_model
@@ -336,12 +355,19 @@ def train(
         # classifier, its official inference output.
         model = fold_distillation_head(previous) if len(previous.outputs) == 2 else previous
         val_accuracy = None
-        if val_data is not None:
+        if val_data is not None:  # every worker evaluates (collective ops)
             model.compile(metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
             val_accuracy = float(model.evaluate(val_data, verbose=0, return_dict=True)["accuracy"])
-    history = {name: _read_log(output_dir / name / "log.csv") for name, _ in stages}
+    history = {name: _read_log(write_dir / name / "log.csv") for name, _ in stages}
     seconds = time.perf_counter() - started
-    model.save(str(output_dir / "model.h5"))
+    # Every worker saves (a non-chief into its temporary directory): reading BatchNorm's
+    # moving statistics is a collective op under MultiWorkerMirroredStrategy.
+    model.save(str(write_dir / "model.h5"))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # a copy that needs no other worker: converted, and usable once the cluster is gone
+        model = tf.keras.models.load_model(str(write_dir / "model.h5"), compile=False)
+    if write_dir != output_dir:  # a non-chief worker: the chief converts and writes the result
+        return TrainResult(model, output_dir, history, val_accuracy, seconds, None)
 
     conversion = None
     if convert:
