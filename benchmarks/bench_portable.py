@@ -26,9 +26,9 @@ import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from larq_compute_engine.tflite.python.interpreter import Interpreter as LceInterpreter
-from tflite_micro.python.tflite_micro import runtime
 
 from lq_ext.bench.compare import machine_description
+from lq_ext.bench.micro import arena_bytes, micro_interpreter
 from lq_ext.converters import convert
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import BDNetMobileNet
@@ -72,25 +72,14 @@ def litert_ms(flatbuffer, image, runs, xnnpack):
 
 def micro(flatbuffer, image, runs):
     """``(milliseconds, arena bytes)`` in TFLite Micro's Python interpreter."""
-    interpreter = runtime.Interpreter.from_bytes(flatbuffer)
+    interpreter = micro_interpreter(flatbuffer)
 
     def step():
         interpreter.set_input(image, 0)
         interpreter.invoke()
 
     ms = _median_ms(step, runs)
-    with tempfile.TemporaryFile() as log:  # the recording allocator prints to C++ stderr
-        saved = os.dup(2)
-        os.dup2(log.fileno(), 2)
-        try:
-            interpreter.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        log.seek(0)
-        text = log.read().decode()
-    total = next(line for line in text.splitlines() if "Arena allocation total" in line)
-    return ms, int(total.split("total")[1].split()[0])
+    return ms, arena_bytes(interpreter)
 
 
 def _cell(row, key, fmt="{:.2f}"):

@@ -1,18 +1,15 @@
 """The portable target (engine="builtin"): builtin int8 ops only, run in LiteRT and in
 TFLite Micro, binary convs exact in integers."""
 
-import os
-import tempfile
-
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from converter_models import BINARY, build_int8_bnn, build_small_bnn, randomize_batchnorm, uniform_images
-from tflite_micro.python.tflite_micro import runtime
 
 import lq_ext.converters
+from lq_ext.bench.micro import arena_bytes, micro_interpreter
 from lq_ext.cli import main
 from lq_ext.converters import Int8Options, convert
 from lq_ext.converters.int8 import int8_model
@@ -37,24 +34,13 @@ def run_litert(flatbuffer, inputs, xnnpack=True):
 
 def run_micro(flatbuffer, inputs):
     """TFLite Micro's outputs and the arena bytes its recording allocator reports."""
-    interpreter = runtime.Interpreter.from_bytes(flatbuffer)
+    interpreter = micro_interpreter(flatbuffer)
     outputs = []
     for sample in inputs:
         interpreter.set_input(sample[None].astype(np.float32), 0)
         interpreter.invoke()
         outputs.append(interpreter.get_output(0)[0].copy())
-    with tempfile.TemporaryFile() as log:  # the allocator prints to the C++ stderr
-        saved = os.dup(2)
-        os.dup2(log.fileno(), 2)
-        try:
-            interpreter.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        log.seek(0)
-        text = log.read().decode()
-    total = next(line for line in text.splitlines() if "Arena allocation total" in line)
-    return np.array(outputs), int(total.split("total")[1].split()[0])
+    return np.array(outputs), arena_bytes(interpreter)
 
 
 def binary_conv_model(kernel_quantizer="ste_sign", batchnorm=False):

@@ -11,29 +11,16 @@ Needs ``TF_USE_LEGACY_KERAS=1``; op determinism is enabled.
 """
 
 import os
-import signal
 import sys
 
 import larq as lq
 import tensorflow as tf
+from kill_points import KillAt
 
 from lq_ext.data import load_dataset
 from lq_ext.training import Recipe, resolve_strategy, train
 
 GLOBAL_BATCH = 64
-
-
-class KillAt(tf.keras.callbacks.Callback):
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.at, self.epoch = (epoch, batch), None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def tiny_bnn():

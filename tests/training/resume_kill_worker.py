@@ -14,30 +14,17 @@ weights on CPU.
 """
 
 import os
-import signal
 import sys
 
 import larq as lq
 import tensorflow as tf
+from kill_points import KillAt
 
 import lq_ext  # noqa: F401
 import lq_ext.cli.train as cli_train
 from lq_ext.data import load_dataset
 from lq_ext.training import Recipe, train
 from lq_ext_cli import main
-
-
-class KillAt(tf.keras.callbacks.Callback):
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.at, self.epoch = (epoch, batch), None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _wrapped_train(train):

@@ -25,10 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
+from kill_points import h5_arrays
 
 from lq_ext.training import resolve_strategy
 from lq_ext.training.strategies import is_chief, remove_write_dir, worker_write_dir
@@ -112,14 +112,6 @@ class Cluster:
             process.log.close()
 
 
-def _weights(path):
-    with h5py.File(path, "r") as file:
-        found = {}
-        file.visititems(lambda name, item: found.__setitem__(name, item[()])
-                        if isinstance(item, h5py.Dataset) else None)
-    return found
-
-
 def _log(path):
     with open(path, newline="") as file:
         return [{key: float(value) for key, value in row.items() if value != "NA"}
@@ -169,7 +161,7 @@ def test_two_workers_follow_one_worker_on_the_same_global_batches(runs):
     assert not list((dirs["pair"] / "train" / "backup").iterdir())  # removed at the end
     result = json.loads((dirs["pair"] / "result.json").read_text())
     assert (result["strategy"], result["replicas"]) == ("CollectiveAllReduceStrategy", 2)  # MWMS
-    expected, got = _weights(dirs["single"] / "train" / "weights.h5"), _weights(dirs["pair"] / "train" / "weights.h5")
+    expected, got = h5_arrays(dirs["single"] / "train" / "weights.h5"), h5_arrays(dirs["pair"] / "train" / "weights.h5")
     assert sorted(got) == sorted(expected) and len(got) >= 9  # with BatchNorm's moving statistics
     for name, value in expected.items():
         np.testing.assert_allclose(got[name], value, rtol=0, atol=1e-4, err_msg=name)
@@ -182,7 +174,7 @@ def test_a_cluster_whose_worker_was_killed_resumes_from_the_chiefs_backup(runs):
     # the restarted cluster continued at epoch 2 with the same data and optimizer state:
     # the logs and weights of the two-worker run never killed, bit for bit
     assert _log(dirs["killed"] / "train" / "log.csv") == _log(dirs["pair"] / "train" / "log.csv")
-    expected, got = _weights(dirs["pair"] / "train" / "weights.h5"), _weights(dirs["killed"] / "train" / "weights.h5")
+    expected, got = h5_arrays(dirs["pair"] / "train" / "weights.h5"), h5_arrays(dirs["killed"] / "train" / "weights.h5")
     assert sorted(got) == sorted(expected)
     for name, value in expected.items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
+from kill_points import h5_arrays
 
 from lq_ext.data import load_dataset
 from lq_ext.data.epochs import DataEpoch, data_epoch
@@ -99,14 +99,6 @@ def _run(output_dir, kill_at=None):
     )
 
 
-def _weights(path):
-    with h5py.File(path, "r") as file:
-        found = {}
-        file.visititems(lambda name, item: found.__setitem__(name, item[()])
-                        if isinstance(item, h5py.Dataset) else None)
-    return found
-
-
 def _log(path):
     with open(path, newline="") as file:
         return list(csv.DictReader(file))
@@ -127,8 +119,8 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path):
         assert process.returncode == 0, out
     # the same data and optimizer state: bit-identical logs and weights
     assert _log(train_dir / "log.csv") == _log(tmp_path / "reference" / "train" / "log.csv")
-    expected = _weights(tmp_path / "reference" / "train" / "weights.h5")
-    got = _weights(train_dir / "weights.h5")
+    expected = h5_arrays(tmp_path / "reference" / "train" / "weights.h5")
+    got = h5_arrays(train_dir / "weights.h5")
     assert sorted(got) == sorted(expected) and len(got) >= 10
     for name, value in expected.items():
         np.testing.assert_array_equal(got[name], value, err_msg=name)
