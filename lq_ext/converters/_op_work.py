@@ -17,8 +17,8 @@ BITS_PER_WORD = 32
 ACTIVATION_INPUT = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 0, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 2}
 #: Ops with a multiply-accumulate core: their work is counted in MACs, not elements.
 MAC_OPS = {BCONV, *ACTIVATION_INPUT}
-#: Ops that only relabel a tensor's shape: no element-wise work.
-SHAPE_ONLY = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+#: Ops that only relabel or read a tensor's shape: no element-wise work.
+SHAPE_ONLY = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SHAPE"}
 FLOAT_TYPES = {"float32", "float16", "float64"}
 
 

@@ -25,6 +25,16 @@ directly or through ops that only move ±1 values around (pad, reshape, transpos
 max-pool, slicing); in a float op it is wasted (float weights, float MACs), in an int8
 op (lq_ext's exact int8 depth-wise conv) it is exact integer work.
 
+Element-wise float work (``OpInfo.elementwise``, ``OpReport.elementwise_float_work``):
+for every op without a multiply-accumulate core (all but ``CONV_2D``,
+``DEPTHWISE_CONV_2D``, ``FULLY_CONNECTED``, ``TRANSPOSE_CONV``, ``LceBconv2d``) that reads
+or writes a float activation, the element count of its largest float activation tensor
+(a non-constant input or an output), summed over the ops at the stored batch (1: per
+image). ``ADD`` / ``MUL`` / ``PRELU`` / ``PAD`` / ``CONCATENATION`` count their output,
+``LceQuantize`` its float input (not the packed words), ``LceDequantize`` and
+``DEQUANTIZE`` their float output, a pool its input. Shape ops (``RESHAPE``, ``SHAPE``,
+``SQUEEZE``, ``EXPAND_DIMS``) and ops on int8 / int32 / packed tensors only count 0.
+
 Guide: docs/guides/conversion.md.
 """
 

@@ -9,6 +9,8 @@ import pytest
 import tensorflow as tf
 
 from lq_ext.converters import inspect
+from lq_ext.converters._flatbuffer import Graph, Operator, Tensor
+from lq_ext.converters._op_work import elementwise
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.layers import BinaryDepthwiseConv2D
 
@@ -81,3 +83,25 @@ def test_format_and_dict_carry_the_work(report):
                                     "DEPTHWISE_CONV_2D": 1, "PAD": 1, "CONCATENATION": 1, "LceBconv2d": 1,
                                     "MEAN": 1, "RESHAPE": 1}
     assert as_dict["ops"][7]["elementwise"] == CONCAT
+
+
+def _one_op(op_type, inputs, outputs):
+    """A one-op Graph: ``inputs`` / ``outputs`` are (shape, dtype, constant) triples."""
+    specs = [*inputs, *outputs]
+    tensors = tuple(Tensor(i, f"t{i}", shape, dtype, constant) for i, (shape, dtype, constant) in enumerate(specs))
+    op = Operator(0, 0, op_type, False, tuple(range(len(inputs))), tuple(range(len(inputs), len(specs))), None)
+    return Graph("<test>", 0, (tensors,), (op,)), op
+
+
+@pytest.mark.parametrize("op_type, inputs, outputs, expected", [
+    ("DEQUANTIZE", [((1, 7, 7, 64), "int8", False)], [((1, 7, 7, 64), "float32", False)], 7 * 7 * 64),
+    ("QUANTIZE", [((1, 5, 5, 8), "float32", False)], [((1, 5, 5, 8), "int8", False)], 200),
+    ("SHAPE", [((1, 7, 7, 64), "float32", False)], [((4,), "int32", False)], 0),
+    ("ADD", [((1, 3, 3, 4), "int8", False), ((4,), "int8", True)], [((1, 3, 3, 4), "int8", False)], 0),
+    # a constant operand larger than the activation does not count (broadcast of weights)
+    ("MUL", [((1, 1, 1, 4), "float32", False), ((1, 6, 6, 4), "float32", True)], [((1, 1, 1, 4), "float32", False)], 4),
+    ("FULLY_CONNECTED", [((1, 64), "float32", False), ((10, 64), "float32", True)], [((1, 10), "float32", False)], 0),
+])
+def test_elementwise_of_single_ops(op_type, inputs, outputs, expected):
+    graph, op = _one_op(op_type, inputs, outputs)
+    assert elementwise(graph, op) == expected
