@@ -4,7 +4,8 @@
         [--sizes 224,32] [--fold-elementwise] [--output docs/results/elementwise.md]
 
 For every registered model (random weights, seed 0; 1000 classes at 224 px, 10 below)
-and each input size, :func:`lq_ext.converters.convert` (``verify=False``, the model's
+and each input size (8-/4-bit activation quantizers calibrated on the 20 sample images,
+as in bench_models.py), :func:`lq_ext.converters.convert` (``verify=False``, the model's
 engine, graph-def path) writes the flatbuffer that users get and
 :func:`lq_ext.converters.inspect` reads it: the number of ops, the ``LceBconv2d`` count,
 the element-wise float work per image (``OpReport.elementwise_float_work``: the largest
@@ -35,6 +36,8 @@ import tensorflow as tf
 
 from lq_ext.bench.compare import machine_description
 from lq_ext.converters import convert
+from lq_ext.data import load_samples, preprocess
+from lq_ext.fake_quant import calibrate, uncalibrated
 from lq_ext.metrics import profile
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import get_model_spec, list_models
@@ -70,6 +73,8 @@ def measure(name: str, size: int, fold: bool = False) -> Row:
         kwargs["num_classes"] = 10
     model = spec.build(**kwargs)
     randomize_weights(model, seed=0)
+    if uncalibrated(model):  # PokeBNN's 8-/4-bit activation quantizers, as bench_models.py does
+        calibrate(model, preprocess(load_samples("auto", input_shape=(size, size, 3))[0]))
     report = _convert(model, spec.engine, fold=False)
     total = report.elementwise_float_work
     top = list(report.elementwise_by_type.items())[:3]
