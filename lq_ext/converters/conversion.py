@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lq_ext._validate import check_choice
+from lq_ext._validate import check_bool, check_choice
 from lq_ext.converters._io import write_atomically
 from lq_ext.converters.diagnose import Diagnosis, diagnosable, diagnose
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.converters.fold import FOLD_MODES, fold_weight_quantizers
+from lq_ext.converters.fold_elementwise import fold_batchnorm_thresholds
 from lq_ext.converters.int8 import Int8Plan, int8_model
 from lq_ext.converters.op_report import OpReport, inspect
 from lq_ext.converters.options import Int8Options
@@ -145,6 +146,7 @@ def convert(
     atol: float | None = None,
     binary_dense: str = "bconv",
     fold_weights: bool | str = "auto",
+    fold_elementwise: bool = False,
     int8: bool | Int8Options = False,
     calibration=None,
     fine_tune=None,
@@ -192,6 +194,9 @@ def convert(
             bit-packed 1×1 ``LceBconv2d``, through a clone of the model in which it is an
             equivalent :class:`lq_ext.layers.BinaryDense`; ``"float"`` leaves it to LCE
             (a float ``FULLY_CONNECTED``). Ignored by ``engine="tflite"``.
+        fold_elementwise: fold every BatchNormalization that only feeds an ``RSign``
+            binarizer into its threshold (:mod:`lq_ext.converters.fold_elementwise`;
+            LCE engine, float mode; default False for now).
         fold_weights: ``"auto"`` (default), True or False: fold binary ``QuantConv2D``
             layers whose kernel quantizer gives ±α·sign(W) per output channel
             (magnitude-aware sign, XNOR-Net's scale, ...) into a ±1 kernel and a
@@ -226,6 +231,7 @@ def convert(
             (or convert again with ``verify=False``).
     """
     check_choice("fold_weights", fold_weights, FOLD_MODES)
+    check_bool("fold_elementwise", fold_elementwise)
     given = dict(max_outlier_fraction=max_outlier_fraction, min_top1_agreement=min_top1_agreement, atol=atol)
     path, options = check_convert_arguments(
         model, path, target=target, engine=engine, via=via, verify=verify, overwrite=overwrite,
@@ -241,6 +247,8 @@ def convert(
         converted, bconv_dense = binary_dense_as_bconv(model)
     if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
         converted, folded = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
+    if engine == "lce" and fold_elementwise and options is None:
+        converted, _ = fold_batchnorm_thresholds(converted)
     if options is not None:
         calibration_images = inputs if options.calibration is None else options.calibration
         converted, plan = _int8_clone(model, converted, options, calibration_images)

@@ -25,28 +25,36 @@ directly or through ops that only move ±1 values around (pad, reshape, transpos
 max-pool, slicing); in a float op it is wasted (float weights, float MACs), in an int8
 op (lq_ext's exact int8 depth-wise conv) it is exact integer work.
 
+Element-wise float work (``OpInfo.elementwise``, ``OpReport.elementwise_float_work``):
+for every op without a multiply-accumulate core (all but ``CONV_2D``,
+``DEPTHWISE_CONV_2D``, ``FULLY_CONNECTED``, ``TRANSPOSE_CONV``, ``LceBconv2d``) that reads
+or writes a float activation, the element count of its largest float activation tensor
+(a non-constant input or an output), summed over the ops at the stored batch (1: per
+image). ``ADD`` / ``MUL`` / ``PRELU`` / ``PAD`` / ``CONCATENATION`` count their output,
+``LceQuantize`` its float input (not the packed words), ``LceDequantize`` and
+``DEQUANTIZE`` their float output, a pool its input. Shape ops (``RESHAPE``, ``SHAPE``,
+``SQUEEZE``, ``EXPAND_DIMS``) and ops on int8 / int32 / packed tensors only count 0.
+
 Guide: docs/guides/conversion.md.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 
 from lq_ext.converters._flatbuffer import Graph, Operator, read_model
+from lq_ext.converters._op_work import ACTIVATION_INPUT, BCONV, elementwise, macs, weight_floor_bits
 
 __all__ = ["OP_CLASSES", "OpInfo", "OpReport", "inspect"]
 
 #: Op classes of the report: LCE's bit-packed custom ops, int8 ops, float ops.
 OP_CLASSES = ("bitpacked", "int8", "float")
 
-BCONV = "LceBconv2d"
 QUANTIZE = "LceQuantize"
 DEQUANTIZE = "LceDequantize"
 _LCE_OPS = {BCONV, QUANTIZE, DEQUANTIZE, "LceBMaxPool2d"}
 _INT8_TYPES = {"int8", "uint8"}
-_BITS_PER_WORD = 32
 
 #: Ops that move ±1 values around without making them non-binary; an op fed by an
 #: ``LceDequantize`` through a chain of these still does binary work.
@@ -54,10 +62,6 @@ _VALUE_PRESERVING = {
     "PAD", "PADV2", "MIRROR_PAD", "RESHAPE", "TRANSPOSE", "SQUEEZE", "EXPAND_DIMS",
     "MAX_POOL_2D", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", "STRIDED_SLICE", "SLICE",
 }
-#: Position of the activation input of each MAC op.
-_ACTIVATION_INPUT = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 0, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 2}
-
-
 @dataclass(frozen=True)
 class OpInfo:
     """One operator of the flatbuffer as the report sees it."""
@@ -73,79 +77,7 @@ class OpInfo:
     unpacked_binary: bool = False  # a float/int8 MAC op fed by an LceDequantize
     unpacked_output: bool = False  # an LceBconv2d writing float/int8 that is only binarized
     custom: bool = False  # a custom op (LCE's Lce*): stock TFLite / LiteRT / TFLite Micro lack it
-
-
-def _numel(shape) -> int:
-    return math.prod(max(int(d), 1) for d in shape)
-
-
-def _bconv_groups(graph: Graph, op: Operator) -> tuple[int, int]:
-    """(channels_in, groups) of an LceBconv2d from its options and packed filter."""
-    filt = graph.tensor(op, 1)
-    options = op.custom_options or {}
-    packed_words = filt.shape[3] if filt is not None and len(filt.shape) == 4 else 0
-    channels_in = int(options.get("channels_in", packed_words * _BITS_PER_WORD))
-    # A grouped bconv has a multiple of 32 channels per group, so its filter holds
-    # exactly channels_in / groups / 32 words; an ungrouped one ⌈channels_in / 32⌉.
-    per_group_max = packed_words * _BITS_PER_WORD
-    if per_group_max and channels_in > per_group_max and channels_in % per_group_max == 0:
-        return channels_in, channels_in // per_group_max
-    return channels_in, 1
-
-
-def _macs(graph: Graph, op: Operator) -> tuple[int, int]:
-    """(MACs, groups) of ``op``; 0 MACs for ops without a multiply-accumulate core."""
-    out = graph.tensor(op, 0, outputs=True)
-    filt = graph.tensor(op, 1)
-    if out is None:
-        return 0, 1
-    if op.op_type == BCONV and filt is not None and len(filt.shape) == 4:
-        channels_in, groups = _bconv_groups(graph, op)
-        c_out, kh, kw = filt.shape[:3]
-        return _numel(out.shape[:-1]) * c_out * kh * kw * channels_in // groups, groups
-    if op.op_type == "CONV_2D" and filt is not None and len(filt.shape) == 4:
-        c_out, kh, kw, cin_per_group = filt.shape
-        inp = graph.tensor(op, 0)
-        groups = inp.shape[-1] // cin_per_group if inp is not None and inp.shape and cin_per_group else 1
-        return _numel(out.shape[:-1]) * c_out * kh * kw * cin_per_group, max(groups, 1)
-    if op.op_type == "DEPTHWISE_CONV_2D" and filt is not None and len(filt.shape) == 4:
-        _, kh, kw, _ = filt.shape
-        return _numel(out.shape) * kh * kw, 1
-    if op.op_type == "FULLY_CONNECTED" and filt is not None and len(filt.shape) == 2:
-        return _numel(out.shape) * filt.shape[1], 1
-    if op.op_type == "TRANSPOSE_CONV":
-        weights, inp = graph.tensor(op, 1), graph.tensor(op, 2)
-        if weights is not None and inp is not None and len(weights.shape) == 4:
-            c_out, kh, kw, _ = weights.shape
-            return _numel(inp.shape) * kh * kw * c_out, 1
-    return 0, 1
-
-
-#: Bits per value of constant tensors at their storage width.
-_DTYPE_BITS = {"float32": 32, "int32": 32, "int64": 64, "float16": 16, "int16": 16, "int8": 8, "uint8": 8, "bool": 8}
-
-
-def _weight_floor_bits(graph: Graph) -> int:
-    """Bits the model's constants need at their information width.
-
-    An ``LceBconv2d`` filter is binary: 1 bit per weight (its int32 packing rounds the
-    input channels up to a multiple of 32); every other constant (int8 weights, float
-    weights, biases, multipliers, shapes) counts at its dtype's width.
-    """
-    seen, bits = set(), 0
-    for op in graph.operators:
-        for position, index in enumerate(op.inputs):
-            tensor = graph.tensor(op, position)
-            if tensor is None or not tensor.constant or (op.subgraph, index) in seen:
-                continue
-            seen.add((op.subgraph, index))
-            if op.op_type == BCONV and position == 1 and len(tensor.shape) == 4:
-                channels_in, groups = _bconv_groups(graph, op)
-                c_out, kh, kw = tensor.shape[:3]
-                bits += c_out * kh * kw * (channels_in // groups)
-            else:
-                bits += _numel(tensor.shape) * _DTYPE_BITS.get(tensor.dtype, 32)
-    return bits
+    elementwise: int = 0  # float elements processed by a non-MAC op (module docstring)
 
 
 def _classify(graph: Graph, op: Operator) -> str:
@@ -204,12 +136,12 @@ def inspect(path_or_bytes) -> OpReport:
 
     infos, pairs = [], 0
     for op in graph.operators:
-        macs, groups = _macs(graph, op)
+        op_macs, groups = macs(graph, op)
         op_class = _classify(graph, op)
-        position = _ACTIVATION_INPUT.get(op.op_type, 0)
+        position = ACTIVATION_INPUT.get(op.op_type, 0)
         source = _source_op(op, position)
         unpacked = bool(
-            macs and op_class != "bitpacked" and source is not None and source.op_type == DEQUANTIZE
+            op_macs and op_class != "bitpacked" and source is not None and source.op_type == DEQUANTIZE
         )
         inp = graph.tensor(op, position) if op.inputs else None
         out = graph.tensor(op, 0, outputs=True)
@@ -223,13 +155,14 @@ def inspect(path_or_bytes) -> OpReport:
                 subgraph=op.subgraph,
                 op_type=op.op_type,
                 op_class=op_class,
-                macs=int(macs),
+                macs=int(op_macs),
                 input_name=inp.name if inp is not None else "",
                 output_name=out.name if out is not None else "",
                 groups=int(groups),
                 unpacked_binary=unpacked,
                 unpacked_output=_only_binarized(op),
                 custom=op.custom,
+                elementwise=elementwise(graph, op),
             )
         )
     return OpReport(
@@ -237,7 +170,7 @@ def inspect(path_or_bytes) -> OpReport:
         size_bytes=graph.size_bytes,
         ops=tuple(infos),
         quantize_dequantize_pairs=pairs,
-        weight_floor_bytes=_weight_floor_bits(graph) / 8,
+        weight_floor_bytes=weight_floor_bits(graph) / 8,
     )
 
 
@@ -289,16 +222,32 @@ class OpReport:
 
     @property
     def rows(self) -> list[dict]:
-        """One row per (op type, class): count and MACs, in order of first appearance."""
+        """One row per (op type, class): count, MACs and element-wise float work, in order
+        of first appearance."""
         table: dict[tuple[str, str], dict] = {}
         for info in self.ops:
             row = table.setdefault(
                 (info.op_type, info.op_class),
-                {"op_type": info.op_type, "op_class": info.op_class, "count": 0, "macs": 0},
+                {"op_type": info.op_type, "op_class": info.op_class, "count": 0, "macs": 0, "elementwise": 0},
             )
             row["count"] += 1
             row["macs"] += info.macs
+            row["elementwise"] += info.elementwise
         return list(table.values())
+
+    @property
+    def elementwise_float_work(self) -> int:
+        """Float elements processed by non-MAC ops per image (module docstring)."""
+        return sum(info.elementwise for info in self.ops)
+
+    @property
+    def elementwise_by_type(self) -> dict[str, int]:
+        """Op type → its element-wise float work, largest first (0-work types left out)."""
+        totals = Counter()
+        for info in self.ops:
+            if info.elementwise:
+                totals[info.op_type] += info.elementwise
+        return dict(totals.most_common())
 
     # -- MACs ---------------------------------------------------------------
     @property
@@ -351,8 +300,11 @@ class OpReport:
         return {
             "source": self.source,
             "size_bytes": self.size_bytes,
+            "op_count": len(self.ops),
             "op_counts": self.op_counts,
             "rows": self.rows,
+            "elementwise_float_work": self.elementwise_float_work,
+            "elementwise_by_type": self.elementwise_by_type,
             "macs_by_class": self.macs_by_class,
             "total_macs": self.total_macs,
             "unpacked_binary": [asdict(info) for info in self.unpacked_binary],
@@ -374,11 +326,12 @@ class OpReport:
         lines = [f"TFLite op report: {self.source} ({self.size_bytes:,} bytes, {len(self.ops)} ops)"]
         rows = self.rows
         width = max([len("op type")] + [len(row["op_type"]) for row in rows])
-        lines.append(f"  {'op type':<{width}}  {'class':<9}  {'count':>5}  {'MACs':>15}")
-        lines.append(f"  {'-' * width}  {'-' * 9}  {'-' * 5}  {'-' * 15}")
+        lines.append(f"  {'op type':<{width}}  {'class':<9}  {'count':>5}  {'MACs':>15}  {'float elements':>14}")
+        lines.append(f"  {'-' * width}  {'-' * 9}  {'-' * 5}  {'-' * 15}  {'-' * 14}")
         for row in rows:
             lines.append(
                 f"  {row['op_type']:<{width}}  {row['op_class']:<9}  {row['count']:>5}  {row['macs']:>15,}"
+                f"  {row['elementwise']:>14,}"
             )
         by_class = self.macs_by_class
         total = self.total_macs
@@ -389,6 +342,10 @@ class OpReport:
                 for name, macs in by_class.items()
             )
             + f"; total {total:,}"
+        )
+        lines.append(
+            f"  Element-wise float work (non-MAC ops, per image): {self.elementwise_float_work:,} elements"
+            + (f" ({self.elementwise_float_work / total:.3f} per MAC)" if total else "")
         )
         unpacked = self.unpacked_binary
         float_macs = self.unpacked_to_float_macs
