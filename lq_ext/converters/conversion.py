@@ -53,7 +53,9 @@ class ConversionResult:
         bconv_dense_layers: names of the binary ``QuantDense`` layers converted as
             1×1 ``LceBconv2d`` (``binary_dense="bconv"``); empty if none.
         folded_layers: names of the binary convs whose ±α kernel quantizer was folded
-            into a ±1 kernel and a per-channel scale (``fold_weights=True``); empty if none.
+            into a ±1 kernel and a per-channel scale (``fold_weights``); empty if none.
+        folded_batchnorms: names of the BatchNormalization layers folded into the next
+            binarizer's threshold (``fold_elementwise=True``); empty if none.
         int8_plan: what int8 mode did (:class:`~lq_ext.converters.int8.Int8Plan`), or None.
         int8_agreement: in int8 mode with ``verify=True``, the flatbuffer against the
             float model (what int8 costs).
@@ -73,6 +75,7 @@ class ConversionResult:
     target: str
     bconv_dense_layers: tuple[str, ...] = ()
     folded_layers: tuple[str, ...] = ()
+    folded_batchnorms: tuple[str, ...] = ()
     int8_plan: Int8Plan | None = None
     int8_agreement: ParityReport | None = None
     via: str = "graphdef"
@@ -93,6 +96,8 @@ class ConversionResult:
             )
         if self.folded_layers:
             head += f"\nKernel quantizers folded to ±1 kernels and a scale: {', '.join(self.folded_layers)}"
+        if self.folded_batchnorms:
+            head += f"\nBatchNorms folded into binarizer thresholds: {len(self.folded_batchnorms)}"
         if self.int8_plan is not None:
             plan = self.int8_plan
             head += (
@@ -242,13 +247,13 @@ def convert(
         inputs, description = parity_inputs(model, samples)
 
     # prepare: what is converted in place of the model
-    converted, bconv_dense, folded, plan = model, (), (), None
+    converted, bconv_dense, folded, folded_batchnorms, plan = model, (), (), (), None
     if engine == "lce" and binary_dense == "bconv":
         converted, bconv_dense = binary_dense_as_bconv(model)
     if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
         converted, folded = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
     if engine == "lce" and fold_elementwise and options is None:
-        converted, _ = fold_batchnorm_thresholds(converted)
+        converted, folded_batchnorms = fold_batchnorm_thresholds(converted)
     if options is not None:
         calibration_images = inputs if options.calibration is None else options.calibration
         converted, plan = _int8_clone(model, converted, options, calibration_images)
@@ -293,6 +298,7 @@ def convert(
         target=target,
         bconv_dense_layers=bconv_dense,
         folded_layers=folded,
+        folded_batchnorms=folded_batchnorms,
         int8_plan=plan,
         int8_agreement=agreement,
         via=made.via,

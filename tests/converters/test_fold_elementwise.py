@@ -152,3 +152,17 @@ def test_bdnet_folded_flatbuffer_matches_keras(bdnet):
     np.testing.assert_allclose(folded.predict(images, verbose=0), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     tflite = Interpreter(flatbuffer).predict(images)
     np.testing.assert_allclose(tflite, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_convert_folds_lists_and_checks_parity(tmp_path):
+    """Through ``convert(fold_elementwise=True)``: both BatchNorms folded and named on the
+    result, one MUL and one ADD fewer each, parity against the unfolded model passed."""
+    model = _pattern()
+    samples = np.random.default_rng(4).normal(0, 2, (8, 8, 8, C_IN)).astype(np.float32)
+    plain = convert(model, tmp_path / "plain.tflite", samples=samples)
+    folded = convert(model, tmp_path / "folded.tflite", samples=samples, fold_elementwise=True)
+    assert plain.folded_batchnorms == () and folded.folded_batchnorms == ("bn1", "bn2")
+    assert "BatchNorms folded into binarizer thresholds: 2" in str(folded)
+    assert folded.ops.count("MUL") == plain.ops.count("MUL") - 2
+    assert folded.ops.count("ADD") == plain.ops.count("ADD") - 2
+    assert folded.parity is not None and folded.parity.passed
