@@ -1,4 +1,5 @@
-"""Rewrite a TFLite flatbuffer: more subgraph outputs (taps), or one constant buffer changed.
+"""Rewrite a TFLite flatbuffer: more subgraph outputs (taps), one constant buffer changed, or
+one custom op's FlexBuffer options changed.
 
 Uses the object API of TensorFlow's generated schema (``schema_py_generated.ModelT``), unpack →
 edit → pack. The ops, their options and their tensors stay as they are, so the interpreter runs
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import flatbuffers
 import numpy as np
+from flatbuffers import flexbuffers
 from tensorflow.lite.python import schema_py_generated as schema
 
 from lq_ext.converters._flatbuffer import FILE_IDENTIFIER
 
-__all__ = ["edit_constant", "with_outputs"]
+__all__ = ["edit_constant", "edit_custom_options", "with_outputs"]
 
 
 def _pack(model) -> bytes:
@@ -51,4 +53,18 @@ def edit_constant(flatbuffer: bytes, tensor_index: int, change) -> bytes:
     if changed.shape != values.shape:
         raise ValueError(f"change must keep the shape {values.shape}, got {changed.shape}.")
     buffer.data = np.frombuffer(changed.tobytes(), np.uint8).copy()
+    return _pack(model)
+
+
+def edit_custom_options(flatbuffer: bytes, op_index: int, change) -> bytes:
+    """``flatbuffer`` with the FlexBuffer options of custom op ``op_index`` (first subgraph)
+    replaced by ``change(options)``; ``options`` is the decoded dict (e.g. an ``LceBconv2d``'s
+    ``pad_values``, ``padding``, strides)."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    operators = model.subgraphs[0].operators
+    if not 0 <= op_index < len(operators) or operators[op_index].customOptions is None:
+        raise ValueError(f"op_index={op_index} is not a custom op with options in this flatbuffer.")
+    op = operators[op_index]
+    options = flexbuffers.Loads(bytes(np.asarray(op.customOptions, np.uint8)))
+    op.customOptions = np.frombuffer(flexbuffers.Dumps(change(dict(options))), np.uint8).copy()
     return _pack(model)

@@ -63,6 +63,10 @@ __all__ = [
 # the two deliberate bugs in 3 of 5 seeds, but no check on 20 images can tell a 1e-3
 # conversion error from a sign flip in a deep BNN. Tighten rtol for float or shallow
 # models (1e-5 works); compare softmax outputs rather than raw logits of deep BNNs.
+# A failed whole-output check goes to the per-layer diagnosis (functional models), which
+# tells flips from bugs; with max_outlier_fraction=0 every zoo model passes through it at
+# 32 px except es_bnext_tiny (a MEAN's round-off counted as a mismatch) and the PokeBNNs
+# (8-/4-bit rounding), so the default stays 0.25 (docs/guides/parity.md, "Allowances").
 #
 # int8 mode: the flatbuffer is compared with its int8 Keras clone, which TFLite's
 # integer kernels do not reproduce bit for bit: they round a few % of values one int8

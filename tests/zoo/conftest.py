@@ -99,8 +99,10 @@ CONVERSIONS = {
     "bcdnet_b": Recipe(
         prepare=lambda m: (randomize_weights(m, seed=7), _scale_embeddings(m)), convert={}
     ),
+    # no outlier allowed: 2 of 20 logits differ (round-off flips, 5.3e-3 relative), the
+    # per-layer diagnosis explains them (test_esbnn.py)
     "es_resnet18": Recipe(
-        prepare=lambda m: randomize_weights(m, seed=5), convert=dict(max_outlier_fraction=0.25)
+        prepare=lambda m: randomize_weights(m, seed=5), convert=dict(max_outlier_fraction=0.0)
     ),
     "es_bnext_tiny": Recipe(prepare=_bnext_weights, convert={}),
     "pokebnn_075": Recipe(prepare=_pokebnn_bounds),
