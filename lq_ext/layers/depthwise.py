@@ -89,6 +89,12 @@ class BinaryDepthwiseConv2D(lq.layers.QuantDepthwiseConv2D):
                     f"exact_int8=True needs |sum| ≤ 127: kernel_size={size} sums "
                     f"{size[0] * size[1]} values of ±1; use a kernel with at most 127 taps."
                 )
+        if exact_int8 and input_quantizer is None:
+            raise ValueError(
+                "exact_int8=True computes on ±1 activations and needs an input binarizer; got "
+                "input_quantizer=None. Pass a binarizer (e.g. 'ste_sign', lq_ext.quantizers.RSign()) "
+                "or exact_int8=False."
+            )
         if exact_int8 and kwargs.get("pad_values", 0.0) != 0.0:
             raise ValueError(
                 f"exact_int8=True pads with zeros (TFLite's int8 zero point); got "

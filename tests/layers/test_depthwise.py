@@ -101,6 +101,8 @@ def test_binary_depthwise_quantizer_follows_kernel_bits():
         BinaryDepthwiseConv2D(3, exact_int8="yes")
     with pytest.raises(ValueError, match=r"exact_int8=True needs \|sum\| ≤ 127: kernel_size=\(12, 12\)"):
         BinaryDepthwiseConv2D(12, exact_int8=True)
+    with pytest.raises(ValueError, match="exact_int8=True computes on ±1 activations and needs an input binarizer; got input_quantizer=None"):
+        BinaryDepthwiseConv2D(3, exact_int8=True, input_quantizer=None)
 
 
 @pytest.mark.parametrize("save_format", ["h5", "tf"])
