@@ -201,6 +201,10 @@ def test_unsupported_layer_is_refused_before_conversion(no_conversion, tmp_path)
 
 
 def test_cli_convert_portable_selects_the_builtin_engine(monkeypatch, tmp_path, capsys):
+    # The CLI imports its commands (and, through the demo, lq_ext.bench.compare, which binds
+    # ``convert`` by name) on first use: import them before the patch, or the fake ``convert``
+    # outlives this test there (it made a later demo test in the same worker write nothing).
+    import lq_ext.cli.commands  # noqa: F401
 
     calls = []
     monkeypatch.setattr(
