@@ -37,9 +37,38 @@ def _add_model(parser, model_names) -> None:
     )
 
 
+#: Model arguments that have a flag of their own.
+_OWN_FLAGS = {"input_shape": "--input-shape", "num_classes": "--num-classes", "weights": "--weights"}
+
+
+def parse_model_arg(text: str) -> tuple[str, object]:
+    """``"NAME=VALUE"`` → ``(NAME, VALUE)`` with VALUE an int, float, bool, None or string."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME a Python identifier, got {text!r}")
+    if name in _OWN_FLAGS:
+        raise argparse.ArgumentTypeError(f"{name} has its own flag: use {_OWN_FLAGS[name]}")
+    raw = raw.strip()
+    named = {"true": True, "false": False, "none": None}
+    if raw.lower() in named:
+        return name, named[raw.lower()]
+    for kind in (int, float):
+        try:
+            return name, kind(raw)
+        except ValueError:
+            pass
+    return name, raw
+
+
 def _add_model_shape(parser) -> None:
     parser.add_argument("--input-shape", type=parse_shape, metavar="H,W,C", help="input shape (default: the model's, e.g. 224,224,3)")
     parser.add_argument("--num-classes", type=int, metavar="N", help="classes of the classifier")
+    parser.add_argument(
+        "--model-arg", type=parse_model_arg, action="append", default=[], metavar="NAME=VALUE",
+        help="another argument of the zoo entry point, e.g. tau=1 (repeatable; ints, floats, "
+        "true/false/none, else a string)",
+    )
 
 
 def _add_timing(parser) -> None:

@@ -18,8 +18,9 @@ __all__ = ["model_kwargs", "run_bench", "run_convert", "run_demo", "run_diagnose
 
 
 def model_kwargs(args) -> dict:
-    """The zoo keyword arguments the command line set (input shape, classes, weights)."""
-    kwargs = {}
+    """The zoo keyword arguments the command line set (input shape, classes, weights and
+    every ``--model-arg NAME=VALUE``)."""
+    kwargs = dict(getattr(args, "model_arg", None) or ())
     if args.input_shape is not None:
         kwargs["input_shape"] = args.input_shape
     if args.num_classes is not None:

@@ -7,6 +7,7 @@ figures); :class:`ModelSpec` carries it next to the entry point.
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,7 +43,22 @@ class ModelSpec:
     reference: bool = False
     card: ModelCard | None = None
 
+    def parameters(self) -> tuple[str, ...] | None:
+        """The keyword arguments the entry point takes, or None if it takes any (``**kwargs``)."""
+        params = inspect.signature(self.fn).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        return tuple(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
     def build(self, **kwargs) -> tf.keras.Model:
+        """Build the model; an argument the entry point does not take is refused by name."""
+        known = self.parameters()
+        unknown = sorted(set(kwargs) - set(known)) if known is not None else []
+        if unknown:
+            raise TypeError(
+                f"{self.name} takes no argument {unknown[0]!r}; its arguments are: "
+                f"{', '.join(known)}."
+            )
         return self.fn(**kwargs)
 
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import lq_ext
 from lq_ext.cli import main
 
 SMALL = ["--input-shape", "32,32,3", "--num-classes", "10"]
@@ -87,3 +88,16 @@ def test_demo_runs_end_to_end_and_writes_table(tmp_path, capsys):
     for name in ("bdnet_mobilenet", "quicknet_small", "mobilenet_v1_float"):
         assert f"| {name} |" in table
         assert (out_dir / f"{name}.tflite").exists()
+
+
+def test_model_args_reach_the_zoo_entry_point(capsys):
+    small = ["--input-shape", "32,32,3", "--num-classes", "10"]
+    lines = {}
+    for tau in (1, 2):
+        assert main(["summary", "es_resnet20", *small, "--model-arg", f"tau={tau}"]) == 0
+        lines[tau] = [line for line in capsys.readouterr().out.splitlines() if "Element-wise ops" in line][0]
+    # the same figure as the Python API gives for tau=1, and τ = 2 doubles the element-wise path
+    elementwise = lq_ext.profile(lq_ext.zoo.create_model("es_resnet20", input_shape=(32, 32, 3), num_classes=10, tau=1)).elementwise
+    assert f"{elementwise / 1e3:.1f} k" in lines[1] and lines[1] != lines[2]
+    assert main(["summary", "es_resnet20", *small, "--model-arg", "tua=1"]) == 1
+    assert "es_resnet20 takes no argument 'tua'; its arguments are: input_shape" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """``lq_ext_cli``: the TensorFlow-free launcher of ``lq-ext`` (help, list, usage errors,
 quiet TensorFlow logs), and the agreement of its TF-free lists with the library's."""
 
+import argparse
 import configparser
 import importlib
 import os
@@ -20,6 +21,7 @@ from lq_ext.training import OPTIMIZERS, RECIPES, STRATEGIES
 from lq_ext.training.schedules import DECAYS
 from lq_ext.zoo import get_model_spec, list_models
 from lq_ext_cli import choices
+from lq_ext_cli.arguments import parse_model_arg
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A line of TensorFlow's C++ log ("2026-12-06 06:56:38.043106: I tensorflow/...") or the
@@ -182,3 +184,24 @@ def test_console_script_entry_point_is_the_launcher():
     packages = setuptools.find_packages(where=str(ROOT), include=include)
     assert "lq_ext_cli" in packages and "lq_ext.cli" in packages and "lq_ext.bench" in packages
     assert not any(package.startswith("tests") for package in packages)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("tau=1", ("tau", 1)), ("rtol=1e-3", ("rtol", 1e-3)), ("flag=True", ("flag", True)),
+     ("pad_values=none", ("pad_values", None)), ("numerics=official", ("numerics", "official"))],
+)
+def test_model_arg_values_are_typed(text, expected):
+    assert parse_model_arg(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("tau", "expected NAME=VALUE"), ("1x=2", "expected NAME=VALUE"), ("weights=a.h5", "use --weights"),
+     ("input_shape=32", "use --input-shape")],
+)
+def test_bad_model_args_exit_2_naming_the_flag(text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        parse_model_arg(text)
+    result = _lq_ext("summary", "es_resnet20", "--model-arg", text)
+    assert result.returncode == 2 and message in result.stderr

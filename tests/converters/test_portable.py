@@ -8,6 +8,10 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from converter_models import BINARY, build_int8_bnn, build_small_bnn, randomize_batchnorm, uniform_images
 
+# Imported here, not on the CLI's first use: lq_ext.bench.compare (imported by the commands)
+# binds ``convert`` by name, so importing it while a test patches lq_ext.converters.convert
+# kept the fake there (a later demo test in the same worker then wrote nothing).
+import lq_ext.cli.commands  # noqa: F401
 import lq_ext.converters
 from lq_ext.bench.micro import arena_bytes, micro_interpreter
 from lq_ext.cli import main
@@ -201,11 +205,6 @@ def test_unsupported_layer_is_refused_before_conversion(no_conversion, tmp_path)
 
 
 def test_cli_convert_portable_selects_the_builtin_engine(monkeypatch, tmp_path, capsys):
-    # The CLI imports its commands (and, through the demo, lq_ext.bench.compare, which binds
-    # ``convert`` by name) on first use: import them before the patch, or the fake ``convert``
-    # outlives this test there (it made a later demo test in the same worker write nothing).
-    import lq_ext.cli.commands  # noqa: F401
-
     calls = []
     monkeypatch.setattr(
         lq_ext.converters, "convert", lambda model, path, **kwargs: calls.append(kwargs) or "converted"
