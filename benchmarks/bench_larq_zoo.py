@@ -1,0 +1,124 @@
+"""Every larq-zoo model through :func:`lq_ext.converters.convert`: bit-packed share and parity.
+
+    python benchmarks/bench_larq_zoo.py [--size 224] [--models XNORNet QuickNet ...] [--output table.md]
+
+Builds each model of ``larq_zoo.literature`` and ``larq_zoo.sota`` (random weights and
+BatchNorm statistics, :func:`lq_ext.testing.randomize_weights`, seed 0, 1000 classes),
+converts it with the defaults (``verify=True``: parity on the 20 sample images, with the
+per-layer diagnosis when the whole-output check fails) and prints one Markdown row per
+model: file size and its bit floor, the binary MACs run bit-packed in ``LceBconv2d``,
+the float ``CONV_2D`` count, how parity passed (whole output, or the diagnosis with its
+binarizer ties) and the conversion time. Each model converts in a child process of its
+own: a model that fails, even by crashing LCE's converter (DoReFaNet at 224 px: a
+segmentation fault), is a row with the error, not an abort. The record is in
+docs/results/larq_zoo.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+# isort: split
+import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
+
+# isort: split
+import larq_zoo as lqz
+import tensorflow as tf
+
+from lq_ext.bench.compare import machine_description
+from lq_ext.converters import ParityError, convert
+from lq_ext.testing import randomize_weights
+
+
+def zoo_models() -> dict:
+    """Name → entry point of every larq-zoo model (literature, then sota)."""
+    return {name: getattr(module, name) for module in (lqz.literature, lqz.sota) for name in module.__all__}
+
+
+def _parity(result) -> str:
+    parity, diagnosis = result.parity, result.diagnosis
+    if diagnosis is None:
+        top1 = "" if parity.top1_agreement is None else f", top-1 {parity.top1_agreement:.0%}"
+        return (
+            f"whole output: {len(parity.outliers)}/{parity.n_samples} samples above rtol "
+            f"(max rel. {parity.max_rel_error:.1e}{top1})"
+        )
+    return f"per layer: {diagnosis.mismatches} mismatches, {diagnosis.ties} ties in {len(diagnosis.segments)} segments"
+
+
+def measure(name, fn, size: int, directory: str) -> str:
+    tf.keras.backend.clear_session()
+    model = fn(input_shape=(size, size, 3), weights=None)
+    randomize_weights(model, seed=0)
+    start = time.perf_counter()
+    try:
+        result = convert(model, os.path.join(directory, f"{name}.tflite"), overwrite=True)
+    except ParityError as error:
+        return f"| {name} | | | | | **parity FAILED**: {str(error).splitlines()[0]} | {time.perf_counter() - start:.0f} s |"
+    except Exception as error:  # noqa: BLE001  (a row, not an abort: the table says what failed)
+        return f"| {name} | | | | | **{type(error).__name__}**: {str(error).splitlines()[0][:160]} | |"
+    seconds = time.perf_counter() - start
+    ops = result.ops
+    binary = ops.macs_by_class["bitpacked"] + ops.unpacked_binary_macs
+    share = "no binary MACs" if ops.bitpacked_share is None else f"{100 * ops.bitpacked_share:.1f} % of {binary / 1e6:.0f} M"
+    return (
+        f"| {name} | {result.size_bytes / 1e6:.1f} MB | {ops.weight_floor_bytes / 1e6:.1f} MB | {share} | "
+        f"{ops.count('CONV_2D')} | {_parity(result)} | {seconds:.0f} s |"
+    )
+
+
+def _child_row(name: str, size: int) -> str:
+    """``measure`` in a fresh process; a crash of the converter becomes the row's error."""
+    command = [sys.executable, os.path.abspath(__file__), "--row", "--size", str(size), "--models", name]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    rows = [line for line in done.stdout.splitlines() if line.startswith(f"| {name} |")]
+    if done.returncode == 0 and rows:
+        return rows[-1]
+    if done.returncode < 0:
+        reason = f"the converter process died ({signal.Signals(-done.returncode).name})"
+    else:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
+    return f"| {name} | | | | | **{reason}** | |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--models", nargs="+", default=None, help="larq-zoo names (default: all)")
+    parser.add_argument("--output", default="", help="also write the table to this markdown file ('' for none)")
+    parser.add_argument("--row", action="store_true", help="(internal) print the row of the one model given")
+    args = parser.parse_args()
+    models = zoo_models()
+    if args.row:
+        with tempfile.TemporaryDirectory() as directory:
+            print(measure(args.models[0], models[args.models[0]], args.size, directory), flush=True)
+        return
+    names = args.models or list(models)
+    unknown = sorted(set(names) - set(models))
+    if unknown:
+        parser.error(f"unknown larq-zoo model(s) {unknown}; choose from {sorted(models)}")
+    header = [
+        f"larq-zoo {lqz.__version__} at {args.size} px, random weights and BatchNorm statistics (seed 0); "
+        f"{machine_description()}.",
+        "",
+        "| model | file | bit floor | binary MACs bit-packed | float CONV_2D | parity | convert() |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    print("\n".join(header), flush=True)
+    rows = []
+    for name in names:
+        rows.append(_child_row(name, args.size))
+        print(rows[-1], flush=True)
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write("\n".join(header + rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
