@@ -6,7 +6,7 @@ operator of the first subgraph it builds a one-op flatbuffer (:func:`single_op_m
 with its constant inputs, its activation inputs as graph inputs) and times it in the same
 interpreter settings (kernel, threads, XNNPACK) as the whole model, fed the activations the
 whole model computes on the same input. The copy of those inputs into the interpreter is timed
-apart with a no-op graph of the same inputs and subtracted. Rounds alternate the order, as in
+apart with a no-op graph of the same inputs, called right after each op call, and subtracted. Rounds alternate the order, as in
 :mod:`lq_ext.bench.paired`. :meth:`OpProfile.node_type_table` prints the "Summary by node type"
 layout of ``lce_benchmark_model --enable_op_profiling``. Guide:
 docs/guides/benchmarks.md#where-the-time-goes-lq_extbenchop_profile
@@ -45,6 +45,43 @@ def _activation_inputs(subgraph, op) -> tuple[int, ...]:
     return tuple(found)
 
 
+class _OneOpModels:
+    """Unpacks a flatbuffer once and packs its one-op graphs (see :func:`single_op_model`)."""
+
+    def __init__(self, flatbuffer: bytes):
+        self.model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+        subgraph = self.model.subgraphs[0]
+        self.operators, self.inputs, self.outputs = list(subgraph.operators or ()), subgraph.inputs, subgraph.outputs
+        self.data = [buffer.data for buffer in self.model.buffers]
+        self.signatures = self.model.signatureDefs
+        self.keep = {t.buffer for other in self.model.subgraphs[1:] for t in other.tensors or ()}
+        self.keep |= {m.buffer for m in self.model.metadata or ()}
+
+    def build(self, op_index: int, *, keep_op: bool = True, outputs: bool = True):
+        if not 0 <= op_index < len(self.operators):
+            raise ValueError(f"op_index={op_index} is out of range: the first subgraph has {len(self.operators)} ops.")
+        model, subgraph = self.model, self.model.subgraphs[0]
+        op = self.operators[op_index]
+        subgraph.operators = self.operators  # _activation_inputs needs every op
+        inputs = _activation_inputs(subgraph, op)
+        op_outputs = tuple(int(t) for t in op.outputs) if keep_op and outputs else ()
+        used = {int(t) for t in op.inputs if t >= 0} if keep_op else set(inputs)
+        keep = self.keep | {subgraph.tensors[t].buffer for t in used}
+        try:
+            for index, buffer in enumerate(model.buffers):
+                buffer.data = self.data[index] if index in keep else None
+            subgraph.operators = [op] if keep_op else []
+            subgraph.inputs = np.asarray(inputs, dtype=np.int32)
+            subgraph.outputs = np.asarray(op_outputs, dtype=np.int32)
+            model.signatureDefs = None
+            return _pack(model), inputs, op_outputs
+        finally:
+            for buffer, data in zip(model.buffers, self.data):
+                buffer.data = data
+            subgraph.operators, subgraph.inputs, subgraph.outputs = self.operators, self.inputs, self.outputs
+            model.signatureDefs = self.signatures
+
+
 def single_op_model(flatbuffer: bytes, op_index: int, *, keep_op: bool = True, outputs: bool = True):
     """A flatbuffer running only operator ``op_index`` of ``flatbuffer``'s first subgraph.
 
@@ -57,25 +94,7 @@ def single_op_model(flatbuffer: bytes, op_index: int, *, keep_op: bool = True, o
 
     Returns ``(flatbuffer bytes, input tensor indices, output tensor indices)``.
     """
-    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
-    subgraph = model.subgraphs[0]
-    if not 0 <= op_index < len(subgraph.operators or ()):
-        raise ValueError(f"op_index={op_index} is out of range: the first subgraph has {len(subgraph.operators or ())} ops.")
-    op = subgraph.operators[op_index]
-    inputs = _activation_inputs(subgraph, op)
-    op_outputs = tuple(int(t) for t in op.outputs) if keep_op and outputs else ()
-    used = {int(t) for t in op.inputs if t >= 0} if keep_op else set(inputs)
-    keep = {subgraph.tensors[t].buffer for t in used}
-    keep |= {t.buffer for other in model.subgraphs[1:] for t in other.tensors or ()}
-    keep |= {m.buffer for m in model.metadata or ()}
-    for index, buffer in enumerate(model.buffers):
-        if index not in keep:
-            buffer.data = None
-    subgraph.operators = [op] if keep_op else []
-    subgraph.inputs = np.asarray(inputs, dtype=np.int32)
-    subgraph.outputs = np.asarray(op_outputs, dtype=np.int32)
-    model.signatureDefs = None
-    return _pack(model), inputs, op_outputs
+    return _OneOpModels(flatbuffer).build(op_index, keep_op=keep_op, outputs=outputs)
 
 
 def activations(flatbuffer: bytes, batch, *, kernel: str = "optimized", threads: int = 1, use_xnnpack: bool = False) -> dict:
@@ -103,11 +122,11 @@ def _open(flatbuffer: bytes, kernel: str, threads: int, use_xnnpack: bool):
 
 @dataclass(frozen=True)
 class OpTiming:
-    """One operator: its net time (op graph minus input-copy graph), ms per run.
+    """One operator: its net time, ms per run: the op graph's call minus the input-copy
+    graph's call made right after it, median over a round's pairs.
 
-    ``time`` is the median over rounds of the per-round net medians with its bootstrap interval
-    and min–max; ``raw_ms`` and ``copy_ms`` are the medians of the two graphs it is the
-    difference of."""
+    ``time`` is the median over rounds with its bootstrap interval and min–max; ``raw_ms`` and
+    ``copy_ms`` are the medians of the two graphs' calls."""
 
     index: int
     op_type: str
@@ -230,6 +249,20 @@ def _time(invoke, batch, runs: int) -> float:
     return statistics.median(times)
 
 
+def _time_pair(op_invoke, copy_invoke, feed, runs: int) -> tuple[float, float, float]:
+    """Medians (ms) of ``runs`` alternating calls: the op graph, the input-copy graph, and
+    their call-by-call difference (the two calls of a pair see the same machine state)."""
+    pairs = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        op_invoke(feed)
+        middle = time.perf_counter()
+        copy_invoke(feed)
+        pairs.append(((middle - start) * 1e3, (time.perf_counter() - middle) * 1e3))
+    op_ms, copy_ms = zip(*pairs)
+    return statistics.median(op_ms), statistics.median(copy_ms), statistics.median(a - b for a, b in pairs)
+
+
 def _by_type(ops: list[OpTiming], nets: np.ndarray, total: float) -> tuple[OpTypeTiming, ...]:
     rows = []
     for op_type in dict.fromkeys(op.op_type for op in ops):
@@ -288,9 +321,10 @@ def profile_ops(
         graph = parse(flatbuffer, source)
         operators = [op for op in graph.operators if op.subgraph == 0]
         graphs = []  # (op graph, input-copy graph, its inputs)
+        builder = _OneOpModels(flatbuffer)
         for index in range(len(operators)):
-            op_graph, feeds, _ = single_op_model(flatbuffer, index, outputs=False)
-            copy_graph, _, _ = single_op_model(flatbuffer, index, keep_op=False)
+            op_graph, feeds, _ = builder.build(index, outputs=False)
+            copy_graph, _, _ = builder.build(index, keep_op=False)
             feed = [values[t] for t in feeds]
             graphs.append((_open(op_graph, kernel, threads, use_xnnpack), _open(copy_graph, kernel, threads, use_xnnpack), feed))
     except RuntimeError as error:
@@ -304,21 +338,20 @@ def profile_ops(
         for op_interpreter, copy_interpreter, feed in graphs:
             op_interpreter.predict(feed)
             copy_interpreter.predict(feed)
-    whole_ms, raw, copy = [], np.zeros((rounds, len(graphs))), np.zeros((rounds, len(graphs)))
+    whole_ms = []
+    raw, copy, nets = (np.zeros((rounds, len(graphs))) for _ in range(3))
     for r in range(rounds):
         order = range(len(graphs)) if r % 2 == 0 else range(len(graphs) - 1, -1, -1)
         if r % 2 == 0:
             whole_ms.append(_time(whole.predict, batch, runs_per_round))
         for i in order:
             op_interpreter, copy_interpreter, feed = graphs[i]
-            raw[r, i] = _time(op_interpreter.predict, feed, runs_per_round)
-            copy[r, i] = _time(copy_interpreter.predict, feed, runs_per_round)
+            raw[r, i], copy[r, i], nets[r, i] = _time_pair(op_interpreter.predict, copy_interpreter.predict, feed, runs_per_round)
         if r % 2 == 1:
             whole_ms.append(_time(whole.predict, batch, runs_per_round))
         if progress is not None:
             progress(r + 1, rounds)
 
-    nets = raw - copy
     ops = []
     for i, op in enumerate(operators):
         out = graph.tensors[0][op.outputs[0]]
