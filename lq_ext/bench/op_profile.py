@@ -162,7 +162,8 @@ class OpProfile:
     the interval of the per-round sums; ``whole`` the whole model's per-round medians (same
     rounds). ``gap_ms = whole.median - sum_ms`` is what the one-op timing does not see: the
     interpreter's per-op dispatch inside one invoke, caches warm across ops, the model's own
-    input/output copies."""
+    input/output copies, and with ``clock="wall"`` on a shared machine the preemption that
+    hits the long whole-model call more than the short op calls."""
 
     source: str
     kernel: str
@@ -170,6 +171,7 @@ class OpProfile:
     use_xnnpack: bool
     rounds: int
     runs_per_round: int
+    clock: str
     ops: tuple[OpTiming, ...]
     by_type: tuple[OpTypeTiming, ...]  # slowest first
     sum_ms: float
@@ -231,7 +233,8 @@ class OpProfile:
     def __str__(self) -> str:
         head = (
             f"{self.source}: {len(self.ops)} ops, kernel={self.kernel}, threads={self.threads}, "
-            f"xnnpack={'on' if self.use_xnnpack else 'off'}, {self.rounds} rounds × {self.runs_per_round} runs\n"
+            f"xnnpack={'on' if self.use_xnnpack else 'off'}, {self.rounds} rounds × {self.runs_per_round} runs, "
+            f"{self.clock} clock\n"
             f"sum of ops {self.sum_ms:.3f} ms [{self.sum_spread.min:.3f}–{self.sum_spread.max:.3f}], whole model "
             f"{self.whole.median:.3f} ms [{self.whole.min:.3f}–{self.whole.max:.3f}] (gap {self.gap_ms:+.3f} ms); "
             f"input copies subtracted: {self.copy_ms:.3f} ms"
@@ -239,26 +242,30 @@ class OpProfile:
         return head + "\n" + self.node_type_table()
 
 
-def _time(invoke, batch, runs: int) -> float:
-    """Median wall time (ms) of ``runs`` calls of ``invoke(batch)``."""
+#: ``clock=`` choices: wall time, or CPU time of this process (all its threads).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _time(invoke, batch, runs: int, clock) -> float:
+    """Median time (ms) of ``runs`` calls of ``invoke(batch)`` on ``clock``."""
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         invoke(batch)
-        times.append((time.perf_counter() - start) * 1e3)
+        times.append((clock() - start) * 1e3)
     return statistics.median(times)
 
 
-def _time_pair(op_invoke, copy_invoke, feed, runs: int) -> tuple[float, float, float]:
+def _time_pair(op_invoke, copy_invoke, feed, runs: int, clock) -> tuple[float, float, float]:
     """Medians (ms) of ``runs`` alternating calls: the op graph, the input-copy graph, and
     their call-by-call difference (the two calls of a pair see the same machine state)."""
     pairs = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         op_invoke(feed)
-        middle = time.perf_counter()
+        middle = clock()
         copy_invoke(feed)
-        pairs.append(((middle - start) * 1e3, (time.perf_counter() - middle) * 1e3))
+        pairs.append(((middle - start) * 1e3, (clock() - middle) * 1e3))
     op_ms, copy_ms = zip(*pairs)
     return statistics.median(op_ms), statistics.median(copy_ms), statistics.median(a - b for a, b in pairs)
 
@@ -284,6 +291,7 @@ def profile_ops(
     runs_per_round: int = 5,
     warmup: int = 2,
     inputs="random",
+    clock: str = "wall",
     progress: Callable[[int, int], None] | None = None,
 ) -> OpProfile:
     """Time every operator of ``path``'s first subgraph alone, and the whole model, in rounds.
@@ -297,6 +305,11 @@ def profile_ops(
         warmup: untimed calls of each graph before the first round.
         inputs: the model input, as :func:`lq_ext.bench.run` (``"random"`` by default); the
             ops are fed the activations the whole model computes from it.
+        clock: ``"wall"`` (what ``lce_benchmark_model`` reports) or ``"cpu"``, the CPU time
+            of this process (:func:`time.process_time`, all threads): on a machine shared with
+            other jobs a long call (the whole model) is preempted far more often than a short
+            one (one op), which inflates its wall time alone; CPU time is not inflated by
+            waiting. With ``threads=1`` it is the latency an idle core would give.
         progress: called as ``progress(done, total)`` after each round.
 
     # Returns
@@ -310,6 +323,9 @@ def profile_ops(
         threads=threads, warmup=warmup, runs=runs_per_round, kernel=kernel, use_xnnpack=use_xnnpack
     )
     rounds = check_int("rounds", rounds, low=2)
+    if clock not in CLOCKS:
+        raise ValueError(f"clock={clock!r} is not supported; expected one of {list(CLOCKS)}.")
+    tick = CLOCKS[clock]
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be a callable(done, total) or None, got {progress!r}.")
     flatbuffer, source = load_bytes(path)
@@ -343,12 +359,12 @@ def profile_ops(
     for r in range(rounds):
         order = range(len(graphs)) if r % 2 == 0 else range(len(graphs) - 1, -1, -1)
         if r % 2 == 0:
-            whole_ms.append(_time(whole.predict, batch, runs_per_round))
+            whole_ms.append(_time(whole.predict, batch, runs_per_round, tick))
         for i in order:
             op_interpreter, copy_interpreter, feed = graphs[i]
-            raw[r, i], copy[r, i], nets[r, i] = _time_pair(op_interpreter.predict, copy_interpreter.predict, feed, runs_per_round)
+            raw[r, i], copy[r, i], nets[r, i] = _time_pair(op_interpreter.predict, copy_interpreter.predict, feed, runs_per_round, tick)
         if r % 2 == 1:
-            whole_ms.append(_time(whole.predict, batch, runs_per_round))
+            whole_ms.append(_time(whole.predict, batch, runs_per_round, tick))
         if progress is not None:
             progress(r + 1, rounds)
 
@@ -362,7 +378,7 @@ def profile_ops(
     total = float(sum(op.median_ms for op in ops))
     return OpProfile(
         source=source, kernel=kernel, threads=threads, use_xnnpack=use_xnnpack, rounds=rounds,
-        runs_per_round=runs_per_round, ops=tuple(ops), by_type=_by_type(ops, nets, total), sum_ms=total,
+        runs_per_round=runs_per_round, clock=clock, ops=tuple(ops), by_type=_by_type(ops, nets, total), sum_ms=total,
         sum_spread=bootstrap_median(nets.sum(axis=1)), whole=bootstrap_median(whole_ms),
         copy_ms=float(sum(op.copy_ms for op in ops)),
     )

@@ -165,8 +165,14 @@ def test_table_reads_back_as_lce_benchmark_model_output(tiny_profile):
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"rounds": 1}, "rounds"), ({"runs_per_round": 0}, "runs"), ({"kernel": "fast"}, "kernel='fast'"),
-     ({"progress": 3}, "progress")],
+     ({"progress": 3}, "progress"), ({"clock": "gpu"}, r"clock='gpu' is not supported; expected one of \['wall', 'cpu'\]")],
 )
 def test_bad_arguments_are_named(tiny, kwargs, message):
     with pytest.raises(ValueError, match=message):
         profile_ops(tiny[0], **kwargs)
+
+
+def test_cpu_clock(tiny):
+    profile = profile_ops(tiny[0], rounds=2, runs_per_round=2, warmup=0, clock="cpu")
+    assert profile.clock == "cpu" and "cpu clock" in str(profile)
+    assert sum(row.median_ms for row in profile.by_type) == pytest.approx(profile.sum_ms, abs=1e-12)
