@@ -81,6 +81,7 @@ def main(argv=None):
                     f"({result.whole.min:.2f}–{result.whole.max:.2f}); input copies subtracted from the ops: "
                     f"{result.copy_ms:.2f} ms.", "",
                     result.markdown(), "",
+                    "The ten slowest ops:", "", result.top_ops_markdown(10), "",
                     "<details><summary>In the layout of <code>lce_benchmark_model --enable_op_profiling</code></summary>", "",
                     "```", result.node_type_table(), "```", "", "</details>", "",
                 ]
@@ -99,8 +100,9 @@ def main(argv=None):
         f"LCE's Python interpreter, one thread, XNNPACK off, single image, random weights, {args.clock} clock, "
         f"{'x'.join(map(str, args.input_shape))} input. Each op runs alone as a one-op graph fed the activations "
         f"the whole model computes ({args.rounds} rounds × {args.runs} calls, order reversed every other round, "
-        f"the whole model timed in the same rounds); its time is the per-round median minus that of a no-op graph "
-        f"with the same inputs (the copy into the interpreter), median over rounds. A type's time is the sum of its ops'.",
+        f"the whole model timed in the same rounds); each op call is followed by a call of a no-op graph with the same "
+        f"inputs (the copy into the interpreter), the op's time is the median of the differences in a round, then the "
+        f"median over rounds. A type's time is the sum of its ops'. Min–max: over rounds (per-round sums for types).",
         "",
         *sections,
     ])

@@ -9,7 +9,7 @@ whole model computes on the same input. The copy of those inputs into the interp
 apart with a no-op graph of the same inputs, called right after each op call, and subtracted. Rounds alternate the order, as in
 :mod:`lq_ext.bench.paired`. :meth:`OpProfile.node_type_table` prints the "Summary by node type"
 layout of ``lce_benchmark_model --enable_op_profiling``. Guide:
-docs/guides/benchmarks.md#where-the-time-goes-lq_extbenchop_profile
+docs/guides/benchmarks.md#where-the-time-goes
 """
 
 from __future__ import annotations
@@ -228,6 +228,18 @@ class OpProfile:
             f"| **whole model** | | **{self.whole.median:.3f}** | {self.whole.min:.3f}–{self.whole.max:.3f} | "
             f"{self.whole.median / self.sum_ms:.1%} | |"
         )
+        return "\n".join(lines)
+
+    def top_ops_markdown(self, n: int = 10) -> str:
+        """The ``n`` slowest ops: index, type, output tensor and shape, median [min–max], share."""
+        lines = ["| # | op type | output | shape | median ms | min–max over rounds | share of sum |",
+                 "|---:|---|---|---|---:|---:|---:|"]
+        for op in sorted(self.ops, key=lambda op: -op.median_ms)[:n]:
+            shape = "×".join(map(str, op.output_shape))
+            lines.append(
+                f"| {op.index} | {op.op_type} | `{op.output[:60]}` | {shape} | {op.median_ms:.3f} "
+                f"| {op.time.min:.3f}–{op.time.max:.3f} | {op.median_ms / self.sum_ms:.1%} |"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:

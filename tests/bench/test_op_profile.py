@@ -160,6 +160,9 @@ def test_table_reads_back_as_lce_benchmark_model_output(tiny_profile):
         assert read.percent == pytest.approx(row.share * 100, abs=5e-4)
     assert parsed[-1].cdf_percent == pytest.approx(100.0, abs=1e-3)
     assert "| **whole model** |" in tiny_profile.markdown()
+    top = tiny_profile.top_ops_markdown(2).splitlines()[2:]
+    slowest = sorted(tiny_profile.ops, key=lambda op: -op.median_ms)[:2]
+    assert len(top) == 2 and [line.split(" | ")[1] for line in top] == [op.op_type for op in slowest]
 
 
 @pytest.mark.parametrize(
