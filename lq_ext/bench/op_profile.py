@@ -6,8 +6,8 @@ operator of the first subgraph it builds a one-op flatbuffer (:func:`single_op_m
 with its constant inputs, its activation inputs as graph inputs) and times it in the same
 interpreter settings (kernel, threads, XNNPACK) as the whole model, fed the activations the
 whole model computes on the same input. The copy of those inputs into the interpreter is timed
-apart with a no-op graph of the same inputs, called right after each op call, and subtracted. Rounds alternate the order, as in
-:mod:`lq_ext.bench.paired`. :meth:`OpProfile.node_type_table` prints the "Summary by node type"
+apart with a no-op graph of the same inputs, called right after each op call, and subtracted.
+Rounds alternate the order, as in :mod:`lq_ext.bench.paired`. :meth:`OpProfile.node_type_table` prints the "Summary by node type"
 layout of ``lce_benchmark_model --enable_op_profiling``. Guide:
 docs/guides/benchmarks.md#where-the-time-goes
 """
