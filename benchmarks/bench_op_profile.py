@@ -27,6 +27,8 @@ from lq_ext.bench.compare import machine_description
 from lq_ext.bench.op_profile import profile_ops
 from lq_ext.cli import parse_shape  # the CLI's H,W,C parser
 from lq_ext.converters import convert
+from lq_ext.data import load_samples, preprocess
+from lq_ext.fake_quant import calibrate, int_quantizers, uncalibrated
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import get_model_spec
 
@@ -38,6 +40,31 @@ def _load() -> str:
         return " / ".join(f"{value:.1f}" for value in os.getloadavg())
     except OSError:
         return "unknown"
+
+
+def _record(args, started, load_start, sections) -> str:
+    command = " ".join(
+        ["nice -n 19 python benchmarks/bench_op_profile.py", f"--models {' '.join(args.models)}",
+         f"--input-shape {','.join(map(str, args.input_shape))}", f"--kernels {' '.join(args.kernels)}",
+         f"--rounds {args.rounds}", f"--runs {args.runs}", f"--warmup {args.warmup}", f"--clock {args.clock}"]
+    )
+    record = "\n".join([
+        "# Where the time goes: op profile",
+        "",
+        f"Measured {started} with `{command}`.",
+        "",
+        f"Machine: {machine_description()}. Load average (1 / 5 / 15 min) at start {load_start}, at end "
+        f"{_load()}, on 2 cores shared with other jobs: the milliseconds are inflated and noisy, the shares less so.",
+        f"LCE's Python interpreter, one thread, XNNPACK off, single image, random weights, {args.clock} clock, "
+        f"{'x'.join(map(str, args.input_shape))} input. Each op runs alone as a one-op graph fed the activations "
+        f"the whole model computes ({args.rounds} rounds × {args.runs} calls, order reversed every other round, "
+        f"the whole model timed in the same rounds); each op call is followed by a call of a no-op graph with the same "
+        f"inputs (the copy into the interpreter), the op's time is the median of the differences in a round, then the "
+        f"median over rounds. A type's time is the sum of its ops'. Min–max: over rounds (per-round sums for types).",
+        "",
+        *sections,
+    ])
+    return record
 
 
 def main(argv=None):
@@ -67,12 +94,20 @@ def main(argv=None):
             print(f"{name}: building at {args.input_shape} with random weights, converting", flush=True)
             model = spec.build(input_shape=args.input_shape)
             randomize_weights(model)
+            if int_quantizers(model) and uncalibrated(model):  # PokeBNN's 8-/4-bit parts
+                calibrate(model, preprocess(load_samples("auto", input_shape=args.input_shape)[0]))
             path = os.path.join(directory, f"{name}.tflite")
             convert(model, path, engine=spec.engine, overwrite=True, verify=False)
             for kernel in args.kernels:
                 print(f"{name}: profiling with kernel={kernel}", flush=True)
-                result = profile_ops(path, kernel=kernel, rounds=args.rounds, runs_per_round=args.runs,
-                                     warmup=args.warmup, clock=args.clock, progress=lambda done, total: print(f"  round {done}/{total}", flush=True))
+                try:
+                    result = profile_ops(path, kernel=kernel, rounds=args.rounds, runs_per_round=args.runs,
+                                         warmup=args.warmup, clock=args.clock,
+                                         progress=lambda done, total: print(f"  round {done}/{total}", flush=True))
+                except ValueError as error:  # e.g. kernel='optimized' on grouped binary convs
+                    print(error, flush=True)
+                    sections += [f"### {name}, kernel={kernel}", "", f"Not profiled: {error}", ""]
+                    continue
                 print(result, flush=True)
                 sections += [
                     f"### {name}, kernel={result.kernel}", "",
@@ -85,31 +120,10 @@ def main(argv=None):
                     "<details><summary>In the layout of <code>lce_benchmark_model --enable_op_profiling</code></summary>", "",
                     "```", result.node_type_table(), "```", "", "</details>", "",
                 ]
-    command = " ".join(
-        ["nice -n 19 python benchmarks/bench_op_profile.py", f"--models {' '.join(args.models)}",
-         f"--input-shape {','.join(map(str, args.input_shape))}", f"--kernels {' '.join(args.kernels)}",
-         f"--rounds {args.rounds}", f"--runs {args.runs}", f"--warmup {args.warmup}", f"--clock {args.clock}"]
-    )
-    record = "\n".join([
-        "# Where the time goes: op profile",
-        "",
-        f"Measured {started} with `{command}`.",
-        "",
-        f"Machine: {machine_description()}. Load average (1 / 5 / 15 min) at start {load_start}, at end "
-        f"{_load()}, on 2 cores shared with other jobs: the milliseconds are inflated and noisy, the shares less so.",
-        f"LCE's Python interpreter, one thread, XNNPACK off, single image, random weights, {args.clock} clock, "
-        f"{'x'.join(map(str, args.input_shape))} input. Each op runs alone as a one-op graph fed the activations "
-        f"the whole model computes ({args.rounds} rounds × {args.runs} calls, order reversed every other round, "
-        f"the whole model timed in the same rounds); each op call is followed by a call of a no-op graph with the same "
-        f"inputs (the copy into the interpreter), the op's time is the median of the differences in a round, then the "
-        f"median over rounds. A type's time is the sum of its ops'. Min–max: over rounds (per-round sums for types).",
-        "",
-        *sections,
-    ])
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(record)
-    print(record)
+                if args.output:  # after every section: a later failure loses nothing
+                    with open(args.output, "w") as handle:
+                        handle.write(_record(args, started, load_start, sections))
+    print(_record(args, started, load_start, sections))
     return 0
 
 
