@@ -324,6 +324,9 @@ def profile_ops(
             waiting. With ``threads=1`` it is the latency an idle core would give.
         progress: called as ``progress(done, total)`` after each round.
 
+    Two interpreters per op stay open during the rounds: memory grows with the op count
+    (PokeBNN-1.0x at 224 px, 1344 ops, needed more than 9 GB).
+
     # Returns
         An :class:`OpProfile`.
 
