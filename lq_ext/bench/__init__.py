@@ -5,7 +5,8 @@ and LCE's ``lce_benchmark_model`` binary, here or on a board over SSH
 Modules: ``interpreter`` (the Python Interpreter), ``tool`` (:func:`run_tool`),
 ``results`` (:class:`ToolResult` and its parts), ``tool_output`` (the parser),
 ``runner`` (local and SSH process control), ``compare`` (model tables), ``paired``
-(models timed in alternating rounds, ratios with intervals: :func:`paired_latency`).
+(models timed in alternating rounds, ratios with intervals: :func:`paired_latency`),
+``op_profile`` (per-op and per-op-type latency from one-op graphs), ``plot`` (latency vs OPs).
 Guide: docs/guides/benchmarks.md
 """
 

@@ -10,7 +10,7 @@ Where lq_ext's conversion differs from what LCE does alone — exact-int8 depth-
 convs (``BinaryDepthwiseConv2D(exact_int8=True)``, e.g. BDNetMobileNet's
 ``exact_int8=True``) and binary dense layers run as 1×1 ``LceBconv2d`` — the same
 model with the same weights is also converted the LCE-alone way (:func:`lce_alone_model`,
-``convert(..., binary_dense="float")``) and timed next to it. :func:`plot_latency_vs_ops`
+``convert(..., binary_dense="float")``) and timed next to it. :func:`lq_ext.bench.plot.plot_latency_vs_ops`
 draws latency against OPs (needs matplotlib, not a dependency of lq_ext).
 """
 
@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import larq as lq
 
 from lq_ext.bench.interpreter import run
+from lq_ext.bench.plot import plot_latency_vs_ops, require_matplotlib  # noqa: F401 (their home before lq_ext.bench.plot)
 from lq_ext.converters import ParityError, convert
 from lq_ext.converters.rewrite import replace_layers, rewritable_dense_layers
 from lq_ext.data import load_samples, preprocess
@@ -312,52 +313,3 @@ def markdown_table(rows: list[ModelRow]) -> str:
             )
         )
     return "\n".join(lines)
-
-
-def require_matplotlib():
-    """``matplotlib.pyplot`` with the non-interactive Agg backend, or a RuntimeError that
-    says how to install it (it is not a dependency of lq_ext)."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise RuntimeError(
-            "Plotting needs matplotlib, which is not installed (it is not a dependency of "
-            "lq_ext): pip install matplotlib, or pip install -e '.[notebooks]'."
-        ) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_latency_vs_ops(rows: list[ModelRow], path, *, title: str = "") -> str:
-    """Scatter plot of median latency (ms) against OPs (M) of ``rows``, written to ``path``.
-
-    One labelled dot per model; a model with an LCE-alone latency gets a hollow marker
-    at that latency, joined to its dot. The format follows the file extension (.png,
-    .svg, .pdf). Returns ``path``. Raises RuntimeError without matplotlib.
-    """
-    plt = require_matplotlib()
-    figure, axes = plt.subplots(figsize=(8, 5.5))
-    for r in rows:
-        x = r.ops / 1e6
-        axes.scatter([x], [r.median_ms], color="tab:blue" if r.engine == "lce" else "tab:gray", zorder=3)
-        axes.annotate(r.name, (x, r.median_ms), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        if r.lce_alone_median_ms is not None:
-            axes.plot([x, x], [r.median_ms, r.lce_alone_median_ms], color="tab:orange", lw=1, zorder=2)
-            axes.scatter([x], [r.lce_alone_median_ms], facecolors="none", edgecolors="tab:orange", zorder=3)
-    axes.scatter([], [], color="tab:blue", label="lq_ext conversion (LCE)")
-    if any(r.engine != "lce" for r in rows):
-        axes.scatter([], [], color="tab:gray", label="float reference (TFLite)")
-    if any(r.lce_alone_median_ms is not None for r in rows):
-        axes.scatter([], [], facecolors="none", edgecolors="tab:orange", label="LCE alone")
-    axes.set_xlabel("OPs (M) = BOPs/64 + FLOPs")
-    axes.set_ylabel("median latency (ms)")
-    axes.set_title(title or "Latency vs. OPs (LCE Python interpreter; x86 timings are ratios only)")
-    axes.grid(alpha=0.3)
-    axes.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
-    path = os.fspath(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
