@@ -230,8 +230,9 @@ def convert(
             ``QuantDense`` layers that cannot be cloned), before converting.
         FileNotFoundError: the directory of ``path`` does not exist.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ParityError: (an ``AssertionError``) outputs differ beyond the tolerances and (float
-            mode) the per-layer diagnosis finds a mismatch that no binarizer tie explains.
+        ParityError: (an ``AssertionError``) outputs differ beyond the tolerances and the
+            per-layer diagnosis (against the int8 clone in int8 mode) finds a mismatch that
+            no binarizer tie (int8: no rounding step) explains.
             Nothing is written then; the flatbuffer is on the error's ``.flatbuffer``
             (or convert again with ``verify=False``).
     """
@@ -277,7 +278,7 @@ def convert(
                 model, reference, flatbuffer, inputs, description, tolerances, kernel=kernel, engine=engine, path=path
             )
         except ParityError as error:
-            if plan is not None or not diagnosable(converted):
+            if not diagnosable(converted):  # int8 mode: `converted` is the int8 clone
                 raise
             diagnosis = diagnose(converted, flatbuffer, inputs, kernel=kernel, whole=error.report)
             error.diagnosis = diagnosis
