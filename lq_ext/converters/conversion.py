@@ -65,6 +65,8 @@ class ConversionResult:
         diagnosis: when the whole-output check failed and the per-layer diagnosis
             (:func:`~lq_ext.converters.diagnose`) explained every difference, that diagnosis
             (``parity`` then holds the failed whole-output figures); None otherwise.
+            ``verified`` is True in both cases: read it, not ``parity.passed``, for "checked
+            and agrees".
     """
 
     path: str
@@ -81,6 +83,14 @@ class ConversionResult:
     via: str = "graphdef"
     fallback_reason: str | None = None
     diagnosis: Diagnosis | None = None
+
+    @property
+    def verified(self) -> bool:
+        """The flatbuffer was checked and agrees: the whole-output check passed, or it failed
+        and the per-layer diagnosis explained every difference (False with ``verify=False``)."""
+        if self.parity is None:
+            return False
+        return self.parity.passed or (self.diagnosis is not None and self.diagnosis.passed)
 
     def __str__(self) -> str:
         head = f"Converted with {self.engine}"

@@ -254,6 +254,13 @@ def _dequantized(value, params):
     return ((value.astype(np.float64) - zero_point) * scale).astype(np.float32)
 
 
+#: Layers whose output is a mean over many inputs: their round-off is bounded relative to the input.
+_REDUCTIONS = (
+    tf.keras.layers.GlobalAveragePooling1D, tf.keras.layers.GlobalAveragePooling2D, tf.keras.layers.GlobalAveragePooling3D,
+    tf.keras.layers.AveragePooling1D, tf.keras.layers.AveragePooling2D, tf.keras.layers.AveragePooling3D,
+)
+
+
 class _Value:
     """A tensor_dict entry that Node.map_arguments may pop any number of times."""
 
@@ -279,8 +286,12 @@ def _tie_flipped(x, tie_rtol):
     return tf.where(tie, other, x)
 
 
-def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None):
+def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=None):
     """(ties, mismatches, max |diff|, scale, step, elements one int8 step off) of one segment.
+
+    Round-off is bounded by ``rtol`` times max |keras| (or max |tflite|) of the sample, or, for
+    a segment ending in a mean (:data:`_REDUCTIONS`), max |``summed``|, the values it averages:
+    summation error follows them, and a mean of large values that nearly cancel is small.
 
     An int8 tensor (``step`` > 0) may differ by one step where TFLite's integer arithmetic
     rounds the other way: where ``raw`` (the clone's value before its :class:`Int8Range`, if
@@ -290,7 +301,10 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None):
     f = np.asarray(tflite, np.float64).reshape(k.shape)
     moved = np.asarray(normal_flipped, np.float64).reshape(k.shape)
     scale = np.abs(k).max(axis=1, keepdims=True)
-    roundoff = rtol * np.maximum(scale, np.abs(f).max(axis=1, keepdims=True))
+    magnitude = np.maximum(scale, np.abs(f).max(axis=1, keepdims=True))
+    if summed is not None:
+        magnitude = np.maximum(magnitude, np.abs(np.asarray(summed, np.float64).reshape(len(k), -1)).max(axis=1, keepdims=True))
+    roundoff = rtol * magnitude
     bound = roundoff + INT8_STEPS * step
     diff = np.abs(k - f)
     differs = ~(diff <= bound)
@@ -349,7 +363,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
         normal[str(id(keras_input))] = flipped[str(id(keras_input))] = _Value(tf.constant(inputs))
     forced = {str(id(k)) for k in model.inputs}
     successor = _fused_successors(model, found)
-    segments, pending, deferred = [], [], {}
+    segments, pending, deferred, reduced = [], [], {}, {}
     for depth in sorted(model._nodes_by_depth, reverse=True):
         for node in model._nodes_by_depth[depth]:
             if node.is_input:
@@ -361,6 +375,9 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
             if _binarizes_input(layer) and node.flat_input_ids and node.flat_input_ids[0] not in forced:
                 flipped_args = (_tie_flipped(flipped_args[0], tie_rtol),) + tuple(flipped_args[1:])
             raw = args[0] if isinstance(layer, Int8Range) else None  # the clone's value before rounding
+            summed = args[0] if isinstance(layer, _REDUCTIONS) else None  # a mean's round-off follows its input
+            if isinstance(layer, Int8Range) and node.flat_input_ids:
+                summed = reduced.get(node.flat_input_ids[0])  # an int8 mean's range keeps the mean's bound
             out = tf.nest.flatten(layer(*args, **kwargs))
             out_flipped = tf.nest.flatten(layer(*flipped_args, **flipped_kwargs))
             for output_id, a, b in zip(node.flat_output_ids, out, out_flipped):
@@ -368,7 +385,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                 if target is not None:
                     index, op_type = target
                     fb = values[index].reshape(a.shape)
-                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw))
+                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed))
                     if segment.mismatches and output_id in successor:
                         # the tensor may be this layer's successor's output (fused, named after this one)
                         deferred[successor[output_id]] = (target, segment)
@@ -380,4 +397,6 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                         a = b = tf.constant(fb)
                         forced.add(output_id)
                 normal[output_id], flipped[output_id] = _Value(a), _Value(b)
+                if summed is not None:
+                    reduced[output_id] = summed
     return Diagnosis(tuple(segments), len(inputs), taps_exact, tuple(unmapped), rtol, tie_rtol, whole)
