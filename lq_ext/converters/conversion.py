@@ -195,9 +195,10 @@ def convert(
         rtol: per-sample bound on max|tflite − keras| / max|keras| (default 1e-3; the
             measurements behind the defaults are in :mod:`lq_ext.converters.verify`).
         max_outlier_fraction: fraction of samples allowed above ``rtol``; None: the mode's
-            default, 0.25 (float round-off can flip a binarizer input that sits right at its
-            threshold, which moves that sample far beyond round-off in a deep BNN), or
-            ``Int8Options.max_outlier_fraction`` (1.0) in int8 mode.
+            default, 0 (a sample beyond ``rtol``, e.g. a binarizer input flipped on float
+            round-off, sends the conversion to the per-layer diagnosis, which passes it when
+            every difference is round-off or a tie), or ``Int8Options.max_outlier_fraction``
+            (1.0) in int8 mode.
         min_top1_agreement: least fraction of samples whose argmax agrees, for
             (batch, classes) outputs; None: 0.9, or ``Int8Options.min_top1_agreement``
             (0.5) in int8 mode.

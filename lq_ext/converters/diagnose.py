@@ -386,7 +386,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                     index, op_type = target
                     fb = values[index].reshape(a.shape)
                     segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed))
-                    if segment.mismatches and output_id in successor:
+                    if segment.mismatches and output_id in successor and not isinstance(layer, Int8Range):
                         # the tensor may be this layer's successor's output (fused, named after this one)
                         deferred[successor[output_id]] = (target, segment)
                     else:
