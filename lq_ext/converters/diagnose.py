@@ -7,8 +7,10 @@ whose output it is (the layer name in the tensor name), then walks the Keras gra
 layer, feeding every layer the flatbuffer's own values where the flatbuffer has them. Each
 tapped tensor closes a segment, compared element by element: a difference is a *tie* when a
 binarizer input computed inside the segment sits within round-off of its threshold and taking
-the other sign there moves that element, a *mismatch* otherwise. The long story:
-docs/guides/parity.md, "Per-layer diagnosis".
+the other sign there moves that element, a *mismatch* otherwise. Against an int8 clone
+(``convert(..., int8=True)``) int8 tensors are compared too, dequantized, to one quantization
+step where the clone's value could round either way. The long story: docs/guides/parity.md,
+"Per-layer diagnosis" and "Per-layer diagnosis in int8 mode".
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from lq_ext.converters._flatbuffer_edit import with_outputs
 from lq_ext.converters.int8.layers import Int8Range
 from lq_ext.converters.verify import parity_inputs
 
-__all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "Diagnosis", "Segment", "diagnosable", "diagnose"]
+__all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "INT8_MIDPOINT", "INT8_STEPS", "Diagnosis", "Segment", "diagnosable", "diagnose"]
 
 #: Round-off bound of one segment: |keras − tflite| ≤ this · max|keras| (per sample and tensor).
 DEFAULT_SEGMENT_RTOL = 1e-5
