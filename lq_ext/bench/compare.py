@@ -214,7 +214,7 @@ def measure_model(
         bitpacked_share=conversion.ops.bitpacked_share,
         parity_max_rel_error=parity.max_rel_error if parity else None,
         top1_agreement=parity.top1_agreement if parity else None,
-        parity_passed=parity.passed if parity else True,
+        parity_passed=conversion.verified if parity else True,  # whole output or per-layer diagnosis
         median_ms=timing.median_ms,
         min_ms=timing.min_ms,
         kernel=timing.kernel,

@@ -1,5 +1,5 @@
 """Rewrite a TFLite flatbuffer: more subgraph outputs (taps), one constant buffer changed, or
-one custom op's FlexBuffer options changed.
+one custom op's FlexBuffer options or one tensor's quantization scales changed.
 
 Uses the object API of TensorFlow's generated schema (``schema_py_generated.ModelT``), unpack →
 edit → pack. The ops, their options and their tensors stay as they are, so the interpreter runs
@@ -17,7 +17,7 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from lq_ext.converters._flatbuffer import FILE_IDENTIFIER
 
-__all__ = ["edit_constant", "edit_custom_options", "with_outputs"]
+__all__ = ["edit_constant", "edit_custom_options", "edit_quantization", "with_outputs"]
 
 
 def _pack(model) -> bytes:
@@ -67,4 +67,20 @@ def edit_custom_options(flatbuffer: bytes, op_index: int, change) -> bytes:
     op = operators[op_index]
     options = flexbuffers.Loads(bytes(np.asarray(op.customOptions, np.uint8)))
     op.customOptions = np.frombuffer(flexbuffers.Dumps(change(dict(options))), np.uint8).copy()
+    return _pack(model)
+
+
+def edit_quantization(flatbuffer: bytes, tensor_index: int, change) -> bytes:
+    """``flatbuffer`` with the quantization scales of tensor ``tensor_index`` (first subgraph)
+    replaced by ``change(scales)``; ``scales`` is a writable float32 copy (one per tensor or one
+    per channel)."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    quantization = model.subgraphs[0].tensors[tensor_index].quantization
+    if quantization is None or quantization.scale is None or len(quantization.scale) == 0:
+        raise ValueError(f"tensor_index={tensor_index} has no quantization scale in this flatbuffer.")
+    scales = np.asarray(quantization.scale, np.float32).copy()
+    changed = np.asarray(change(scales), np.float32)
+    if changed.shape != scales.shape:
+        raise ValueError(f"change must keep the shape {scales.shape}, got {changed.shape}.")
+    quantization.scale = changed
     return _pack(model)

@@ -65,6 +65,8 @@ class ConversionResult:
         diagnosis: when the whole-output check failed and the per-layer diagnosis
             (:func:`~lq_ext.converters.diagnose`) explained every difference, that diagnosis
             (``parity`` then holds the failed whole-output figures); None otherwise.
+            ``verified`` is True in both cases: read it, not ``parity.passed``, for "checked
+            and agrees".
     """
 
     path: str
@@ -81,6 +83,14 @@ class ConversionResult:
     via: str = "graphdef"
     fallback_reason: str | None = None
     diagnosis: Diagnosis | None = None
+
+    @property
+    def verified(self) -> bool:
+        """The flatbuffer was checked and agrees: the whole-output check passed, or it failed
+        and the per-layer diagnosis explained every difference (False with ``verify=False``)."""
+        if self.parity is None:
+            return False
+        return self.parity.passed or (self.diagnosis is not None and self.diagnosis.passed)
 
     def __str__(self) -> str:
         head = f"Converted with {self.engine}"
@@ -185,9 +195,10 @@ def convert(
         rtol: per-sample bound on max|tflite − keras| / max|keras| (default 1e-3; the
             measurements behind the defaults are in :mod:`lq_ext.converters.verify`).
         max_outlier_fraction: fraction of samples allowed above ``rtol``; None: the mode's
-            default, 0.25 (float round-off can flip a binarizer input that sits right at its
-            threshold, which moves that sample far beyond round-off in a deep BNN), or
-            ``Int8Options.max_outlier_fraction`` (1.0) in int8 mode.
+            default, 0 (a sample beyond ``rtol``, e.g. a binarizer input flipped on float
+            round-off, sends the conversion to the per-layer diagnosis, which passes it when
+            every difference is round-off or a tie), or ``Int8Options.max_outlier_fraction``
+            (1.0) in int8 mode.
         min_top1_agreement: least fraction of samples whose argmax agrees, for
             (batch, classes) outputs; None: 0.9, or ``Int8Options.min_top1_agreement``
             (0.5) in int8 mode.
@@ -230,8 +241,9 @@ def convert(
             ``QuantDense`` layers that cannot be cloned), before converting.
         FileNotFoundError: the directory of ``path`` does not exist.
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ParityError: (an ``AssertionError``) outputs differ beyond the tolerances and (float
-            mode) the per-layer diagnosis finds a mismatch that no binarizer tie explains.
+        ParityError: (an ``AssertionError``) outputs differ beyond the tolerances and the
+            per-layer diagnosis (against the int8 clone in int8 mode) finds a mismatch that
+            no binarizer tie (int8: no rounding step) explains.
             Nothing is written then; the flatbuffer is on the error's ``.flatbuffer``
             (or convert again with ``verify=False``).
     """
@@ -277,7 +289,7 @@ def convert(
                 model, reference, flatbuffer, inputs, description, tolerances, kernel=kernel, engine=engine, path=path
             )
         except ParityError as error:
-            if plan is not None or not diagnosable(converted):
+            if not diagnosable(converted):  # int8 mode: `converted` is the int8 clone
                 raise
             diagnosis = diagnose(converted, flatbuffer, inputs, kernel=kernel, whole=error.report)
             error.diagnosis = diagnosis

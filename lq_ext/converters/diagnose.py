@@ -7,8 +7,10 @@ whose output it is (the layer name in the tensor name), then walks the Keras gra
 layer, feeding every layer the flatbuffer's own values where the flatbuffer has them. Each
 tapped tensor closes a segment, compared element by element: a difference is a *tie* when a
 binarizer input computed inside the segment sits within round-off of its threshold and taking
-the other sign there moves that element, a *mismatch* otherwise. The long story:
-docs/guides/parity.md, "Per-layer diagnosis".
+the other sign there moves that element, a *mismatch* otherwise. Against an int8 clone
+(``convert(..., int8=True)``) int8 tensors are compared too, dequantized, to one quantization
+step where the clone's value could round either way. The long story: docs/guides/parity.md,
+"Per-layer diagnosis" and "Per-layer diagnosis in int8 mode".
 """
 
 from __future__ import annotations
@@ -22,14 +24,22 @@ from tensorflow.lite.python import schema_py_generated as schema
 from lq_ext.converters import parity
 from lq_ext.converters._flatbuffer import read_model
 from lq_ext.converters._flatbuffer_edit import with_outputs
+from lq_ext.converters.int8.layers import Int8Range
 from lq_ext.converters.verify import parity_inputs
 
-__all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "Diagnosis", "Segment", "diagnosable", "diagnose"]
+__all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "INT8_MIDPOINT", "INT8_STEPS", "Diagnosis", "Segment", "diagnosable", "diagnose"]
 
 #: Round-off bound of one segment: |keras − tflite| ≤ this · max|keras| (per sample and tensor).
 DEFAULT_SEGMENT_RTOL = 1e-5
 #: A binarizer input is a tie candidate when |x| ≤ this · max|x| (per sample and tensor).
 DEFAULT_TIE_RTOL = 1e-5
+#: An int8 tensor may differ from the int8 clone by this many of its quantization steps (TFLite
+#: rounds its integer arithmetic, the clone its float arithmetic; the slack absorbs float
+#: round-off of the step itself).
+INT8_STEPS = 1.0 + 1e-3
+#: ... where the clone's value before rounding lies within this many steps of the midpoint
+#: between the two grid values (measured: see docs/guides/parity.md, "int8 mode").
+INT8_MIDPOINT = 0.4
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class Segment:
     mismatches: int
     max_abs_diff: float
     scale: float  # max |keras| of the compared tensor
+    step: float = 0.0  # the int8 step of the compared tensor (0: a float tensor)
+    steps: int = 0  # int8: elements one step apart (rounding, within the bound), counted apart
 
     @property
     def layer(self) -> str:
@@ -82,10 +94,12 @@ class Diagnosis:
 
     def format(self, whole: bool = True) -> str:
         """The per-segment table; with ``whole``, the whole-output comparison too (if any)."""
-        rows = [("layer", "op", "elements", "ties", "mismatches", "max |diff|", "max |keras|")]
+        int8 = any(s.step for s in self.segments)
+        rows = [("layer", "op", "elements", "ties", "mismatches", "max |diff|", "max |keras|") + ("int8 step", "1 step off") * int8]
         for s in self.segments:
             name = s.layer if len(s.layers) == 1 else f"{s.layer} (+{len(s.layers) - 1})"
-            rows.append((name, s.op, f"{s.elements:,}", str(s.ties), str(s.mismatches), f"{s.max_abs_diff:.3g}", f"{s.scale:.3g}"))
+            row = (name, s.op, f"{s.elements:,}", str(s.ties), str(s.mismatches), f"{s.max_abs_diff:.3g}", f"{s.scale:.3g}")
+            rows.append(row + ((f"{s.step:.3g}", str(s.steps)) if s.step else ("-", "-")) * int8)
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         table = ["  " + "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
         first = self.first_divergence
@@ -150,8 +164,39 @@ def _subgraph_outputs(buf: bytes) -> list[int]:
     return [int(i) for i in schema.Model.GetRootAs(buf, 0).Subgraphs(0).OutputsAsNumpy()]
 
 
-def _boundaries(model, graph, outputs) -> tuple[dict, list[str]]:
-    """{keras tensor id: (tflite tensor index, op type)}, and the float tensors left unmapped."""
+def _int8_params(buf: bytes) -> dict[int, tuple[float, int]]:
+    """{tensor index: (scale, zero point)} of the per-tensor quantized int8 tensors (subgraph 0)."""
+    subgraph = schema.Model.GetRootAs(buf, 0).Subgraphs(0)
+    params = {}
+    for index in range(subgraph.TensorsLength()):
+        tensor = subgraph.Tensors(index)
+        quantization = tensor.Quantization()
+        if tensor.Type() == schema.TensorType.INT8 and quantization is not None and quantization.ScaleLength() == 1:
+            params[index] = (float(quantization.Scale(0)), int(quantization.ZeroPoint(0)) if quantization.ZeroPointLength() else 0)
+    return params
+
+
+def _range_after(node, consumers):
+    """The output id of the :class:`Int8Range` that alone reads ``node``'s output (the int8 clone
+    quantizes a layer's output there; TFLite names the int8 tensor after the layer), else None."""
+    after = consumers.get(node.flat_output_ids[0], [])
+    if len(after) == 1 and isinstance(after[0].layer, Int8Range) and after[0].outputs.shape == node.outputs.shape:
+        return after[0].flat_output_ids[0]
+    return None
+
+
+def _node_consumers(model) -> dict:
+    consumers = {}
+    for depth in model._nodes_by_depth.values():
+        for node in depth:
+            for input_id in () if node.is_input else node.flat_input_ids:
+                consumers.setdefault(input_id, []).append(node)
+    return consumers
+
+
+def _boundaries(model, graph, outputs, int8) -> tuple[dict, list[str]]:
+    """{keras tensor id: (tflite tensor index, op type)}, and the float and int8 tensors left
+    unmapped; ``int8``: the int8 tensors' quantization (:func:`_int8_params`)."""
     model_nodes = {id(n) for depth in model._nodes_by_depth.values() for n in depth}
     nodes = {}
     for layer in model.layers:
@@ -164,22 +209,27 @@ def _boundaries(model, graph, outputs) -> tuple[dict, list[str]]:
     for op in graph.operators:
         for i in op.inputs if op.subgraph == 0 else ():
             consumers.setdefault(i, []).append(op)
+    node_consumers = _node_consumers(model)
     found = {str(id(k)): (index, producer.get(index, "input")) for k, index in zip(model.outputs, outputs)}
     unmapped = []
     for index, op_type in producer.items():
-        if tensors[index].dtype != "float32" or index in outputs or op_type in _INSIDE_A_LAYER:
-            continue
-        if _partial(index, consumers, tensors) or _continued(index, consumers, tensors, model.name):
+        if (tensors[index].dtype != "float32" and index not in int8) or index in outputs or op_type in _INSIDE_A_LAYER:
             continue
         node = nodes.get(_layer_name(tensors[index].name, model.name))
+        # an int8 tensor the clone quantizes is a layer's whole output, whoever reads it
+        ranged = index in int8 and node is not None and _range_after(node, node_consumers)
+        if not ranged and (_partial(index, consumers, tensors) or _continued(index, consumers, tensors, model.name)):
+            continue
         if node is not None and _binarizes_input(node.layer) and all(
             op.op_type == "LceQuantize" for op in consumers.get(index, ())
         ):
             continue  # the input of the layer's own binarizer (e.g. RSign's x - threshold)
         if node is None or tuple(node.outputs.shape[1:]) != tensors[index].shape[1:]:
             unmapped.append(tensors[index].name)
-        elif node.flat_output_ids[0] not in found:
-            found[node.flat_output_ids[0]] = (index, op_type)
+            continue
+        output_id = ranged or node.flat_output_ids[0]
+        if output_id not in found:
+            found[output_id] = (index, op_type)
     return found, unmapped
 
 
@@ -187,11 +237,7 @@ def _fused_successors(model, found) -> dict:
     """{keras tensor id: the output id of its only consumer} where that consumer has one input
     and one output of the same shape and no tensor of its own: a tensor named after a layer can
     hold that layer and its successor fused (a conv with a BatchNorm folded into its weights)."""
-    consumers = {}
-    for depth in model._nodes_by_depth.values():
-        for node in depth:
-            for input_id in () if node.is_input else node.flat_input_ids:
-                consumers.setdefault(input_id, []).append(node)
+    consumers = _node_consumers(model)
     chained = {}
     for output_id in found:
         nodes = consumers.get(output_id, [])
@@ -200,6 +246,21 @@ def _fused_successors(model, found) -> dict:
             if after not in found and nodes[0].outputs.shape == nodes[0].keras_inputs[0].shape:
                 chained[output_id] = after
     return chained
+
+
+def _dequantized(value, params):
+    """An int8 tap as the real values it stands for (``params``: its scale and zero point)."""
+    if params is None or value.dtype != np.int8:
+        return value
+    scale, zero_point = params
+    return ((value.astype(np.float64) - zero_point) * scale).astype(np.float32)
+
+
+#: Layers whose output is a mean over many inputs: their round-off is bounded relative to the input.
+_REDUCTIONS = (
+    tf.keras.layers.GlobalAveragePooling1D, tf.keras.layers.GlobalAveragePooling2D, tf.keras.layers.GlobalAveragePooling3D,
+    tf.keras.layers.AveragePooling1D, tf.keras.layers.AveragePooling2D, tf.keras.layers.AveragePooling3D,
+)
 
 
 class _Value:
@@ -227,16 +288,36 @@ def _tie_flipped(x, tie_rtol):
     return tf.where(tie, other, x)
 
 
-def _compare(keras, normal_flipped, tflite, rtol):
-    """(ties, mismatches, max |diff|, scale) of one segment."""
+def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=None):
+    """(ties, mismatches, max |diff|, scale, step, elements one int8 step off) of one segment.
+
+    Round-off is bounded by ``rtol`` times max |keras| (or max |tflite|) of the sample, or, for
+    a segment ending in a mean (:data:`_REDUCTIONS`), max |``summed``|, the values it averages:
+    summation error follows them, and a mean of large values that nearly cancel is small.
+
+    An int8 tensor (``step`` > 0) may differ by one step where TFLite's integer arithmetic
+    rounds the other way: where ``raw`` (the clone's value before its :class:`Int8Range`, if
+    the segment ends in one) lies within :data:`INT8_MIDPOINT` steps of the midpoint between
+    the two grid values; a one-step difference elsewhere is a mismatch."""
     k = np.asarray(keras, np.float64).reshape(len(keras), -1)
     f = np.asarray(tflite, np.float64).reshape(k.shape)
     moved = np.asarray(normal_flipped, np.float64).reshape(k.shape)
     scale = np.abs(k).max(axis=1, keepdims=True)
-    bound = rtol * np.maximum(scale, np.abs(f).max(axis=1, keepdims=True))
-    differs = ~(np.abs(k - f) <= bound)
+    magnitude = np.maximum(scale, np.abs(f).max(axis=1, keepdims=True))
+    if summed is not None:
+        magnitude = np.maximum(magnitude, np.abs(np.asarray(summed, np.float64).reshape(len(k), -1)).max(axis=1, keepdims=True))
+    roundoff = rtol * magnitude
+    bound = roundoff + INT8_STEPS * step
+    diff = np.abs(k - f)
+    differs = ~(diff <= bound)
     tie = differs & (np.abs(moved - k) > bound)
-    return int(tie.sum()), int((differs & ~tie).sum()), float(np.nan_to_num(np.abs(k - f), nan=np.inf).max(initial=0.0)), float(scale.max(initial=0.0))
+    mismatches = differs & ~tie
+    steps = (diff > 0.5 * step) & ~differs if step else np.zeros_like(differs)
+    if step and raw is not None:
+        midpoint = np.abs(np.asarray(raw, np.float64).reshape(k.shape) - (k + f) / 2)
+        mismatches |= steps & ~(midpoint <= INT8_MIDPOINT * step + roundoff)
+    return (int(tie.sum()), int(mismatches.sum()), float(np.nan_to_num(diff, nan=np.inf).max(initial=0.0)),
+            float(scale.max(initial=0.0)), step, int(steps.sum()))
 
 
 def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized", rtol: float = DEFAULT_SEGMENT_RTOL,
@@ -267,20 +348,24 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
         inputs, _ = parity_inputs(model, None)
     inputs = np.asarray(inputs, np.float32)
     outputs = _subgraph_outputs(buf)
-    found, unmapped = _boundaries(model, graph, outputs)
+    int8 = _int8_params(buf)
+    found, unmapped = _boundaries(model, graph, outputs, int8)
+    steps = {index: scale for index, (scale, _) in int8.items()}
+    steps.update({op.outputs[0]: int8[op.inputs[0]][0] for op in graph.operators
+                  if op.subgraph == 0 and op.op_type == "DEQUANTIZE" and op.inputs[0] in int8})
     taps = sorted({index for index, _ in found.values()})
     plain = parity._as_list(parity.run_interpreter(buf, inputs, kernel=kernel))
     tapped = parity._as_list(parity.run_interpreter(with_outputs(buf, taps), inputs, kernel=kernel))
     taps_exact = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(plain, tapped))
     order = outputs + [t for t in taps if t not in outputs]
-    values = dict(zip(order, tapped))
+    values = {index: _dequantized(value, int8.get(index)) for index, value in zip(order, tapped)}
 
     normal, flipped = {}, {}
     for keras_input in model.inputs:
         normal[str(id(keras_input))] = flipped[str(id(keras_input))] = _Value(tf.constant(inputs))
     forced = {str(id(k)) for k in model.inputs}
     successor = _fused_successors(model, found)
-    segments, pending, deferred = [], [], {}
+    segments, pending, deferred, reduced = [], [], {}, {}
     for depth in sorted(model._nodes_by_depth, reverse=True):
         for node in model._nodes_by_depth[depth]:
             if node.is_input:
@@ -291,6 +376,10 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
             flipped_args, flipped_kwargs = node.map_arguments(flipped)
             if _binarizes_input(layer) and node.flat_input_ids and node.flat_input_ids[0] not in forced:
                 flipped_args = (_tie_flipped(flipped_args[0], tie_rtol),) + tuple(flipped_args[1:])
+            raw = args[0] if isinstance(layer, Int8Range) else None  # the clone's value before rounding
+            summed = args[0] if isinstance(layer, _REDUCTIONS) else None  # a mean's round-off follows its input
+            if isinstance(layer, Int8Range) and node.flat_input_ids:
+                summed = reduced.get(node.flat_input_ids[0])  # an int8 mean's range keeps the mean's bound
             out = tf.nest.flatten(layer(*args, **kwargs))
             out_flipped = tf.nest.flatten(layer(*flipped_args, **flipped_kwargs))
             for output_id, a, b in zip(node.flat_output_ids, out, out_flipped):
@@ -298,8 +387,8 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                 if target is not None:
                     index, op_type = target
                     fb = values[index].reshape(a.shape)
-                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol))
-                    if segment.mismatches and output_id in successor:
+                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed))
+                    if segment.mismatches and output_id in successor and not isinstance(layer, Int8Range):
                         # the tensor may be this layer's successor's output (fused, named after this one)
                         deferred[successor[output_id]] = (target, segment)
                     else:
@@ -310,4 +399,6 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                         a = b = tf.constant(fb)
                         forced.add(output_id)
                 normal[output_id], flipped[output_id] = _Value(a), _Value(b)
+                if summed is not None:
+                    reduced[output_id] = summed
     return Diagnosis(tuple(segments), len(inputs), taps_exact, tuple(unmapped), rtol, tie_rtol, whole)

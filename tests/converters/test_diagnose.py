@@ -50,6 +50,7 @@ def test_convert_passes_a_flip_by_the_diagnosis(converted):
     model, result = converted
     assert not result.parity.passed and len(result.parity.outliers) >= 1  # the whole-output figures kept
     assert result.diagnosis is not None and result.diagnosis.passed
+    assert result.verified  # checked and agrees: by the diagnosis, the whole output failed
     assert result.diagnosis.mismatches == 0 and result.diagnosis.n_samples == 20
     assert "per-layer diagnosis explains every difference" in str(result)
 

@@ -165,4 +165,4 @@ def test_convert_folds_lists_and_checks_parity(tmp_path):
     assert "BatchNorms folded into binarizer thresholds: 2" in str(folded)
     assert folded.ops.count("MUL") == plain.ops.count("MUL") - 2
     assert folded.ops.count("ADD") == plain.ops.count("ADD") - 2
-    assert folded.parity is not None and folded.parity.passed
+    assert folded.parity is not None and folded.verified

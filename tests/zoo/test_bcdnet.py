@@ -352,8 +352,8 @@ def test_lce_conversion_every_binary_conv_is_bitpacked(zoo, name, embeddings):
     assert ops.bitpacked_share == 1.0 and not ops.unpacked_binary
     assert not ops.unpacked_outputs  # every re-binarized bconv output is bit-packed
     assert ops.macs_by_class["bitpacked"] == lq_ext.profile(model).bops
-    # a correct conversion leaves most samples at round-off; the few outliers the default
-    # tolerance allows are binarizer inputs within round-off of their threshold (lce.py)
-    assert result.parity.passed and result.parity.top1_agreement == 1.0
+    # a correct conversion leaves most samples at round-off; a sample beyond it carries a
+    # binarizer input flipped on round-off, which the per-layer diagnosis explains
+    assert result.verified and result.parity.top1_agreement == 1.0
     assert result.parity.median_rel_error < 1e-5
     print(result)

@@ -178,6 +178,6 @@ def test_lce_conversion_every_binary_conv_is_bitpacked(zoo):
     assert ops.bitpacked_share == 1.0
     assert not ops.unpacked_outputs  # every re-binarized bconv output is bit-packed
     assert ops.macs_by_class["bitpacked"] == lq_ext.profile(model).bops
-    assert result.parity.passed and result.parity.top1_agreement == 1.0
+    assert result.verified and result.parity.top1_agreement == 1.0
     assert result.parity.median_rel_error < 1e-5
     print(result)
