@@ -263,6 +263,19 @@ _REDUCTIONS = (
 )
 
 
+def _summed_terms(layer, x):
+    """What the round-off of ``layer``'s sums follows, or None: the input of a mean
+    (:data:`_REDUCTIONS`), or Σ|w|·|x| (+|b|) per output of a float ``Dense``, whose
+    output may be far smaller than its terms (they cancel) and which the activation after
+    it (ReLU, sigmoid, tanh: at most 1-Lipschitz) cannot magnify."""
+    if isinstance(layer, _REDUCTIONS):
+        return x
+    if type(layer) is tf.keras.layers.Dense:
+        terms = tf.tensordot(tf.abs(tf.cast(x, tf.float32)), tf.abs(layer.kernel), axes=1)
+        return terms + tf.abs(layer.bias) if layer.use_bias else terms
+    return None
+
+
 class _Value:
     """A tensor_dict entry that Node.map_arguments may pop any number of times."""
 
@@ -292,8 +305,9 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
     """(ties, mismatches, max |diff|, scale, step, elements one int8 step off) of one segment.
 
     Round-off is bounded by ``rtol`` times max |keras| (or max |tflite|) of the sample, or, for
-    a segment ending in a mean (:data:`_REDUCTIONS`), max |``summed``|, the values it averages:
-    summation error follows them, and a mean of large values that nearly cancel is small.
+    a segment ending in a sum (:func:`_summed_terms`: a mean, a float ``Dense``), max
+    |``summed``|, the size of its terms: summation error follows them, and a sum of large
+    terms that nearly cancel is small.
 
     An int8 tensor (``step`` > 0) may differ by one step where TFLite's integer arithmetic
     rounds the other way: where ``raw`` (the clone's value before its :class:`Int8Range`, if
@@ -377,7 +391,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
             if _binarizes_input(layer) and node.flat_input_ids and node.flat_input_ids[0] not in forced:
                 flipped_args = (_tie_flipped(flipped_args[0], tie_rtol),) + tuple(flipped_args[1:])
             raw = args[0] if isinstance(layer, Int8Range) else None  # the clone's value before rounding
-            summed = args[0] if isinstance(layer, _REDUCTIONS) else None  # a mean's round-off follows its input
+            summed = _summed_terms(layer, args[0]) if args else None  # what a sum's round-off follows
             if isinstance(layer, Int8Range) and node.flat_input_ids:
                 summed = reduced.get(node.flat_input_ids[0])  # an int8 mean's range keeps the mean's bound
             out = tf.nest.flatten(layer(*args, **kwargs))

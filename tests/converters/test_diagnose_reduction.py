@@ -25,3 +25,22 @@ def test_a_mean_of_nearly_cancelling_values_is_round_off(tmp_path):
     assert pool.op == "MEAN" and pool.max_abs_diff > DEFAULT_SEGMENT_RTOL * pool.scale, str(report)  # beyond the output's bound
     assert pool.max_abs_diff < DEFAULT_SEGMENT_RTOL * wide.scale  # within its input's
     assert report.passed and report.mismatches == 0, str(report)
+
+
+def test_a_dense_layer_of_nearly_cancelling_terms_is_round_off(tmp_path):
+    """The same for a float Dense (RealToBinaryNet's ``scaling_dense`` layers raised it): its
+    bound follows Σ|w|·|x|, the size of the terms it sums, not its small output."""
+    rng = np.random.default_rng(1)
+    inputs = tf.keras.Input((512,))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(8, activation="sigmoid", name="dense")(inputs))
+    half = rng.normal(size=(256, 8)).astype("float32") * 1000
+    model.get_layer("dense").set_weights([np.concatenate([half, -half * (1 + 1e-6)]), np.zeros(8, "float32")])
+    x = rng.uniform(-1, 1, size=(16, 256)).astype("float32")
+    samples = np.concatenate([x, x], axis=1)  # the two halves cancel up to 1e-6 of their terms
+    result = convert(model, tmp_path / "dense.tflite", samples=samples, verify=False)
+    report = diagnose(model, result.path, samples)
+    (dense,) = report.segments
+    terms = np.abs(samples) @ np.abs(model.get_layer("dense").get_weights()[0])
+    assert dense.max_abs_diff > DEFAULT_SEGMENT_RTOL * dense.scale, str(report)  # beyond the output's bound
+    assert dense.max_abs_diff < DEFAULT_SEGMENT_RTOL * terms.max() / 4  # sigmoid: at most 1/4 of the terms' error
+    assert report.passed and report.mismatches == 0, str(report)
