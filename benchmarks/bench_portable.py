@@ -1,9 +1,12 @@
 """The portable target against LCE: file size, TFLite Micro arena and latency.
 
     python benchmarks/bench_portable.py [--runs 50] [--output benchmarks/results/portable.md]
+    python benchmarks/bench_portable.py --trained [--output benchmarks/results/portable_trained.md]
 
 For BDNetMobileNet (α = 0.25) and its naive baseline at 32×32 (10 classes, random weights,
-seed 0; calibration: the 20 CIFAR-10 sample images), three conversions: LCE bit-packed
+seed 0; calibration: the 20 CIFAR-10 sample images) or, with ``--trained``, the trained
+Fashion-MNIST networks of ``tests/converters/fixtures`` (32×32×1; calibration: the first 500
+training images, the timed image the first test image), three conversions: LCE bit-packed
 (``engine="lce"``), LCE with full int8 (``int8=True``) and the portable target
 (``engine="builtin"``). Latency is the median of ``--runs`` single-image inferences on one
 thread after 5 warm-ups: LCE's interpreter for the LCE files (the only runtime that has
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 
@@ -29,7 +33,7 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter as LceInte
 
 from lq_ext.bench.compare import machine_description
 from lq_ext.bench.micro import arena_bytes, micro_interpreter
-from lq_ext.converters import convert
+from lq_ext.converters import Int8Options, convert
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import BDNetMobileNet
 
@@ -39,6 +43,22 @@ MODELS = {
     "bdnet_mobilenet α=0.25": dict(width_multiplier=0.25),
     "bdnet_mobilenet_naive α=0.25": dict(width_multiplier=0.25, baseline=True),
 }
+#: --trained: the fixtures' configs (experiments/portable_trained_fixtures.py), same order
+TRAINED = {"bdnet_mobilenet α=0.25": "bdnet", "bdnet_mobilenet_naive α=0.25": "naive"}
+
+
+def _model_and_inputs(name, kwargs, trained):
+    """``(model, timed image, int8 options or None)``: random weights and CIFAR calibration, or the
+    trained Fashion-MNIST network with Fashion-MNIST images."""
+    if not trained:
+        model = BDNetMobileNet(input_shape=(32, 32, 3), num_classes=10, **kwargs)
+        randomize_weights(model, seed=0)
+        return model, np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32), None
+    sys.path.insert(0, os.path.join(HERE, "..", "tests", "converters"))
+    from trained_fashion_mnist import fashion_images, trained_model
+
+    calibration, _ = fashion_images("train", 500)
+    return trained_model(TRAINED[name]), fashion_images("test", 1)[0], Int8Options(calibration=calibration)
 
 
 def _median_ms(step, runs):
@@ -89,19 +109,19 @@ def _cell(row, key, fmt="{:.2f}"):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--output", default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", default=None, help=f"default: {DEFAULT_OUTPUT} (--trained: portable_trained.md)")
+    parser.add_argument("--trained", action="store_true", help="the trained Fashion-MNIST fixtures")
     args = parser.parse_args(argv)
+    args.output = args.output or (DEFAULT_OUTPUT.replace(".md", "_trained.md") if args.trained else DEFAULT_OUTPUT)
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         for name, kwargs in MODELS.items():
-            model = BDNetMobileNet(input_shape=(32, 32, 3), num_classes=10, **kwargs)
-            randomize_weights(model, seed=0)
-            image = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
+            model, image, int8 = _model_and_inputs(name, kwargs, args.trained)
             files = {}
             for label, options in [
                 ("LCE bit-packed", dict()),
-                ("LCE bit-packed + int8", dict(int8=True)),
-                ("portable (builtin int8)", dict(engine="builtin")),
+                ("LCE bit-packed + int8", dict(int8=int8 or True)),
+                ("portable (builtin int8)", dict(engine="builtin", **({} if int8 is None else {"int8": int8}))),
             ]:
                 path = os.path.join(directory, f"{len(rows)}_{len(files)}.tflite")
                 result = convert(model, path, verify=False, **options)
@@ -118,7 +138,8 @@ def main(argv=None):
                 rows.append(row)
                 print(row, flush=True)
     lines = [
-        f"Measured by `benchmarks/bench_portable.py` on {machine_description()}; one run, "
+        f"Measured by `benchmarks/bench_portable.py{' --trained' if args.trained else ''}` on "
+        f"{machine_description()}; one run, "
         f"median of {args.runs} single-image inferences on one thread.",
         "",
         "| model | file | bytes | custom ops | LCE interpreter ms | LiteRT XNNPACK ms | LiteRT no XNNPACK ms | TFLite Micro (x86) ms | TFLite Micro arena bytes |",
