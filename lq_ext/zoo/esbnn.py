@@ -282,6 +282,7 @@ def ESResNet20(
     groups=1,
     for_lce=True,
     pad_values=1.0,
+    width_multiplier=1,
     name=None,
 ) -> tf.keras.Model:
     """CIFAR ResNet-20 with ES/G, the paper's CIFAR-10 ablation network (reconstruction).
@@ -293,13 +294,17 @@ def ESResNet20(
     a 3×3 max-pool (ImageNet ResNet stem, [I]), 224 → 14×14. Paper ablation settings:
     ES only ``tau=2, groups=1``; G only ``tau=1, groups=2`` (16 channels per group: LCE
     cannot run it, needs ``for_lce=False``); ES + G ``tau=2, groups=2``.
+    ``width_multiplier`` (a positive int or 0.25 / 0.5) scales every width of
+    :data:`RESNET20_WIDTHS` (0.5: 8/16/32, for small studies).
     """
+    check_choice("width_multiplier", width_multiplier, (0.25, 0.5, 1, 2, 3, 4))
+    widths = tuple(int(c * width_multiplier) for c in RESNET20_WIDTHS)
     args = ZooArgs(
         name or "es_resnet20", input_shape, input_tensor, weights, include_top, num_classes, pooling,
         classifier_activation,
     )
     return _build(
-        args, widths=RESNET20_WIDTHS, block=es_resnet_block, layout=_resnet_layout(RESNET20_WIDTHS, 3),
+        args, widths=widths, block=es_resnet_block, layout=_resnet_layout(widths, 3),
         tau=tau, groups=groups, for_lce=for_lce, pad_values=pad_values,
     )
 

@@ -63,6 +63,18 @@ def test_tau1_groups1_is_the_plain_network():
     assert model.get_layer("block9_conv2_bn").gamma.shape == (64,)
 
 
+def test_resnet20_width_multiplier_scales_widths_and_binary_cost():
+    # every binary conv's C_in·C_out, hence its BOPs, scales by the multiplier squared
+    full = ESResNet20(**SMALL, tau=2, groups=1)
+    half = ESResNet20(**SMALL, tau=2, groups=1, width_multiplier=0.5)
+    assert half.get_layer("stem_conv").filters == 8
+    assert half.get_layer("block9_conv2_conv").kernel.shape == (3, 3, 32 * 2, 32 // 2)
+    assert half.get_layer("head_slice").output_shape == (None, 8, 8, 32)
+    half_bops = lq_ext.profile(half).bops
+    assert half_bops * 4 == lq_ext.profile(full).bops
+    assert half_bops == lq_ext.profile(ESResNet20(**SMALL, tau=1, width_multiplier=0.5)).bops
+
+
 def test_reactnet_and_resnet18_layouts():
     reactnet = ESReActNet(**SMALL, tau=2, groups=2)
     convs = _es_convs(reactnet)
@@ -97,6 +109,8 @@ def test_registry_input_tensor_and_no_top():
         (dict(for_lce=1), r"for_lce must be True or False"),
         (dict(pad_values=0.5), r"pad_values must be one of"),
         (dict(weights="imagenet"), r"No pretrained lq_ext weights"),
+        (dict(width_multiplier=0.3), r"width_multiplier must be one of \[0.25, 0.5, 1, 2, 3, 4\], got width_multiplier=0.3"),
+        (dict(width_multiplier=0.5, tau=2, groups=2), r"8 input channels per group|16 input channels per group"),
     ],
 )
 def test_bad_arguments_give_clear_errors(kwargs, match):
