@@ -26,11 +26,9 @@ from pathlib import Path
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 
 # isort: split
-import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
 from lq_ext.bench.compare import machine_description
-from lq_ext.bench.micro import arena_bytes, micro_interpreter
+from lq_ext.bench.runtimes import litert_outputs, micro_outputs
 from lq_ext.converters import Int8Options, convert
 from lq_ext.converters.parity import run_interpreter
 
@@ -39,28 +37,6 @@ sys.path.insert(0, str(HERE.parent / "tests" / "converters"))
 from trained_fashion_mnist import fashion_images, record, trained_model  # noqa: E402
 
 RESULTS = HERE / "results" / "portable_trained.jsonl"
-
-
-def run_litert(flatbuffer, images):
-    interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    outputs = []
-    for image in images:
-        interpreter.set_tensor(source["index"], image[None])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"])[0].copy())
-    return np.array(outputs)
-
-
-def run_micro(flatbuffer, images):
-    interpreter = micro_interpreter(flatbuffer)
-    outputs = []
-    for image in images:
-        interpreter.set_input(image[None], 0)
-        interpreter.invoke()
-        outputs.append(interpreter.get_output(0)[0].copy())
-    return np.array(outputs), arena_bytes(interpreter)
 
 
 def measure(config, calibration, test, labels, n_micro):
@@ -81,11 +57,11 @@ def measure(config, calibration, test, labels, n_micro):
         int8_file, portable_file = (Path(result.path).read_bytes() for result in (int8, portable))
     row["int8_lce"] = {**figures(run_interpreter(int8_file, test).argmax(1)), "bytes": len(int8_file),
                        "custom_ops": list(int8.ops.custom_ops)}  # fmt: skip
-    row["portable_litert"] = {**figures(run_litert(portable_file, test).argmax(1)), "bytes": len(portable_file),
+    row["portable_litert"] = {**figures(litert_outputs(portable_file, test).argmax(1)), "bytes": len(portable_file),
                               "custom_ops": list(portable.ops.custom_ops), "ops": list(portable.ops.builtin_ops)}  # fmt: skip
-    micro, arena = run_micro(portable_file, test[:n_micro])
+    micro, arena = micro_outputs(portable_file, test[:n_micro])
     row["portable_micro"] = {**figures(micro.argmax(1)), "arena_bytes": arena}
-    row["portable_litert_first_micro"] = figures(run_litert(portable_file, test[:n_micro]).argmax(1))
+    row["portable_litert_first_micro"] = figures(litert_outputs(portable_file, test[:n_micro]).argmax(1))
     row["machine"] = machine_description()
     row["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     row["minutes"] = round((time.time() - started) / 60, 1)

@@ -6,7 +6,8 @@ Modules: ``interpreter`` (the Python Interpreter), ``tool`` (:func:`run_tool`),
 ``results`` (:class:`ToolResult` and its parts), ``tool_output`` (the parser),
 ``runner`` (local and SSH process control), ``compare`` (model tables), ``paired``
 (models timed in alternating rounds, ratios with intervals: :func:`paired_latency`),
-``op_profile`` (per-op and per-op-type latency from one-op graphs), ``plot`` (latency vs OPs).
+``op_profile`` (per-op and per-op-type latency from one-op graphs), ``plot`` (latency vs OPs),
+``micro`` and ``runtimes`` (a portable file's outputs in LiteRT and TFLite Micro, and its arena).
 Guide: docs/guides/benchmarks.md
 """
 

@@ -5,7 +5,6 @@ import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from converter_models import BINARY, build_int8_bnn, build_small_bnn, randomize_batchnorm, uniform_images
 
 # Imported here, not on the CLI's first use: lq_ext.bench.compare (imported by the commands)
@@ -13,7 +12,7 @@ from converter_models import BINARY, build_int8_bnn, build_small_bnn, randomize_
 # kept the fake there (a later demo test in the same worker then wrote nothing).
 import lq_ext.cli.commands  # noqa: F401
 import lq_ext.converters
-from lq_ext.bench.micro import arena_bytes, micro_interpreter
+from lq_ext.bench.runtimes import litert_outputs, micro_outputs
 from lq_ext.cli import main
 from lq_ext.converters import Int8Options, convert
 from lq_ext.converters.int8 import int8_model
@@ -21,30 +20,6 @@ from lq_ext.converters.int8.binary import portable_model, sign_magnitude
 from lq_ext.converters.parity import run_interpreter
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import BDNetMobileNet
-
-
-def run_litert(flatbuffer, inputs, xnnpack=True):
-    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = Interpreter(model_content=flatbuffer, experimental_op_resolver_type=resolver)
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    outputs = []
-    for sample in inputs:
-        interpreter.set_tensor(source["index"], sample[None])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"])[0])
-    return np.array(outputs)
-
-
-def run_micro(flatbuffer, inputs):
-    """TFLite Micro's outputs and the arena bytes its recording allocator reports."""
-    interpreter = micro_interpreter(flatbuffer)
-    outputs = []
-    for sample in inputs:
-        interpreter.set_input(sample[None].astype(np.float32), 0)
-        interpreter.invoke()
-        outputs.append(interpreter.get_output(0)[0].copy())
-    return np.array(outputs), arena_bytes(interpreter)
 
 
 def binary_conv_model(kernel_quantizer="ste_sign", batchnorm=False):
@@ -90,11 +65,11 @@ def test_binary_conv_is_exact_in_integers(kernel_quantizer, batchnorm, tmp_path)
     # without BN the outputs are integer sums and a step < 0.5: an error below 0.6 step
     # means every int32 sum was exact (one ±1 product off would be ≥ 1 − 0.3 away)
     assert batchnorm or step < 0.5
-    portable = run_litert(flatbuffer, images)
+    portable = litert_outputs(flatbuffer, images)
     assert np.abs(portable - expected).max() <= 0.6 * step
     # TFLite Micro's reference kernels requantize in fixed point, LiteRT's XNNPACK in
     # float: both round the exact sums to the nearest step, up to ties (measured: 0.52 step)
-    micro, _ = run_micro(flatbuffer, images)
+    micro, _ = micro_outputs(flatbuffer, images)
     assert np.abs(micro - expected).max() <= 0.6 * step
     # LCE's bit-packed LceBconv2d on the same inputs (float output: the exact sums)
     bitpacked = convert(model, tmp_path / "lce.tflite", samples=images)
@@ -122,8 +97,8 @@ def test_binary_dense_with_batchnorm_is_an_int8_conv(tmp_path):
     with open(result.path, "rb") as handle:
         flatbuffer = handle.read()
     expected = model.predict(vectors, verbose=0)
-    assert np.abs(run_litert(flatbuffer, vectors) - expected).max() <= 0.6 * (high - low) / 255
-    assert np.abs(run_micro(flatbuffer, vectors)[0] - expected).max() <= 0.6 * (high - low) / 255
+    assert np.abs(litert_outputs(flatbuffer, vectors) - expected).max() <= 0.6 * (high - low) / 255
+    assert np.abs(micro_outputs(flatbuffer, vectors)[0] - expected).max() <= 0.6 * (high - low) / 255
 
 
 def test_sign_magnitude_recognises_plain_signs_only():
@@ -174,13 +149,13 @@ def test_bdnet_portable_runs_in_litert_and_tflite_micro(bdnet_portable, bdnet_im
     # LiteRT's optimized int8 kernels and TFLite Micro's reference ones round a few values
     # one step apart, and this deep BNN with random weights turns such a step into sign
     # flips: most samples agree exactly
-    litert = run_litert(flatbuffer, bdnet_images, xnnpack=False)
-    micro, arena = run_micro(flatbuffer, bdnet_images)
+    litert = litert_outputs(flatbuffer, bdnet_images, xnnpack=False)
+    micro, arena = micro_outputs(flatbuffer, bdnet_images)
     assert np.all(micro == litert, axis=1).mean() >= 0.75
     assert (micro.argmax(1) == litert.argmax(1)).mean() >= 0.75
     assert 10_000 < arena < 300_000  # measured: 172,368 bytes
     np.testing.assert_allclose(litert.sum(1), 1.0, atol=0.05)
-    assert run_litert(flatbuffer, bdnet_images).shape == litert.shape
+    assert litert_outputs(flatbuffer, bdnet_images).shape == litert.shape
 
 
 def test_portable_rewrite_is_exact_in_keras():

@@ -6,40 +6,16 @@ import hashlib
 
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from trained_fashion_mnist import FIXTURES, fashion_images, record, trained_model
 
 import lq_ext.converters.conversion as conversion_module
-from lq_ext.bench.micro import arena_bytes, micro_interpreter
+from lq_ext.bench.runtimes import litert_outputs, micro_outputs
 from lq_ext.converters import Int8Options, convert
 from lq_ext.converters.parity import run_interpreter
 
 CALIBRATION = 200  # training images (docs/results/int8.md: 500; 200 to save time)
 TEST = 200  # test images
 MICRO = 100  # of them in TFLite Micro (x86 reference kernels: ~30 ms an image)
-
-
-def run_litert(flatbuffer, inputs, xnnpack=True):
-    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = Interpreter(model_content=flatbuffer, experimental_op_resolver_type=resolver)
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    outputs = []
-    for sample in inputs:
-        interpreter.set_tensor(source["index"], sample[None])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"])[0])
-    return np.array(outputs)
-
-
-def run_micro(flatbuffer, inputs):
-    interpreter = micro_interpreter(flatbuffer)
-    outputs = []
-    for sample in inputs:
-        interpreter.set_input(sample[None], 0)
-        interpreter.invoke()
-        outputs.append(interpreter.get_output(0)[0].copy())
-    return np.array(outputs), arena_bytes(interpreter)
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +76,12 @@ def outputs(model, portable, images):
     TFLite Micro on the test images, and TFLite Micro's arena."""
     _, flatbuffer, clone = portable
     test = images[1]
-    micro, arena = run_micro(flatbuffer, test[:MICRO])
+    micro, arena = micro_outputs(flatbuffer, test[:MICRO])
     return dict(
         float=model.predict(test, verbose=0),
         clone=clone.predict(test, verbose=0),
-        litert=run_litert(flatbuffer, test),
-        litert_ref=run_litert(flatbuffer, test, xnnpack=False),
+        litert=litert_outputs(flatbuffer, test),
+        litert_ref=litert_outputs(flatbuffer, test, xnnpack=False),
         micro=micro,
         arena=arena,
         test=test,
