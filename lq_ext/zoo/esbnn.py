@@ -294,7 +294,7 @@ def ESResNet20(
     a 3×3 max-pool (ImageNet ResNet stem, [I]), 224 → 14×14. Paper ablation settings:
     ES only ``tau=2, groups=1``; G only ``tau=1, groups=2`` (16 channels per group: LCE
     cannot run it, needs ``for_lce=False``); ES + G ``tau=2, groups=2``.
-    ``width_multiplier`` (a positive int or 0.25 / 0.5) scales every width of
+    ``width_multiplier`` (0.25, 0.5, 1, 2, 3 or 4) scales every width of
     :data:`RESNET20_WIDTHS` (0.5: 8/16/32, for small studies).
     """
     check_choice("width_multiplier", width_multiplier, (0.25, 0.5, 1, 2, 3, 4))
