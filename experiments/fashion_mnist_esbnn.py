@@ -25,7 +25,6 @@ name         τ     groups  what it is
 ``tau2_g2`` needs ``--width 1`` (LCE: 32 input channels per group) and trains very
 slowly on CPU (TensorFlow's grouped-conv gradient: ~110 s a step of 128 images at width
 0.5 on the loaded 2-core machine, against ~2 s for ``tau2``); see the results page.
-Run with ``TF_USE_LEGACY_KERAS=1`` in the environment (TensorFlow is imported first).
 """
 
 from __future__ import annotations

@@ -15,10 +15,13 @@ import platform
 import time
 from pathlib import Path
 
+# isort: split
+import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
-import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 from lq_ext import training
 from lq_ext.bench.compare import require_matplotlib
 from lq_ext.data import dataset_info, load_dataset

@@ -31,10 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: split
+import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 
-import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 from lq_ext.converters import Int8Distillation, Int8Options, ParityError, convert, inspect
 from lq_ext.converters.int8.tuning import DEFAULT_LEARNING_RATE
 from lq_ext.converters.parity import run_interpreter
