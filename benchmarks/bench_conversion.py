@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 import numpy as np
 import tensorflow as tf
 
-from lq_ext.bench.compare import machine_description
+from lq_ext.bench.compare import command_line, machine_description
 from lq_ext.converters._flatbuffer import parse
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.converters.parity import Interpreter
@@ -121,7 +120,7 @@ def main(argv=None) -> int:
     table = markdown_table(rows)
     header = (
         f"Machine: {machine_description()}; load average at the end {os.getloadavg()[0]:.2f}.\n"
-        f"Command: `python {' '.join(shlex.quote(a) for a in [os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))}`\n"
+        f"Command: `{command_line(__file__, argv)}`\n"
     )
     print(header + "\n" + table)
     if args.output:

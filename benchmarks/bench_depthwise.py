@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import importlib.metadata
 import os
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from lq_ext.bench import run
-from lq_ext.bench.compare import machine_description
+from lq_ext.bench.compare import command_line, machine_description
 from lq_ext.cli import _shape as parse_shape  # the CLI's H,W,C parser
 from lq_ext.converters import convert
 from lq_ext.layers import BinaryDepthwiseConv2D
@@ -193,9 +192,7 @@ def main(argv=None):
         )
         rows.append((spec, *measured))
 
-    command = "python benchmarks/bench_depthwise.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
+    command = command_line(__file__, argv)
     config = specs[0].config
     load_end = os.getloadavg()[0]
     record = "\n".join(

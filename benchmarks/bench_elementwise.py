@@ -24,7 +24,6 @@ import argparse
 import gc
 import inspect as pyinspect
 import os
-import shlex
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 # isort: split
 import tensorflow as tf
 
-from lq_ext.bench.compare import machine_description
+from lq_ext.bench.compare import check_model_names, command_line, machine_description
 from lq_ext.converters import convert
 from lq_ext.data import load_samples, preprocess
 from lq_ext.fake_quant import calibrate, uncalibrated
@@ -133,11 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="markdown file to write ('' for none)")
     args = parser.parse_args(argv)
     names = args.models.split(",") if args.models else list_models()
-    for name in names:
-        try:
-            get_model_spec(name)
-        except KeyError as error:
-            parser.error(str(error.args[0]))
+    check_model_names(parser, names)
     if args.fold_elementwise and "fold_elementwise" not in pyinspect.signature(convert).parameters:
         parser.error("--fold-elementwise: this lq_ext's convert() has no fold_elementwise option")
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -147,11 +142,7 @@ def main(argv=None) -> int:
             rows.append(measure(name, size, fold=args.fold_elementwise))
             print(markdown_table(rows[-1:]).splitlines()[2], flush=True)  # the model's row
     table = markdown_table(rows)
-    argv_shown = argv if argv is not None else sys.argv[1:]
-    header = (
-        f"Machine: {machine_description()}.\n"
-        f"Command: `python {' '.join(shlex.quote(a) for a in ['benchmarks/bench_elementwise.py', *argv_shown])}`\n"
-    )
+    header = f"Machine: {machine_description()}.\nCommand: `{command_line(__file__, argv)}`\n"
     print(header + "\n" + table)
     if args.output:
         with open(args.output, "w") as handle:

@@ -24,13 +24,13 @@ import time
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 from lq_ext.bench.compare import (
     benchmark_models,
+    check_model_names,
     machine_description,
     markdown_table,
     plot_latency_vs_ops,
     require_matplotlib,
 )
 from lq_ext.cli import _shape as parse_shape  # the CLI's H,W,C parser
-from lq_ext.zoo import get_model_spec
 
 MODELS = (
     "bdnet_mobilenet",
@@ -74,11 +74,7 @@ def main(argv=None):
     parser.add_argument("--no-int8", dest="int8", action="store_false", help="skip the full-int8 conversion of each model")
     args = parser.parse_args(argv)
     input_shape = args.input_shape
-    for name in args.models:
-        try:
-            get_model_spec(name)
-        except KeyError as error:
-            parser.error(str(error.args[0]))
+    check_model_names(parser, args.models)
     if args.plot:  # fail before an hour of benchmarking, not after
         try:
             require_matplotlib()

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from lq_ext.bench.compare import machine_description
+from lq_ext.bench.compare import check_model_names, machine_description
 from lq_ext.bench.op_profile import profile_ops
 from lq_ext.cli import parse_shape  # the CLI's H,W,C parser
 from lq_ext.converters import convert
@@ -79,11 +79,7 @@ def main(argv=None):
                         help="cpu (default): CPU time of this process, not inflated by other jobs; wall: wall time")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="markdown file to write ('' for none)")
     args = parser.parse_args(argv)
-    for name in args.models:
-        try:
-            get_model_spec(name)
-        except KeyError as error:
-            parser.error(str(error.args[0]))
+    check_model_names(parser, args.models)
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_start = _load()

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from lq_ext.bench.compare import machine_description
+from lq_ext.bench.compare import check_model_names, machine_description
 from lq_ext.bench.paired import paired_latency
 from lq_ext.cli import parse_shape  # the CLI's H,W,C parser
 from lq_ext.converters import convert
@@ -69,11 +69,7 @@ def main(argv=None):
     parser.add_argument("--int8", action="store_true", help="also time each model's full-int8 conversion")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="markdown file to write ('' for none)")
     args = parser.parse_args(argv)
-    for name in args.models:
-        try:
-            get_model_spec(name)
-        except KeyError as error:
-            parser.error(str(error.args[0]))
+    check_model_names(parser, args.models)
     reference = args.reference or args.models[-1]
     if reference not in args.models:
         parser.error(f"--reference {reference} is not one of --models {args.models}")

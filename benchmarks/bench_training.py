@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from lq_ext.bench.compare import machine_description
+from lq_ext.bench.compare import command_line, machine_description
 from lq_ext.bench.paired import Interval, bootstrap_median
 from lq_ext.graph import all_layers, map_layers
 from lq_ext.layers import BinaryDepthwiseConv2D
@@ -253,7 +252,7 @@ def main(argv=None) -> int:
     names = args.models.split(",") if args.models else list_models()
     rows, ablated = [], []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    command = " ".join(shlex.quote(a) for a in [os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))
+    command = command_line(__file__, argv)
     for name in names:
         rows.append(measure(name, args))
         print(markdown_table(rows[-1:]).splitlines()[2], flush=True)  # the model's row
@@ -266,7 +265,7 @@ def main(argv=None) -> int:
             f"TensorFlow {tf.__version__}.\n"
             f"Batch {args.batch} of {args.size}×{args.size}×3, {args.classes} classes; {args.warmup} warm-up steps, "
             f"{args.rounds} rounds × {args.steps} steps per model.\n"
-            f"Command: `python {command}`\n"
+            f"Command: `{command}`\n"
         )
         if args.output:  # rewritten after every model: a stopped run keeps its rows
             with open(args.output, "w") as handle:

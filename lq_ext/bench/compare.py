@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import shlex
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -79,6 +81,26 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def command_line(script: str, argv=None) -> str:
+    """``python <script> <argv>`` for a benchmark record: the script's path from the
+    repository root (the directory above its folder), the arguments (default: this
+    process's) shell-quoted."""
+    path = os.path.abspath(script)
+    root = os.path.dirname(os.path.dirname(path))
+    arguments = sys.argv[1:] if argv is None else argv
+    return " ".join(shlex.quote(a) for a in ["python", os.path.relpath(path, root), *arguments])
+
+
+def check_model_names(parser, names) -> None:
+    """Exit through ``parser.error`` (status 2, the registry's message and suggestion) at the
+    first of ``names`` that is not a registered model."""
+    for name in names:
+        try:
+            get_model_spec(name)
+        except KeyError as error:
+            parser.error(str(error.args[0]))
 
 
 def lce_alone_model(model):

@@ -1,9 +1,12 @@
+import argparse
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from lq_ext.bench import BenchResult, run
+from lq_ext.bench.compare import check_model_names, command_line
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.quantizers import RSign
 
@@ -209,3 +212,13 @@ def test_plot_latency_vs_ops(tmp_path):
         return
     path = plot_latency_vs_ops(rows, tmp_path / "plot.png")
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_command_line_and_model_name_check_of_the_benchmark_scripts(tmp_path):
+    script = tmp_path / "repo" / "benchmarks" / "bench_x.py"
+    assert command_line(str(script), ["--models", "a b", "--runs", "3"]) == "python benchmarks/bench_x.py --models 'a b' --runs 3"
+    parser = argparse.ArgumentParser(prog="bench_x")
+    check_model_names(parser, ["bdnet_mobilenet", "quicknet_small"])  # registered: no exit
+    with pytest.raises(SystemExit) as exit_info:
+        check_model_names(parser, ["bdnet_mobilenet", "bdnet_mobilnet"])
+    assert exit_info.value.code == 2
