@@ -35,7 +35,11 @@ from lq_ext.training.strategies import is_chief, remove_write_dir, worker_write_
 
 WORKER = Path(__file__).with_name("multi_worker_worker.py")
 ROOT = WORKER.parents[2]
-TIMEOUT = 240  # seconds for any one phase; a healthy one takes well under a minute
+# Seconds for any one phase, a guard against collective ops hanging on a dead peer. A
+# phase takes under a minute alone; in CI, five TensorFlow processes share 2 cores with
+# the other xdist worker (one CI run passed 240 s, its log lost; a hang on a port two
+# pairs shared is also possible, which Cluster now rules out).
+TIMEOUT = 600
 
 
 def _free_ports(count):
@@ -52,8 +56,11 @@ def _free_ports(count):
 class Cluster:
     """Worker processes, each in its own process group, killed at :meth:`close`."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, pairs):
         self.tmp_path, self.processes = tmp_path, []
+        # every pair's ports drawn at once, so that no two pairs share one: gRPC servers
+        # bind with SO_REUSEPORT, and two clusters on one port would talk to each other
+        self.ports = iter(_free_ports(2 * pairs))
 
     def start(self, name, strategy, output_dir, tf_config=None, kill_at=None):
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -75,7 +82,7 @@ class Cluster:
 
     def start_pair(self, name, output_dir, kill_worker_1_at=None):
         """Two workers (worker 0 is the chief) of one cluster on fresh loopback ports."""
-        hosts = [f"localhost:{port}" for port in _free_ports(2)]
+        hosts = [f"localhost:{next(self.ports)}" for _ in range(2)]
         return [
             self.start(
                 f"{name}{index}", "multi_worker", output_dir,
@@ -89,13 +96,15 @@ class Cluster:
         deadline = time.monotonic() + TIMEOUT
         while process.poll() is None:
             if time.monotonic() > deadline:
+                log = self.output(process)  # before close() closes the log
                 self.close()
-                pytest.fail(f"{process.name} did not finish in {TIMEOUT} s:\n{self.output(process)}")
+                pytest.fail(f"{process.name} did not finish in {TIMEOUT} s:\n{log}")
             time.sleep(0.2)
         return process.returncode
 
     def output(self, process):
-        process.log.flush()
+        if not process.log.closed:
+            process.log.flush()
         return (self.tmp_path / f"{process.name}.log").read_text()[-4000:]
 
     def kill(self, process):
@@ -123,7 +132,7 @@ def runs(tmp_path_factory):
     """One worker; two workers; two workers with worker 1 killed in epoch 2, then the
     cluster restarted. The first three side by side (2 cores)."""
     tmp_path = tmp_path_factory.mktemp("multi_worker")
-    cluster = Cluster(tmp_path)
+    cluster = Cluster(tmp_path, pairs=3)
     dirs = {name: tmp_path / name for name in ("single", "pair", "killed")}
     try:
         single = cluster.start("single", "default", dirs["single"])
