@@ -15,7 +15,7 @@ at :89-120 and :174-186, :614, :666):
 - Forward: ``sign(w)`` if ``T < 1e-7`` (``bnext.py:107-108``), else
   ``clamp(w / max(T, 1e-8), −1, 1)`` (``bnext.py:110``); no scale (mean|w|) multiplies
   either: the BatchNorm after the conv absorbs it. Evaluation uses the same value
-  (``bnext.py:125-126``): a model validated mid-schedule is not binary.
+  (``bnext.py:115-116``): a model validated mid-schedule is not binary.
 - Backward: the identity (straight-through ``q.detach() − w.detach() + w``,
   ``bnext.py:111,114``): no gradient through the clamp, no |w| mask. The latent weights
   are clamped in place to ±1.5 in every training forward (``bnext.py:102-103``: here the
