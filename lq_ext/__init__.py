@@ -8,7 +8,18 @@ from lq_ext._env import ensure_legacy_keras
 
 ensure_legacy_keras()
 
-from lq_ext import bench, callbacks, converters, data, fake_quant, layers, quantizers, training, zoo  # noqa: E402
+from lq_ext import (  # noqa: E402
+    bench,
+    callbacks,
+    converters,
+    data,
+    fake_quant,
+    layers,
+    progressive,
+    quantizers,
+    training,
+    zoo,
+)
 from lq_ext.metrics import ModelCost, profile, summary  # noqa: E402
 
 __version__ = "0.1.0"
@@ -22,6 +33,7 @@ __all__ = [
     "fake_quant",
     "layers",
     "profile",
+    "progressive",
     "quantizers",
     "summary",
     "training",

@@ -81,6 +81,21 @@ def check_model_arguments(spec, kwargs, parser) -> None:
         parser.error(f"{flags[key]}: model {spec.name!r} has no width_multiplier argument")
 
 
+def progressive_kwargs(spec, recipe, recipe_name, parser) -> dict:
+    """The model arguments a recipe with progressive weight binarization
+    (``weight_temperature_decay``, BNext) needs: ``kernel_quantizer="progressive"``; a usage
+    error (exit 2) for a model without that option. ``{}`` for every other recipe."""
+    if recipe.weight_temperature_decay is None:
+        return {}
+    if _accepts(spec.fn, "kernel_quantizer") is not True:
+        parser.error(
+            f"--recipe {recipe_name} anneals ProgressiveSign kernels (weight_temperature_decay="
+            f"{recipe.weight_temperature_decay}); model {spec.name!r} has no kernel_quantizer="
+            f"'progressive' option (es_bnext_tiny has)"
+        )
+    return {"kernel_quantizer": "progressive"}
+
+
 def _for_cli(error):
     """``error`` with its message on one line (the CLI prints errors on one line) and the
     library's ``overwrite=True`` advice as the flag ``--overwrite``."""
@@ -137,6 +152,7 @@ def run_train(args) -> None:
     # its collective ops and waits for the cluster of TF_CONFIG here.
     strategy = resolve_strategy(args.strategy)
     check_model_arguments(spec, model_kwargs, parser)
+    model_kwargs.update(progressive_kwargs(spec, recipe, args.recipe, parser))
     output_dir = Path(args.output_dir)  # a finished run there is refused by train()
     if args.teacher is not None and not os.path.exists(args.teacher):
         raise FileNotFoundError(f"--teacher {args.teacher}: no such model file or SavedModel directory.")

@@ -12,6 +12,7 @@ unless asked). Guide: docs/guides/conversion.md; int8 mode: docs/guides/int8.md.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 from lq_ext._validate import check_bool, check_choice
@@ -35,6 +36,7 @@ from lq_ext.converters.verify import (
     int8_agreement,
     parity_inputs,
 )
+from lq_ext.progressive import hard_sign
 
 __all__ = ["ConversionResult", "convert"]
 
@@ -67,6 +69,9 @@ class ConversionResult:
             (``parity`` then holds the failed whole-output figures); None otherwise.
             ``verified`` is True in both cases: read it, not ``parity.passed``, for "checked
             and agrees".
+        hardened_layers: the layers whose :class:`~lq_ext.progressive.ProgressiveSign`
+            kernels were still soft (temperature ≥ 1e-7, ``clamp(w/T, −1, 1)``): converted,
+            and checked, as the hard-sign twin (the same model at T = 0); empty if none.
     """
 
     path: str
@@ -83,6 +88,7 @@ class ConversionResult:
     via: str = "graphdef"
     fallback_reason: str | None = None
     diagnosis: Diagnosis | None = None
+    hardened_layers: tuple[str, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -106,6 +112,8 @@ class ConversionResult:
             )
         if self.folded_layers:
             head += f"\nKernel quantizers folded to ±1 kernels and a scale: {', '.join(self.folded_layers)}"
+        if self.hardened_layers:
+            head += f"\n{_soft_kernels_message(self.hardened_layers)}"
         if self.folded_batchnorms:
             head += f"\nBatchNorms folded into binarizer thresholds: {len(self.folded_batchnorms)}"
         if self.int8_plan is not None:
@@ -134,6 +142,15 @@ class ConversionResult:
                 f"{a.max_abs_error:.3g} (max relative {a.max_rel_error:.3g})"
             )
         return "\n".join(lines)
+
+
+def _soft_kernels_message(layers) -> str:
+    return (
+        f"{len(layers)} layer(s) with progressively binarized kernels not yet binary (temperature "
+        f">= 1e-7: clamp(w/T, -1, 1)) were converted with sign(w) kernels, and parity checked "
+        f"against the same model at temperature 0 (its hard-sign twin): {', '.join(layers[:5])}"
+        f"{', ...' if len(layers) > 5 else ''}"
+    )
 
 
 def _int8_clone(model, converted, options: Int8Options, calibration):
@@ -258,47 +275,52 @@ def convert(
     if verify or (options is not None and options.calibration is None):
         inputs, description = parity_inputs(model, samples)
 
-    # prepare: what is converted in place of the model
-    converted, bconv_dense, folded, folded_batchnorms, plan = model, (), (), (), None
-    if engine == "lce" and binary_dense == "bconv":
-        converted, bconv_dense = binary_dense_as_bconv(model)
-    if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
-        converted, folded = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
-    if engine == "lce" and fold_elementwise and options is None:
-        converted, folded_batchnorms = fold_batchnorm_thresholds(converted)
-    if options is not None:
-        calibration_images = inputs if options.calibration is None else options.calibration
-        converted, plan = _int8_clone(model, converted, options, calibration_images)
-    if engine == PORTABLE:
-        converted, plan = portable_clone(converted, plan)
+    # A progressively binarized model (BNext's ProgressiveSign) is converted, and checked,
+    # in its hard-sign state: LCE bit-packs ±1 kernels only.
+    with hard_sign(model) as hardened:
+        if hardened:
+            warnings.warn(_soft_kernels_message(hardened), stacklevel=2)
+        # prepare: what is converted in place of the model
+        converted, bconv_dense, folded, folded_batchnorms, plan = model, (), (), (), None
+        if engine == "lce" and binary_dense == "bconv":
+            converted, bconv_dense = binary_dense_as_bconv(model)
+        if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
+            converted, folded = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
+        if engine == "lce" and fold_elementwise and options is None:
+            converted, folded_batchnorms = fold_batchnorm_thresholds(converted)
+        if options is not None:
+            calibration_images = inputs if options.calibration is None else options.calibration
+            converted, plan = _int8_clone(model, converted, options, calibration_images)
+        if engine == PORTABLE:
+            converted, plan = portable_clone(converted, plan)
 
-    made = to_flatbuffer(converted, engine=engine, target=target, via=via)
-    flatbuffer = made.data
-    ops = dataclasses.replace(inspect(flatbuffer), source=path)
-    if engine == PORTABLE:
-        check_builtin_only(ops)
+        made = to_flatbuffer(converted, engine=engine, target=target, via=via)
+        flatbuffer = made.data
+        ops = dataclasses.replace(inspect(flatbuffer), source=path)
+        if engine == PORTABLE:
+            check_builtin_only(ops)
 
-    parity = agreement = diagnosis = None
-    if verify:
-        kernel = "indirect_bgemm" if ops.has_grouped_bconv else "optimized"
-        defaults = FLOAT_TOLERANCES if plan is None else options.tolerances(plan.output_step)
-        tolerances = defaults.overridden(rtol=rtol, **given)
-        reference = model if plan is None else converted
-        try:
-            parity = check_parity(
-                model, reference, flatbuffer, inputs, description, tolerances, kernel=kernel, engine=engine, path=path
-            )
-        except ParityError as error:
-            if not diagnosable(converted):  # int8 mode: `converted` is the int8 clone
-                raise
-            diagnosis = diagnose(converted, flatbuffer, inputs, kernel=kernel, whole=error.report)
-            error.diagnosis = diagnosis
-            if not diagnosis.passed:
-                error.args = (f"{error.args[0]}\n{diagnosis.format(whole=False)}",)
-                raise
-            parity = error.report
-        if plan is not None:
-            agreement = int8_agreement(model, flatbuffer, inputs, description, rtol=rtol, kernel=kernel)
+        parity = agreement = diagnosis = None
+        if verify:
+            kernel = "indirect_bgemm" if ops.has_grouped_bconv else "optimized"
+            defaults = FLOAT_TOLERANCES if plan is None else options.tolerances(plan.output_step)
+            tolerances = defaults.overridden(rtol=rtol, **given)
+            reference = model if plan is None else converted
+            try:
+                parity = check_parity(
+                    model, reference, flatbuffer, inputs, description, tolerances, kernel=kernel, engine=engine, path=path
+                )
+            except ParityError as error:
+                if not diagnosable(converted):  # int8 mode: `converted` is the int8 clone
+                    raise
+                diagnosis = diagnose(converted, flatbuffer, inputs, kernel=kernel, whole=error.report)
+                error.diagnosis = diagnosis
+                if not diagnosis.passed:
+                    error.args = (f"{error.args[0]}\n{diagnosis.format(whole=False)}",)
+                    raise
+                parity = error.report
+            if plan is not None:
+                agreement = int8_agreement(model, flatbuffer, inputs, description, rtol=rtol, kernel=kernel)
 
     write_atomically(flatbuffer, path, overwrite)
     return ConversionResult(
@@ -316,4 +338,5 @@ def convert(
         via=made.via,
         fallback_reason=made.fallback_reason,
         diagnosis=diagnosis,
+        hardened_layers=hardened,
     )

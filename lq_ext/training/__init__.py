@@ -10,11 +10,13 @@
 - :class:`WarmupDecay`, :func:`make_optimizer`, :class:`GroupedAdamW`: schedules and
   optimizers (decay groups, β₂, global-norm clipping).
 - :class:`WeightBinarization`: PokeBNN's delayed weight binarization (a Keras callback).
+- :class:`ProgressiveBinarization`: BNext's progressive weight binarization, the
+  temperature of :class:`lq_ext.progressive.ProgressiveSign` per epoch (a Keras callback).
 
 Guide: docs/guides/training.md.
 """
 
-from lq_ext.training.callbacks import WeightBinarization, weight_switches
+from lq_ext.training.callbacks import ProgressiveBinarization, WeightBinarization, weight_switches
 from lq_ext.training.distillation import DistillationModel, distribution_loss
 from lq_ext.training.optimizers import (
     DECAY_GROUPS,
@@ -34,6 +36,7 @@ __all__ = [
     "DistillationModel",
     "GroupedAdamW",
     "OPTIMIZERS",
+    "ProgressiveBinarization",
     "RECIPES",
     "Recipe",
     "STEP_FIELDS",

@@ -1,7 +1,8 @@
 """Keras callbacks for training schedules of the papers' quantizers, and for resuming.
 
 :class:`WeightBinarization`: PokeBNN's delayed weight binarization (Zhang et al. 2022,
-arXiv:2112.00133). :class:`DataEpochSync`: the training data's epoch follows the run's,
+arXiv:2112.00133). :class:`ProgressiveBinarization`: BNext's temperature schedule
+(arXiv:2211.12933). :class:`DataEpochSync`: the training data's epoch follows the run's,
 also after a resume. Guide: docs/guides/training.md.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from lq_ext._validate import is_int
+from lq_ext._validate import check_number, is_int
 from lq_ext.data.epochs import DataEpoch
+from lq_ext.progressive import DECAY, INITIAL_TEMPERATURE, progressive_quantizers, temperature_at
 from lq_ext.quantizers import MaxAbsSign
 
-__all__ = ["DataEpochSync", "WeightBinarization", "resumed_epoch", "weight_switches"]
+__all__ = ["DataEpochSync", "ProgressiveBinarization", "WeightBinarization", "resumed_epoch", "weight_switches"]
 
 
 def weight_switches(model) -> list:
@@ -64,6 +66,43 @@ class WeightBinarization(tf.keras.callbacks.Callback):
         value = 1.0 if epoch >= self.start_epoch else 0.0
         for switch in weight_switches(self.model):
             switch.assign(value)
+
+
+class ProgressiveBinarization(tf.keras.callbacks.Callback):
+    """BNext's progressive weight binarization: at the start of epoch e (0-based, as Keras
+    counts) every :class:`~lq_ext.progressive.ProgressiveSign` of the model gets the
+    temperature ``initial · decay^e`` (:func:`~lq_ext.progressive.temperature_at`).
+
+    Official (``hpi-xnor/BNext`` / ``imfinethanks/ESBNN``, file:line in
+    :mod:`lq_ext.progressive`): T = 1 at epoch 0, × 0.9 after every epoch, hard ``sign``
+    from epoch 153 (T < 1e-7). T is a function of the epoch alone, so a resumed run
+    (``initial_epoch``, or Keras' ``BackupAndRestore``, which also restores the variables)
+    trains epoch e at the same T as an uninterrupted one. T is left at the last epoch's
+    value when training ends (the official model is validated at that T too);
+    :func:`lq_ext.converters.convert` deploys the hard-sign state.
+
+    # Arguments
+        initial: T at epoch 0 (> 0; BNext: 1).
+        decay: T's factor per epoch (in (0, 1); BNext: 0.9).
+    """
+
+    def __init__(self, initial: float = INITIAL_TEMPERATURE, decay: float = DECAY):
+        super().__init__()
+        self.initial = check_number("initial", initial, low=0, low_inclusive=False)
+        self.decay = check_number("decay", decay, low=0, high=1, low_inclusive=False, high_inclusive=False)
+
+    def on_train_begin(self, logs=None):
+        if not progressive_quantizers(self.model):
+            raise ValueError(
+                f"ProgressiveBinarization: model {self.model.name!r} has no ProgressiveSign kernel "
+                f"quantizer to anneal (build it with one, e.g. "
+                f"ESBNextTiny(kernel_quantizer='progressive'))."
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        value = temperature_at(epoch, self.initial, self.decay)
+        for quantizer in progressive_quantizers(self.model):
+            quantizer.temperature.assign(value)
 
 
 def resumed_epoch(model) -> int:

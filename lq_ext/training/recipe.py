@@ -17,7 +17,7 @@ __all__ = ["RECIPES", "STEP_FIELDS", "Recipe"]
 _INT_FIELDS = ("epochs", "warmup_epochs", "weight_binarization_epoch", "reference_batch")
 _NUMBER_FIELDS = (
     "learning_rate", "warmup_lr", "final_lr", "weight_decay", "other_weight_decay", "step2_weight_decay",
-    "beta_2", "clipnorm", "label_smoothing", "kd_temperature", "kd_label_weight",
+    "beta_2", "clipnorm", "label_smoothing", "kd_temperature", "kd_label_weight", "weight_temperature_decay",
 )
 #: The fields a two-step recipe may set differently for step 2 (``Recipe.step2``).
 STEP_FIELDS = (
@@ -60,6 +60,10 @@ class Recipe:
             loss (ReActNet: 0, distribution loss only).
         weight_binarization_epoch: PokeBNN's delayed weight binarization: the
             ``MaxAbsSign`` kernels stay real until this epoch (None: not used).
+        weight_temperature_decay: BNext's progressive weight binarization: the
+            ``ProgressiveSign`` kernels are ``clamp(w/T, −1, 1)`` with T = decay^epoch,
+            hard ``sign`` once T < 1e-7 (BNext: 0.9, hard from epoch 153;
+            :class:`~lq_ext.training.ProgressiveBinarization`). None: not used.
     """
 
     epochs: int = 10
@@ -82,6 +86,7 @@ class Recipe:
     reference_batch: int | None = None
     step2: dict | None = None
     final_lr: float = 0.0
+    weight_temperature_decay: float | None = None
 
     def __post_init__(self):
         def fail(field, allowed):
@@ -123,6 +128,9 @@ class Recipe:
         epoch = self.weight_binarization_epoch
         if epoch is not None and (not is_int(epoch) or epoch < 0):
             fail("weight_binarization_epoch", "None or an int ≥ 0")
+        decay = self.weight_temperature_decay
+        if decay is not None and (not is_number(decay) or not 0 < decay < 1):
+            fail("weight_temperature_decay", "None or a number in (0, 1)")
         # NumPy scalars pass the guards; store Python numbers (recipe.json is JSON).
         for field in _INT_FIELDS:
             if getattr(self, field) is not None:
@@ -236,13 +244,16 @@ RECIPES = {
     # timm cosine to 1e-7 over 512 epochs after 5 warm-up epochs from 1e-5 (:443; stepped
     # per epoch there, per step here); two decay groups, 1e-8 on the 4-D
     # (conv) weights and 1e-3 on everything else, BN / PReLU / biases / FC (:413-434);
-    # gradient-norm clipping at 5 (:815). Not reproduced: the multi-teacher distillation
-    # (EfficientNet-B0 + B2, :271-323, :758-785), the progressive weight binarization
-    # clamp(w/T, −1, 1) with T × 0.9 per epoch, RandAugment m7 with bicubic resizing (:136).
+    # gradient-norm clipping at 5 (:815); progressive weight binarization: kernels
+    # clamp(w/T, −1, 1) with T = 0.9^epoch, hard sign once T < 1e-7 (epoch 153) (src/bnext.py:
+    # 99-110, :178-190, :668-670; needs ProgressiveSign kernels, ESBNextTiny(kernel_quantizer=
+    # "progressive"); the released ES script never anneals its ES model, see lq_ext.progressive).
+    # Not reproduced: the multi-teacher distillation (EfficientNet-B0 + B2, :271-323,
+    # :758-785), RandAugment m7 with bicubic resizing (:136).
     "bnext": Recipe(
         epochs=512, optimizer="adamw", learning_rate=1e-3, schedule="cosine",
         warmup_epochs=5, warmup_lr=1e-5, final_lr=1e-7, decay_on="conv_kernels", weight_decay=1e-8,
-        other_weight_decay=1e-3, clipnorm=5.0,
+        other_weight_decay=1e-3, clipnorm=5.0, weight_temperature_decay=0.9,
     ),
     # BCDNet (Sense-GVT/BCDNet @ 243ee07, model_zoo_exp/BCDNet/{a_3f,a_3}/config.yaml,
     # prototype/solver/cls_solver_dist*.py), 300k + 600k iterations at batch 256 ≈ 60 + 120

@@ -41,7 +41,7 @@ from lq_ext._validate import is_int
 from lq_ext.converters import ConversionResult
 from lq_ext.data.epochs import data_epoch
 from lq_ext.distillation import DistillationModel, LabelCrossEntropy
-from lq_ext.training.callbacks import DataEpochSync, WeightBinarization
+from lq_ext.training.callbacks import DataEpochSync, ProgressiveBinarization, WeightBinarization
 from lq_ext.training.optimizers import make_optimizer
 from lq_ext.training.recipe import Recipe
 from lq_ext.training.schedules import WarmupDecay
@@ -212,6 +212,8 @@ def _fit_step(
         step_callbacks.append(tf.keras.callbacks.TensorBoard(str(write_dir / "tensorboard")))
     if binary and recipe.weight_binarization_epoch is not None:
         step_callbacks.append(WeightBinarization(recipe.weight_binarization_epoch))
+    if binary and recipe.weight_temperature_decay is not None:
+        step_callbacks.append(ProgressiveBinarization(decay=recipe.weight_temperature_decay))
     fit_model.fit(
         train_data,
         validation_data=val_data,

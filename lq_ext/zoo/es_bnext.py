@@ -23,6 +23,7 @@ from lq_ext import torch_checkpoint
 from lq_ext._validate import check_choice
 from lq_ext.layers import ChannelBroadcast, ChannelSlice, ClampedMix, ESQuantConv2D, LearnableBias
 from lq_ext.layers.es import check_es_factors
+from lq_ext.progressive import ProgressiveSign
 from lq_ext.zoo import _common, official_bnext, official_weights
 from lq_ext.zoo._blocks import PAD_VALUES
 from lq_ext.zoo._common import ZooArgs
@@ -31,6 +32,7 @@ from lq_ext.zoo._registry import register_model
 __all__ = [
     "BNEXT_TINY_WIDTHS",
     "ESBNextTiny",
+    "KERNEL_QUANTIZERS",
     "SE_REDUCTION",
     "bnext_basic_block",
     "bnext_layout",
@@ -47,6 +49,10 @@ SE_REDUCTION = 8
 #: Activation binarizer clip (``HardSign(range=[-1.5, 1.5])``) and latent-weight clamp.
 ACTIVATION_CLIP = 1.5
 WEIGHT_CLIP = 1.5
+
+#: ``ESBNextTiny(kernel_quantizer=...)``: ``"sign"`` (hard ``sign(w)`` from step 0) or
+#: ``"progressive"`` (BNext's ``clamp(w/T, −1, 1)`` annealed to ``sign``, official).
+KERNEL_QUANTIZERS = ("sign", "progressive")
 
 #: BatchNorm as PyTorch's defaults (ε = 1e-5, momentum 0.1 = Keras' 0.9), as the official code.
 TORCH_BATCH_NORM = dict(momentum=0.9, epsilon=1e-5)
@@ -102,8 +108,14 @@ def check_bnext_tau(tau, widths=BNEXT_TINY_WIDTHS, *, model_name="es_bnext_tiny"
     )
 
 
-def _binary_conv(filters, kernel_size, *, strides, tau, for_lce, pad_values, name):
-    """BNext's ``HardBinaryConv`` with ES: sign(x) ⊛ sign(W), C/τ kernels, tiled τ²×."""
+def _kernel_quantizer(kind):
+    if kind == "progressive":
+        return ProgressiveSign()  # hard sign until ProgressiveBinarization sets T
+    return lq.quantizers.SteSign(clip_value=None)
+
+
+def _binary_conv(filters, kernel_size, *, strides, tau, for_lce, pad_values, kernel_quantizer="sign", name):
+    """BNext's ``HardBinaryConv`` with ES: sign(x) ⊛ q(W), C/τ kernels, tiled τ²×."""
     return ESQuantConv2D(
         filters,
         kernel_size,
@@ -114,7 +126,7 @@ def _binary_conv(filters, kernel_size, *, strides, tau, for_lce, pad_values, nam
         pad_values=pad_values if kernel_size != 1 else 0.0,
         use_bias=False,
         input_quantizer=lq.quantizers.SteSign(clip_value=ACTIVATION_CLIP),
-        kernel_quantizer=lq.quantizers.SteSign(clip_value=None),
+        kernel_quantizer=_kernel_quantizer(kernel_quantizer),
         kernel_constraint=lq.constraints.WeightClip(WEIGHT_CLIP),
         kernel_initializer=tf.keras.initializers.RandomNormal(stddev=0.001),
         name=name,
@@ -132,10 +144,13 @@ def _squeeze_excite(x, channels, *, tau, name):
     )(g)
 
 
-def bnext_sub_block(x, channels, *, kind, strides=1, tau, for_lce=True, pad_values=1.0, name):
+def bnext_sub_block(
+    x, channels, *, kind, strides=1, tau, for_lce=True, pad_values=1.0, kernel_quantizer="sign", name
+):
     """One BNext sub-block, ``kind`` in ``"attention"``, ``"ffn3x3"``, ``"ffn1x1"``, C → C.
 
     ``x`` is ``channels·τ`` wide; the output too (module docstring for the dataflow).
+    ``kernel_quantizer``: one of :data:`KERNEL_QUANTIZERS`.
     """
     if kind not in ("attention", "ffn3x3", "ffn1x1"):
         raise ValueError(f"kind must be 'attention', 'ffn3x3' or 'ffn1x1', got kind={kind!r}.")
@@ -155,7 +170,7 @@ def bnext_sub_block(x, channels, *, kind, strides=1, tau, for_lce=True, pad_valu
     t = LearnableBias(name=f"{name}_bias")(x)
     t = _binary_conv(
         channels, kernel_size, strides=strides, tau=tau, for_lce=for_lce, pad_values=pad_values,
-        name=f"{name}_conv",
+        kernel_quantizer=kernel_quantizer, name=f"{name}_conv",
     )(t)
     t = tf.keras.layers.BatchNormalization(**TORCH_BATCH_NORM, name=f"{name}_bn1")(t)
     t = _prelu(f"{name}_act2")(t)
@@ -175,13 +190,15 @@ def bnext_sub_block(x, channels, *, kind, strides=1, tau, for_lce=True, pad_valu
     return tf.keras.layers.Add(name=f"{name}_add")([y, residual])
 
 
-def bnext_basic_block(x, c_in, c_out, *, strides, kind, tau, for_lce=True, pad_values=1.0, name):
+def bnext_basic_block(
+    x, c_in, c_out, *, strides, kind, tau, for_lce=True, pad_values=1.0, kernel_quantizer="sign", name
+):
     """BNext's ``BasicBlock``: 3×3 sub-block (``{name}_attn`` or ``{name}_ffn3``, C_in → C_in,
     ``strides``) → one 1×1 FFN (``{name}_ffn1``) if C_in = C_out, else two (``{name}_ffn1a``,
     ``{name}_ffn1b``) concatenated to 2·C_in = C_out."""
     if c_out not in (c_in, 2 * c_in):
         raise ValueError(f"{name}: C_out must be C_in or 2·C_in, got {c_in} → {c_out}.")
-    common = dict(tau=tau, for_lce=for_lce, pad_values=pad_values)
+    common = dict(tau=tau, for_lce=for_lce, pad_values=pad_values, kernel_quantizer=kernel_quantizer)
     prefix = "attn" if kind == "attention" else "ffn3"
     x = bnext_sub_block(x, c_in, kind=kind, strides=strides, name=f"{name}_{prefix}", **common)
     if c_out == c_in:
@@ -203,6 +220,12 @@ _BNEXT_ARGS = """\
             of ``hpi-xnor/BNext`` with ``tau=1``, ES-BNext-T of ``imfinethanks/ESBNN``
             with ``tau=2``; read without PyTorch), else ``"lce"``. Guide:
             docs/guides/pretrained_weights.md.
+        kernel_quantizer: the binary convs' weight binarizer: ``"sign"`` (default: hard
+            ``sign(w)`` from the first step, identity gradient) or ``"progressive"``
+            (:class:`lq_ext.progressive.ProgressiveSign`: BNext's official
+            ``clamp(w/T, −1, 1)``, annealed to ``sign`` by the recipe's
+            ``weight_temperature_decay``; in the hard state, its default, it computes
+            what ``"sign"`` computes). Guide: docs/guides/training.md.
         for_lce: deprecated and without effect (BNext has no grouped convs); passing
             it warns.
 """
@@ -227,6 +250,7 @@ def ESBNextTiny(
     tau=2,
     pad_values=None,
     numerics=None,
+    kernel_quantizer="sign",
     for_lce=_common.UNSET,
     name=None,
 ) -> tf.keras.Model:
@@ -246,6 +270,7 @@ def ESBNextTiny(
             stacklevel=2,
         )
     check_choice("numerics", numerics, (None, *official_weights.NUMERICS))
+    check_choice("kernel_quantizer", kernel_quantizer, KERNEL_QUANTIZERS)
     widths = BNEXT_TINY_WIDTHS
     state = code = None
     if weights is not None and torch_checkpoint.is_torch_checkpoint(weights):
@@ -277,7 +302,7 @@ def ESBNextTiny(
         for i, (c_in, c_out, strides, kind) in enumerate(bnext_layout(widths), start=1):
             x = bnext_basic_block(
                 x, c_in, c_out, strides=strides, kind=kind, tau=tau, pad_values=pad_values,
-                name=f"block{i}",
+                kernel_quantizer=kernel_quantizer, name=f"block{i}",
             )
         if tau > 1:
             x = ChannelSlice(widths[-1], name="head_slice")(x)
