@@ -21,6 +21,9 @@ Loss values and the gradients with respect to the student's logits are recorded.
 Usage (any Python with torch; the checkouts are not part of this repository)::
 
     python experiments/official_kd_golden.py --esbnn /path/to/ESBNN --bcdnet /path/to/BCDNet
+
+PyTorch is imported only after the arguments are read (``--help`` needs none; the project's
+environment has no torch).
 """
 
 from __future__ import annotations
@@ -28,11 +31,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 from pathlib import Path
-
-import numpy as np
-import torch
-from torch import nn
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "official_kd_golden.json"
 
@@ -58,6 +58,9 @@ def bnext_loss(criterion, grains: str, *, per_sample: bool = False, squeeze: boo
     True, ``:332-333``). ``per_sample`` keeps both reductions per sample; ``squeeze`` then
     flattens ``DistributionLoss(reduce=False)``'s ``[N, 1, 1]`` to ``[N]`` (the intended
     reading: unsqueezed, ``[N, 1, 1] * [N]`` broadcasts to ``[N, 1, N]``)."""
+    import torch
+    from torch import nn
+
     student = torch.tensor(STUDENT, requires_grad=True)
     kd_reduce = (False if grains == "instance" else True)  # :768
     ce_reduce = (False if grains == "Instance" else True)  # :772
@@ -85,6 +88,8 @@ def bnext_loss(criterion, grains: str, *, per_sample: bool = False, squeeze: boo
 
 def bcdnet_loss(criterion_kd, label_smooth_ce):
     """``cls_solver_dist.py:304-313`` at world size 1, label smoothing 0.1 (config.yaml)."""
+    import torch
+
     logits = torch.tensor(STUDENT, requires_grad=True)
     logits_dist = torch.tensor(FC_DIST, requires_grad=True)
     teacher = torch.tensor(TEACHERS[0])
@@ -99,6 +104,8 @@ def main():
     parser.add_argument("--esbnn", type=Path, required=True, help="checkout of imfinethanks/ESBNN @ 972eecd")
     parser.add_argument("--bcdnet", type=Path, required=True, help="checkout of Sense-GVT/BCDNet @ 243ee07")
     args = parser.parse_args()
+    import torch
+
     kd = _load(args.esbnn / "utils" / "KD_loss.py", "esbnn_kd_loss").DistributionLoss()
     smooth = _load(args.bcdnet / "prototype" / "loss_functions" / "loss.py", "bcdnet_loss").LabelSmoothCELoss
 
@@ -117,7 +124,7 @@ def main():
     record["bcdnet_dual_head"] = bcdnet_loss(kd, smooth)
     OUT.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k.startswith(("bnext", "bcdnet"))}, indent=1))
-    assert np.isfinite(record["bnext_released"]["loss"])
+    assert math.isfinite(record["bnext_released"]["loss"])
 
 
 if __name__ == "__main__":
