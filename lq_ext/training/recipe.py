@@ -59,6 +59,11 @@ class Recipe:
         kd_temperature: distillation temperature (used with a teacher).
         kd_label_weight: weight of the label cross-entropy next to the distillation
             loss (ReActNet: 0, distribution loss only).
+        distillation_head: BCDNet's dual head: with a teacher, ``lq-ext train`` builds a
+            model that has a ``distillation_head`` argument with ``distillation_head=True``
+            (``fc`` + ``fc_dist``, the dual-head loss of
+            :class:`~lq_ext.distillation.DistillationModel`); :func:`train` picks that loss
+            for any two-output model it is given. A one-head student takes both terms.
         kd_reduction: with several teachers (BNext), how each teacher's loss is reduced:
             ``"per_sample"`` (the intended reading) or ``"released"`` (the released
             script's batch mean; :func:`lq_ext.distillation.multi_teacher_loss`).
@@ -92,6 +97,7 @@ class Recipe:
     final_lr: float = 0.0
     weight_temperature_decay: float | None = None
     kd_reduction: str = "per_sample"
+    distillation_head: bool = False
 
     def __post_init__(self):
         def fail(field, allowed):
@@ -126,8 +132,9 @@ class Recipe:
             fail("label_smoothing", "a number in [0, 1)")
         if self.reference_batch is not None and (not is_int(self.reference_batch) or self.reference_batch <= 0):
             fail("reference_batch", "None or an int > 0")
-        if not isinstance(self.two_step, bool):
-            fail("two_step", "True or False")
+        for field in ("two_step", "distillation_head"):
+            if not isinstance(getattr(self, field), bool):
+                fail(field, "True or False")
         if not is_number(self.kd_temperature) or self.kd_temperature <= 0:
             fail("kd_temperature", "a number > 0")
         if self.kd_reduction not in KD_REDUCTIONS:
@@ -273,14 +280,14 @@ RECIPES = {
     # (a_3): AdamW 5e-4, no decay, no warm-up, cosine to 0 (a_3/config.yaml:14-26); label
     # smoothing 0.1 (a_3f:26, a_3:28). Loss ½·CE_LS(0.1) on the ``fc`` head + ½·KD from a
     # torchvision ResNet-50 on the ``fc_dist`` head (cls_solver_dist.py:304-313), eval on
-    # their mean (a_3.py:361-368): train a BCDNet*(distillation_head=True) student with a
-    # teacher (the dual-head DistillationModel; saved and converted folded into one
-    # head). A one-head student takes both terms on its head. The ResNet-50 teacher is
+    # their mean (a_3.py:361-368): a BCDNet*(distillation_head=True) student with a teacher
+    # (the dual-head DistillationModel; lq-ext train builds it; saved and converted folded
+    # into one head). A one-head student takes both terms on its head. The ResNet-50 teacher is
     # yours to pass; ColorJitter of step 1 is not reproduced.
     "bcdnet": Recipe(
         epochs=60, optimizer="adamw", learning_rate=4e-3, schedule="cosine", warmup_epochs=3,
         warmup_lr=1e-3, weight_decay=0.01, decay_on="all", label_smoothing=0.1,
-        kd_label_weight=1.0, two_step=True,
+        kd_label_weight=1.0, two_step=True, distillation_head=True,
         step2=dict(epochs=120, learning_rate=5e-4, warmup_epochs=0, warmup_lr=0.0, weight_decay=0.0),
     ),
     # A single-step recipe for quick runs on small data: Adam, cosine decay, labels only.

@@ -117,7 +117,9 @@ def _check_resumable(output_dir: Path, recipe: Recipe, steps: int, *, write: boo
     path = output_dir / "recipe.json"
     wanted = {**dataclasses.asdict(recipe), "steps_per_epoch": steps}
     if path.is_file():
-        recorded = json.loads(path.read_text())
+        # a field added to Recipe after the run started was at its default then
+        defaults = {field.name: field.default for field in dataclasses.fields(Recipe)}
+        recorded = {**defaults, **json.loads(path.read_text())}
         if recorded != wanted:
             changed = sorted(key for key in wanted if recorded.get(key) != wanted[key])
             raise ValueError(
