@@ -5,6 +5,7 @@ outputs of the released PyTorch loss code (``tests/fixtures/official_kd_golden.j
 by ``experiments/official_kd_golden.py``).
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from lq_ext.distillation import (
     teacher_weights,
 )
 from lq_ext.training import RECIPES, Recipe, train
+from lq_ext.training.trainer import _check_resumable
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "official_kd_golden.json").read_text())
 STUDENT = np.array(GOLDEN["student"], "float32")
@@ -236,3 +238,16 @@ def test_errors_name_the_parameter_and_value(tmp_path):
         train(dense_net, data, output_dir=tmp_path / "a", recipe=Recipe(epochs=1), teacher=[], verbose=0, convert=False)
     with pytest.raises(ValueError, match="has 2 outputs; .*distillation_head=True.*got teacher=None"):
         train(dual_head_net, data, output_dir=tmp_path / "b", recipe=Recipe(epochs=1), verbose=0, convert=False)
+
+
+def test_recipe_fields_and_a_run_recorded_before_them_resumes(tmp_path):
+    assert RECIPES["bcdnet"].distillation_head and not RECIPES["bnext"].distillation_head
+    with pytest.raises(ValueError, match="distillation_head must be True or False, got distillation_head='yes'"):
+        Recipe(distillation_head="yes")
+    # recipe.json written before kd_reduction / distillation_head existed: they were at their defaults
+    recipe = Recipe(epochs=3)
+    recorded = {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("kd_reduction", "distillation_head")}
+    (tmp_path / "recipe.json").write_text(json.dumps({**recorded, "steps_per_epoch": 5}))
+    _check_resumable(tmp_path, recipe, 5)  # resumes
+    with pytest.raises(ValueError, match=r"another recipe or data \(differs in kd_reduction\)"):
+        _check_resumable(tmp_path, recipe.replace(kd_reduction="released"), 5)
