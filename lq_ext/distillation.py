@@ -113,9 +113,12 @@ def multi_teacher_loss(teacher_logits, student_logits, reduction="per_sample", t
     """
     check_choice("reduction", reduction, KD_REDUCTIONS)
     teacher_logits = list(teacher_logits)
-    kd = tf.stack([distribution_loss(t, student_logits, temperature) for t in teacher_logits], axis=-1)
-    alpha = teacher_weights(teacher_logits, student_logits)
-    if reduction == "released":
+    cross_entropies = tf.stack([distribution_loss(t, student_logits) for t in teacher_logits], axis=-1)
+    alpha = tf.stop_gradient(tf.nn.softmax(cross_entropies, axis=-1))  # = teacher_weights(...)
+    kd = cross_entropies
+    if temperature != 1:
+        kd = tf.stack([distribution_loss(t, student_logits, temperature) for t in teacher_logits], axis=-1)
+    if reduction == "released":  # per replica under a distribution strategy, as per GPU there
         kd = tf.broadcast_to(tf.reduce_mean(kd, axis=0, keepdims=True), tf.shape(kd))
     return tf.reduce_sum(alpha * kd, axis=-1) / len(teacher_logits)
 

@@ -77,6 +77,13 @@ def test_multi_teacher_loss_matches_numpy_and_the_official_code(reduction):
     np.testing.assert_allclose(grad, golden["grad"], rtol=1e-4, atol=1e-7)
 
 
+def test_a_temperature_softens_the_kd_terms_only():
+    _, alpha = numpy_multi_teacher(STUDENT, TEACHERS, "per_sample")  # α at T = 1
+    kd2 = np.stack([-4 * (np.exp(log_softmax(t / 2)) * log_softmax(STUDENT / 2)).sum(-1) for t in TEACHERS], -1)
+    value = multi_teacher_loss(TEACHERS, STUDENT, "per_sample", temperature=2.0).numpy()
+    np.testing.assert_allclose(value, (alpha * kd2).sum(-1) / 2, rtol=1e-5)
+
+
 def test_the_released_reduction_is_the_batch_mean_form_and_no_official_setting_is_per_sample():
     released = multi_teacher_loss(TEACHERS, STUDENT, "released").numpy().mean()
     kd = [-(np.exp(log_softmax(t)) * log_softmax(STUDENT)).sum(-1) for t in TEACHERS]
