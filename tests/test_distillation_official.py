@@ -212,11 +212,16 @@ def test_dual_head_bnn_trained_by_the_trainer_converts_folded_bitpacked_and_veri
     assert len(result.model.outputs) == 1 and ops.op_counts["LceBconv2d"] == 1
     assert ops.bitpacked_share == 1.0 and not ops.unpacked_binary
     assert result.conversion.verified and result.conversion.parity.top1_agreement == 1.0
-    # the converted classifier is the trained heads' mean
+    losses = [row["loss"] for row in result.history["train"]]
+    assert losses[-1] < losses[0], losses
+    # the saved and converted classifier is the trained heads' mean
+    x = images[:8].astype("float32")
     trained = binary_dual_head_net()
     trained.load_weights(str(tmp_path / "train" / "weights.h5"))
-    fc, dist = trained(images[:8].astype("float32"))
-    np.testing.assert_allclose(result.model(images[:8].astype("float32")), 0.5 * (fc + dist), rtol=1e-5, atol=1e-5)
+    fc, dist = trained(x)
+    np.testing.assert_allclose(result.model(x), 0.5 * (fc + dist), rtol=1e-5, atol=1e-5)
+    saved = tf.keras.models.load_model(tmp_path / "model.h5", compile=False)
+    np.testing.assert_array_equal(saved.predict(x, verbose=0), result.model.predict(x, verbose=0))
 
 
 # --- errors -----------------------------------------------------------------------------------
