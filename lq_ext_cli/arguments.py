@@ -13,6 +13,7 @@ from lq_ext_cli.choices import (
     DATASETS,
     DECAYS,
     FRONT_ENDS,
+    KD_REDUCTIONS,
     KERNEL_CHOICES,
     OPTIMIZERS,
     RECIPES,
@@ -185,9 +186,16 @@ def add_train_arguments(parser, model_names) -> None:
         help="ReActNet's two steps: real weights + binary activations, then binary weights",
     )
     recipe.add_argument("--no-two-step", dest="two_step", action="store_false", default=None, help="one step only")
-    recipe.add_argument("--teacher", metavar="PATH", help="a saved Keras model (logits) to distil from")
+    recipe.add_argument(
+        "--teacher", metavar="PATH", action="append",
+        help="a saved Keras model (logits) to distil from; repeat for several teachers (BNext's per-sample weights)",
+    )
     recipe.add_argument("--kd-label-weight", type=float, metavar="W", help="with --teacher: label CE weight")
     recipe.add_argument("--kd-temperature", type=float, metavar="T", help="with --teacher: temperature")
+    recipe.add_argument(
+        "--kd-reduction", choices=KD_REDUCTIONS,
+        help="with several --teacher: per_sample (intended) or released (the released BNext script's batch mean)",
+    )
 
     parser.add_argument("--batch-size", type=int, default=128, metavar="N", help="default 128")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seeds data order and weights (default 0)")
@@ -209,6 +217,10 @@ def add_train_arguments(parser, model_names) -> None:
 def check_train_usage(args, parser) -> None:
     """The distillation flags need ``--teacher``."""
     if args.teacher is None:
-        for flag, value in (("--kd-label-weight", args.kd_label_weight), ("--kd-temperature", args.kd_temperature)):
+        flags = (
+            ("--kd-label-weight", args.kd_label_weight), ("--kd-temperature", args.kd_temperature),
+            ("--kd-reduction", args.kd_reduction),
+        )
+        for flag, value in flags:
             if value is not None:
                 parser.error(f"{flag} needs --teacher PATH (distillation)")

@@ -26,6 +26,8 @@ RECIPES = ("reactnet", "pokebnn", "bnext", "bcdnet", "quick")
 OPTIMIZERS = ("adam", "adamw")
 #: ``lq_ext.training.schedules.DECAYS``
 DECAYS = ("cosine", "linear", "constant")
+#: ``lq_ext.distillation.KD_REDUCTIONS``
+KD_REDUCTIONS = ("per_sample", "released")
 #: ``lq_ext.training.STRATEGIES``
 STRATEGIES = ("default", "mirrored", "multi_worker")
 

@@ -33,6 +33,7 @@ RECIPE_FLAGS = {
     "two_step": "two_step",
     "kd_label_weight": "kd_label_weight",
     "kd_temperature": "kd_temperature",
+    "kd_reduction": "kd_reduction",
 }
 
 #: Sub-directories of a step listed as one line (their files are Keras internals).
@@ -96,6 +97,15 @@ def progressive_kwargs(spec, recipe, recipe_name, parser) -> dict:
     return {"kernel_quantizer": "progressive"}
 
 
+def distillation_head_kwargs(spec, recipe, teachers) -> dict:
+    """``distillation_head=True`` when the recipe trains BCDNet's dual head
+    (``Recipe.distillation_head``), one teacher is given and the model has that option;
+    ``{}`` otherwise (a one-head student then takes both loss terms on its head)."""
+    if not recipe.distillation_head or teachers is None or len(teachers) != 1:
+        return {}
+    return {"distillation_head": True} if _accepts(spec.fn, "distillation_head") is True else {}
+
+
 def _for_cli(error):
     """``error`` with its message on one line (the CLI prints errors on one line) and the
     library's ``overwrite=True`` advice as the flag ``--overwrite``."""
@@ -153,9 +163,12 @@ def run_train(args) -> None:
     strategy = resolve_strategy(args.strategy)
     check_model_arguments(spec, model_kwargs, parser)
     model_kwargs.update(progressive_kwargs(spec, recipe, args.recipe, parser))
+    model_kwargs.update(distillation_head_kwargs(spec, recipe, args.teacher))
     output_dir = Path(args.output_dir)  # a finished run there is refused by train()
-    if args.teacher is not None and not os.path.exists(args.teacher):
-        raise FileNotFoundError(f"--teacher {args.teacher}: no such model file or SavedModel directory.")
+    for teacher in args.teacher or ():
+        if not os.path.exists(teacher):
+            raise FileNotFoundError(f"--teacher {teacher}: no such model file or SavedModel directory.")
+    teacher = args.teacher if args.teacher is None or len(args.teacher) > 1 else args.teacher[0]
 
     data = dict(batch_size=args.batch_size, seed=args.seed, limit=args.limit, data_dir=args.data_dir)
     try:
@@ -178,7 +191,7 @@ def run_train(args) -> None:
             val_data,
             output_dir=output_dir,
             recipe=recipe,
-            teacher=args.teacher,
+            teacher=teacher,
             strategy=strategy,
             seed=args.seed,
             verbose=args.verbose,

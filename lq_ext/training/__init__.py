@@ -6,7 +6,8 @@
   optimizer, schedule, weight decay per parameter group, delayed weight binarization).
 - :func:`with_real_weights`, :func:`real_valued_twin`, :func:`transfer_weights`:
   two-step training and the float network of the same layout.
-- :class:`DistillationModel`, :func:`distribution_loss`: knowledge distillation.
+- :class:`DistillationModel`, :func:`distribution_loss`: knowledge distillation (one teacher,
+  BCDNet's dual head); :class:`MultiTeacherDistillationModel`: BNext's several teachers.
 - :class:`WarmupDecay`, :func:`make_optimizer`, :class:`GroupedAdamW`: schedules and
   optimizers (decay groups, β₂, global-norm clipping).
 - :class:`WeightBinarization`: PokeBNN's delayed weight binarization (a Keras callback).
@@ -17,7 +18,7 @@ Guide: docs/guides/training.md.
 """
 
 from lq_ext.training.callbacks import ProgressiveBinarization, WeightBinarization, weight_switches
-from lq_ext.training.distillation import DistillationModel, distribution_loss
+from lq_ext.training.distillation import DistillationModel, MultiTeacherDistillationModel, distribution_loss
 from lq_ext.training.optimizers import (
     DECAY_GROUPS,
     OPTIMIZERS,
@@ -35,6 +36,7 @@ __all__ = [
     "DECAY_GROUPS",
     "DistillationModel",
     "GroupedAdamW",
+    "MultiTeacherDistillationModel",
     "OPTIMIZERS",
     "ProgressiveBinarization",
     "RECIPES",

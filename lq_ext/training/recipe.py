@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from lq_ext._validate import is_int, is_number
+from lq_ext.distillation import KD_REDUCTIONS
 from lq_ext.training.optimizers import DECAY_GROUPS, OPTIMIZERS
 from lq_ext.training.schedules import DECAYS
 
@@ -58,6 +59,14 @@ class Recipe:
         kd_temperature: distillation temperature (used with a teacher).
         kd_label_weight: weight of the label cross-entropy next to the distillation
             loss (ReActNet: 0, distribution loss only).
+        distillation_head: BCDNet's dual head: with a teacher, ``lq-ext train`` builds a
+            model that has a ``distillation_head`` argument with ``distillation_head=True``
+            (``fc`` + ``fc_dist``, the dual-head loss of
+            :class:`~lq_ext.distillation.DistillationModel`); :func:`train` picks that loss
+            for any two-output model it is given. A one-head student takes both terms.
+        kd_reduction: with several teachers (BNext), how each teacher's loss is reduced:
+            ``"per_sample"`` (the intended reading) or ``"released"`` (the released
+            script's batch mean; :func:`lq_ext.distillation.multi_teacher_loss`).
         weight_binarization_epoch: PokeBNN's delayed weight binarization: the
             ``MaxAbsSign`` kernels stay real until this epoch (None: not used).
         weight_temperature_decay: BNext's progressive weight binarization: the
@@ -87,6 +96,8 @@ class Recipe:
     step2: dict | None = None
     final_lr: float = 0.0
     weight_temperature_decay: float | None = None
+    kd_reduction: str = "per_sample"
+    distillation_head: bool = False
 
     def __post_init__(self):
         def fail(field, allowed):
@@ -121,10 +132,13 @@ class Recipe:
             fail("label_smoothing", "a number in [0, 1)")
         if self.reference_batch is not None and (not is_int(self.reference_batch) or self.reference_batch <= 0):
             fail("reference_batch", "None or an int > 0")
-        if not isinstance(self.two_step, bool):
-            fail("two_step", "True or False")
+        for field in ("two_step", "distillation_head"):
+            if not isinstance(getattr(self, field), bool):
+                fail(field, "True or False")
         if not is_number(self.kd_temperature) or self.kd_temperature <= 0:
             fail("kd_temperature", "a number > 0")
+        if self.kd_reduction not in KD_REDUCTIONS:
+            fail("kd_reduction", f"one of {list(KD_REDUCTIONS)}")
         epoch = self.weight_binarization_epoch
         if epoch is not None and (not is_int(epoch) or epoch < 0):
             fail("weight_binarization_epoch", "None or an int ≥ 0")
@@ -248,12 +262,15 @@ RECIPES = {
     # clamp(w/T, −1, 1) with T = 0.9^epoch, hard sign once T < 1e-7 (epoch 153) (src/bnext.py:
     # 99-110, :178-190, :668-670; needs ProgressiveSign kernels, ESBNextTiny(kernel_quantizer=
     # "progressive"); the released ES script never anneals its ES model, see lq_ext.progressive).
-    # Not reproduced: the multi-teacher distillation (EfficientNet-B0 + B2, :271-323,
-    # :758-785), RandAugment m7 with bicubic resizing (:136).
+    # Distillation from two teachers, EfficientNet-B0 (assistant) + B2, with per-sample
+    # teacher weights and no labels (:271-336, :758-785): pass teacher=[b0, b2] (yours:
+    # ImageNet weights cannot be downloaded here; MultiTeacherDistillationModel);
+    # kd_reduction="released" is the released script's batch-mean reduction (:768-785).
+    # Not reproduced: RandAugment m7 with bicubic resizing (:136).
     "bnext": Recipe(
         epochs=512, optimizer="adamw", learning_rate=1e-3, schedule="cosine",
         warmup_epochs=5, warmup_lr=1e-5, final_lr=1e-7, decay_on="conv_kernels", weight_decay=1e-8,
-        other_weight_decay=1e-3, clipnorm=5.0, weight_temperature_decay=0.9,
+        other_weight_decay=1e-3, clipnorm=5.0, weight_temperature_decay=0.9, kd_reduction="released",
     ),
     # BCDNet (Sense-GVT/BCDNet @ 243ee07, model_zoo_exp/BCDNet/{a_3f,a_3}/config.yaml,
     # prototype/solver/cls_solver_dist*.py), 300k + 600k iterations at batch 256 ≈ 60 + 120
@@ -261,15 +278,16 @@ RECIPES = {
     # parameter (a_3f/config.yaml:14-15, cls_solver_dist.py:186-208), warm-up 1e-3 → 4e-3
     # over 15k iterations ≈ 3 epochs, then cosine to 0 (a_3f/config.yaml:20-24); step 2
     # (a_3): AdamW 5e-4, no decay, no warm-up, cosine to 0 (a_3/config.yaml:14-26); label
-    # smoothing 0.1 (a_3f:26, a_3:28). The official loss is ½·CE_LS on the ``fc`` head +
-    # ½·KD from a torchvision ResNet-50 on the ``fc_dist`` head (cls_solver_dist.py:304-313);
-    # here one head takes both terms (kd_label_weight 1: the ½ is a scale Adam ignores), the
-    # dual-head loss is not implemented, and the teacher is yours to pass. ColorJitter of
-    # step 1 is not reproduced.
+    # smoothing 0.1 (a_3f:26, a_3:28). Loss ½·CE_LS(0.1) on the ``fc`` head + ½·KD from a
+    # torchvision ResNet-50 on the ``fc_dist`` head (cls_solver_dist.py:304-313), eval on
+    # their mean (a_3.py:361-368): a BCDNet*(distillation_head=True) student with a teacher
+    # (the dual-head DistillationModel; lq-ext train builds it; saved and converted folded
+    # into one head). A one-head student takes both terms on its head. The ResNet-50 teacher is
+    # yours to pass; ColorJitter of step 1 is not reproduced.
     "bcdnet": Recipe(
         epochs=60, optimizer="adamw", learning_rate=4e-3, schedule="cosine", warmup_epochs=3,
         warmup_lr=1e-3, weight_decay=0.01, decay_on="all", label_smoothing=0.1,
-        kd_label_weight=1.0, two_step=True,
+        kd_label_weight=1.0, two_step=True, distillation_head=True,
         step2=dict(epochs=120, learning_rate=5e-4, warmup_epochs=0, warmup_lr=0.0, weight_decay=0.0),
     ),
     # A single-step recipe for quick runs on small data: Adam, cosine decay, labels only.

@@ -40,7 +40,7 @@ from lq_ext import converters
 from lq_ext._validate import is_int
 from lq_ext.converters import ConversionResult
 from lq_ext.data.epochs import data_epoch
-from lq_ext.distillation import DistillationModel, LabelCrossEntropy
+from lq_ext.distillation import DistillationModel, LabelCrossEntropy, MultiTeacherDistillationModel
 from lq_ext.training.callbacks import DataEpochSync, ProgressiveBinarization, WeightBinarization
 from lq_ext.training.optimizers import make_optimizer
 from lq_ext.training.recipe import Recipe
@@ -117,7 +117,9 @@ def _check_resumable(output_dir: Path, recipe: Recipe, steps: int, *, write: boo
     path = output_dir / "recipe.json"
     wanted = {**dataclasses.asdict(recipe), "steps_per_epoch": steps}
     if path.is_file():
-        recorded = json.loads(path.read_text())
+        # a field added to Recipe after the run started was at its default then
+        defaults = {field.name: field.default for field in dataclasses.fields(Recipe)}
+        recorded = {**defaults, **json.loads(path.read_text())}
         if recorded != wanted:
             changed = sorted(key for key in wanted if recorded.get(key) != wanted[key])
             raise ValueError(
@@ -133,6 +135,12 @@ def _check_resumable(output_dir: Path, recipe: Recipe, steps: int, *, write: boo
 
 
 def _load_teacher(teacher):
+    """The teacher model, or a list of them for several teachers (one: the model itself)."""
+    if isinstance(teacher, (list, tuple)):
+        if not teacher:
+            raise ValueError("teacher must be a model, a builder, a path or a non-empty list of them, got teacher=[].")
+        teachers = [_load_teacher(one) for one in teacher]
+        return teachers[0] if len(teachers) == 1 else teachers
     if teacher is None or isinstance(teacher, tf.keras.Model):
         return teacher
     if callable(teacher):
@@ -187,12 +195,24 @@ def _fit_step(
     batch_size = _batch_size(train_data) if recipe.reference_batch is not None else None
     optimizer = _optimizer(stage_model, recipe, steps=steps, batch_size=batch_size)
     metrics = [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    if teacher is not None:
+    if isinstance(teacher, list):
+        fit_model = MultiTeacherDistillationModel(
+            stage_model, teacher, recipe.kd_reduction, recipe.kd_temperature, recipe.kd_label_weight,
+            label_smoothing=recipe.label_smoothing, name=f"{name}_kd",
+        )
+        fit_model.compile(optimizer=optimizer, metrics=metrics)
+    elif teacher is not None:
         fit_model = DistillationModel(
             stage_model, teacher, recipe.kd_temperature, recipe.kd_label_weight,
             label_smoothing=recipe.label_smoothing, name=f"{name}_kd",
         )
         fit_model.compile(optimizer=optimizer, metrics=metrics)
+    elif len(stage_model.outputs) != 1:
+        raise ValueError(
+            f"model {stage_model.name!r} has {len(stage_model.outputs)} outputs; a two-output student "
+            f"(BCDNet's distillation_head=True: logits, logits_dist) trains its dual-head loss with a "
+            f"teacher, got teacher=None: pass teacher=, or build the model with one head."
+        )
     else:
         fit_model = stage_model
         if recipe.label_smoothing:
@@ -259,7 +279,9 @@ def train(
             ``overwrite=True``.
         recipe: a :class:`~lq_ext.training.Recipe` (default: 10 epochs of Adam).
         teacher: optional distillation teacher (logits): a model, a callable that
-            builds one, or the path of a saved model.
+            builds one, or the path of a saved model; or a list of them, several
+            teachers with per-sample weights (BNext;
+            :class:`~lq_ext.distillation.MultiTeacherDistillationModel`, ``recipe.kd_reduction``).
         strategy: ``None``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` or a
             ``tf.distribute.Strategy`` (:func:`resolve_strategy`; create
             ``"multi_worker"`` first thing in the program and pass the instance). Under

@@ -17,6 +17,7 @@ import lq_ext_cli
 from lq_ext.bench.interpreter import KERNEL_CHOICES
 from lq_ext.converters.engines import FRONT_ENDS
 from lq_ext.data import DATASETS
+from lq_ext.distillation import KD_REDUCTIONS
 from lq_ext.training import OPTIMIZERS, RECIPES, STRATEGIES
 from lq_ext.training.schedules import DECAYS
 from lq_ext.zoo import get_model_spec, list_models
@@ -165,6 +166,7 @@ def test_tf_free_choices_equal_the_library_constants():
     assert choices.OPTIMIZERS == OPTIMIZERS
     assert choices.DECAYS == DECAYS
     assert choices.STRATEGIES == STRATEGIES
+    assert choices.KD_REDUCTIONS == KD_REDUCTIONS
 
 
 def test_every_command_is_in_the_table_once():
