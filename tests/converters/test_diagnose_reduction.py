@@ -1,8 +1,11 @@
 """The round-off bound of a mean in the per-layer diagnosis follows what it averages: a global
 average pool of values ~3.6e3 that cancel to ~5e-5 differs between Keras and TFLite by as much
 as its output (summation order), far above 1e-5 · max|output| but far below 1e-5 · max|input|;
-the diagnosis passes it (es_bnext_tiny's SE pools raised this false alarm at 32 px)."""
+the diagnosis passes it (es_bnext_tiny's SE pools raised this false alarm at 32 px). The same
+for a float Dense, and for a binary conv with its BatchNorm, whose bound follows the terms of the
+conv's sum carried through the BatchNorm's affine (a trained BCDNet-A raised it)."""
 
+import larq as lq
 import numpy as np
 import tensorflow as tf
 
@@ -44,3 +47,34 @@ def test_a_dense_layer_of_nearly_cancelling_terms_is_round_off(tmp_path):
     assert dense.max_abs_diff > DEFAULT_SEGMENT_RTOL * dense.scale, str(report)  # beyond the output's bound
     assert dense.max_abs_diff < DEFAULT_SEGMENT_RTOL * terms.max() / 4  # sigmoid: at most 1/4 of the terms' error
     assert report.passed and report.mismatches == 0, str(report)
+
+
+def _bconv_bn(mean_shift=0.0):
+    """sign(x) ⊛ sign(w) over 3·3·256 = 2,304 terms, all +1 here (positive inputs and
+    weights), then a BatchNorm whose mean sits 0.2-0.4 above that sum: y = (2,304 − μ)·s,
+    a small difference of two terms ~3,000 (s = γ 1.1-1.6)."""
+    rng = np.random.default_rng(2)
+    inputs = tf.keras.Input((6, 6, 256))
+    x = lq.layers.QuantConv2D(8, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False, name="bconv")(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.BatchNormalization(name="bn")(x))
+    model.get_layer("bconv").set_weights([np.abs(rng.normal(size=(3, 3, 256, 8))).astype("float32")])
+    mean = 2304 + rng.uniform(0.2, 0.4, 8) + mean_shift
+    model.get_layer("bn").set_weights([rng.uniform(1.1, 1.6, 8), np.zeros(8), mean, np.ones(8)])
+    return model, rng.uniform(0.1, 1, size=(4, 6, 6, 256)).astype("float32")
+
+
+def test_a_binary_conv_and_batchnorm_of_cancelling_terms_is_round_off(tmp_path):
+    model, samples = _bconv_bn()
+    result = convert(model, tmp_path / "bn.tflite", samples=samples, verify=False)
+    report = diagnose(model, result.path, samples)
+    (segment,) = report.segments
+    assert segment.op == "LceBconv2d" and segment.layers == ("bconv", "bn")  # the BN fused into the bconv
+    gamma, beta, mean, variance = model.get_layer("bn").get_weights()
+    s = gamma / np.sqrt(variance + model.get_layer("bn").epsilon)
+    terms = np.abs(s) * 2304 + np.abs(mean * s) + np.abs(beta)  # the conv's 2,304 terms of 1, through the affine
+    assert segment.max_abs_diff > DEFAULT_SEGMENT_RTOL * segment.scale, str(report)  # beyond the output's bound
+    assert segment.max_abs_diff < DEFAULT_SEGMENT_RTOL * terms.max() / 10  # far within the terms'
+    assert report.passed and report.mismatches == 0, str(report)
+    # and still sensitive: a BatchNorm mean 0.1 off (a difference of 0.1·s ≥ 0.11) is a mismatch
+    shifted, _ = _bconv_bn(mean_shift=0.1)
+    assert diagnose(shifted, result.path, samples).mismatches == segment.elements
