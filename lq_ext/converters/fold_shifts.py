@@ -89,7 +89,9 @@ def _absorbs(layer) -> bool:
 
 def _passes(layer) -> bool:
     """A per-channel constant on ``layer``'s inputs comes out as a per-channel constant."""
-    if isinstance(layer, (tf.keras.layers.Add, ChannelBroadcast, tf.keras.layers.Dropout) + _POOLS):
+    if isinstance(layer, _POOLS):
+        return layer.data_format == "channels_last"
+    if isinstance(layer, (tf.keras.layers.Add, ChannelBroadcast, tf.keras.layers.Dropout)):
         return True
     if isinstance(layer, tf.keras.layers.Concatenate):
         return layer.axis in (-1, len(layer.output_shape) - 1)
