@@ -13,7 +13,9 @@
   RPReLU) moves into the bias of a conv branch of that ``Add`` which only the ``Add``
   reads: a float conv or an ``LceBconv2d``-bound ``QuantConv2D`` (its bias is fused into
   LCE's output transform), a ``BatchNormalization`` (β − b₁) or a ``LearnableBias``.
-  Not an exact-int8 ``BinaryDepthwiseConv2D``: an int8 bias would round.
+  An exact-int8 ``BinaryDepthwiseConv2D`` (whose int8 bias would round) with the mean|w|
+  scale α instead gets a float 1×1 ``DepthwiseConv2D`` after it, kernel α and bias −b₁:
+  one op for the ``MUL`` (α) and the ``SUB`` (b₁).
 - :func:`plain_prelus`: an RPReLU left with b₁ = b₂ = 0 becomes a Keras ``PReLU`` (one
   ``PRELU`` op); with only b₁ ≠ 0, ``LearnableBias(−b₁)`` → ``PReLU``.
 
@@ -30,9 +32,13 @@ import tensorflow as tf
 
 from lq_ext.graph import all_layers, consumers, graph_of, producers, rebuild, source_layer
 from lq_ext.layers import BinaryDepthwiseConv2D, ChannelBroadcast, LearnableBias, RPReLU
-from lq_ext.quantizers import RSign
+from lq_ext.layers.depthwise import DEPTHWISE_CHANNEL_AXES
+from lq_ext.quantizers import RSign, mean_abs
 
 __all__ = ["carry_output_shifts", "fold_input_shifts", "fold_rprelu_shifts", "plain_prelus"]
+
+#: :func:`fold_input_shifts` on an exact-int8 depth-wise conv: scale and b₁ in one float op.
+_AFFINE = "affine"
 
 _POOLS = (
     tf.keras.layers.AveragePooling2D,
@@ -198,12 +204,26 @@ def _biased(layer) -> str | None:
     if isinstance(layer, LearnableBias):
         return "bias"
     if isinstance(layer, BinaryDepthwiseConv2D) and layer.exact_int8:
-        return None
+        plain = not layer.use_bias and layer.activation is tf.keras.activations.linear
+        return _AFFINE if plain and layer.scale_kernel else None
     convs = (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D, lq.layers.QuantConv2D,
              lq.layers.QuantDepthwiseConv2D)
     if isinstance(layer, convs) and getattr(layer, "groups", 1) == 1 and layer.activation is tf.keras.activations.linear:
         return "bias"
     return None
+
+
+def _affine(call, shift: np.ndarray):
+    """An exact-int8 depth-wise conv (mean|w| scale α) rebuilt without its scale, then a
+    float 1×1 ``DepthwiseConv2D`` (kernel α, bias −b₁, named ``<name>_affine``)."""
+    layer = call.layer
+    integers = _relayer(call, {}, {**layer.get_config(), "scale_kernel": False})
+    latent = getattr(layer.depthwise_kernel, "latent_variable", layer.depthwise_kernel)
+    alpha = np.reshape(mean_abs(latent, DEPTHWISE_CHANNEL_AXES).numpy(), (1, 1, -1, 1))
+    affine = tf.keras.layers.DepthwiseConv2D(1, use_bias=True, name=f"{layer.name}_affine")
+    outputs = affine(integers)
+    affine.set_weights([alpha, (-shift).astype(np.float32)])
+    return outputs
 
 
 def _input_folds(model) -> dict[int, tuple]:
@@ -243,10 +263,12 @@ def fold_input_shifts(model) -> tuple[tf.keras.Model, tuple[str, ...]]:
         if id(call.layer) not in branches:
             return None
         rprelu, weight = branches[id(call.layer)]
+        shift = rprelu.shift_in.numpy().astype(np.float64)
+        if weight == _AFFINE:
+            return _affine(call, shift)
         config = call.layer.get_config()
         if weight == "bias":
             config["use_bias"] = True
-        shift = rprelu.shift_in.numpy().astype(np.float64)
         return _relayer(call, {weight: _weights(call.layer).get(weight, 0.0) - shift}, config)
 
     names = tuple(layer.name for layer in all_layers(model) if id(layer) in folds)

@@ -159,19 +159,32 @@ def test_input_shifts_move_into_conv_and_batchnorm_biases(stream):
     _assert_same(folded, carried, _inputs((7, 7, C), seed=7))
 
 
-@pytest.mark.parametrize("exact_int8, folded", [(True, ()), (False, ("act",))])
-def test_depthwise_bias_only_without_exact_int8(exact_int8, folded):
-    """An int8 depth-wise conv's bias would round: its b₁ stays; a float one takes it."""
+@pytest.mark.parametrize("exact_int8, scale_kernel, folded", [
+    (True, True, "affine"),  # int8 bias would round: mean|w| and b₁ in a float 1×1 depth-wise conv
+    (True, False, None),  # no scale MUL to replace: b₁ stays
+    (False, True, "bias"),  # a float depth-wise conv takes b₁ in its bias
+])
+def test_depthwise_branch(exact_int8, scale_kernel, folded):
     inputs = tf.keras.Input((6, 6, C))
-    y = BinaryDepthwiseConv2D(3, padding="same", scale_kernel=True, input_quantizer=RSign(), exact_int8=exact_int8,
-                              clip_value=1.5, name="dw")(inputs)
+    y = BinaryDepthwiseConv2D(3, padding="same", scale_kernel=scale_kernel, input_quantizer=RSign(),
+                              exact_int8=exact_int8, clip_value=1.5, name="dw")(inputs)
     x = RPReLU(name="act")(tf.keras.layers.Add()([inputs, y]))
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(3)(tf.keras.layers.GlobalAveragePooling2D()(x)))
     randomize_weights(model, seed=8)
     result, names = fold_input_shifts(model)
-    assert names == folded
-    if folded:
-        _assert_same(result, model, _inputs((6, 6, C), seed=9))
+    assert names == (() if folded is None else ("act",))
+    if folded is None:
+        return
+    _assert_same(result, model, _inputs((6, 6, C), seed=9))
+    shift = model.get_layer("act").shift_in.numpy()
+    if folded == "bias":
+        np.testing.assert_allclose(result.get_layer("dw").bias.numpy(), -shift, rtol=1e-6)
+    else:
+        assert result.get_layer("dw").scale_kernel is False
+        kernel, bias = result.get_layer("dw_affine").get_weights()
+        latent = model.get_layer("dw").depthwise_kernel.numpy()
+        np.testing.assert_allclose(kernel.ravel(), np.abs(latent).mean(axis=(0, 1)).ravel(), rtol=1e-6)
+        np.testing.assert_allclose(bias, -shift, rtol=1e-6)
 
 
 def test_plain_prelus(stream):
@@ -213,26 +226,31 @@ def test_bdnet_every_rprelu_shift_is_folded(bdnet):
     model, folded, names, _, _, _ = bdnet
     rprelus = [layer.name for layer in model.layers if isinstance(layer, RPReLU)]
     assert len(rprelus) == 26 and names == tuple(rprelus)
-    assert not any(isinstance(layer, RPReLU) for layer in folded.layers)
-    # the depth-wise units' b₁ stays (exact int8 conv), as an ADD before the PReLU
-    assert sorted(layer.name for layer in folded.layers if isinstance(layer, LearnableBias)) == sorted(
-        f"{n}_shift_in" for n in rprelus if n.endswith("_dw_act")
+    assert not any(isinstance(layer, (RPReLU, LearnableBias)) for layer in folded.layers)
+    # each depth-wise unit's mean|w| scale and b₁ in a float 1×1 depth-wise conv
+    assert sorted(layer.name for layer in folded.layers if type(layer) is tf.keras.layers.DepthwiseConv2D) == sorted(
+        n.replace("_act", "_conv_affine") for n in rprelus if n.endswith("_dw_act")
     )
 
 
 def test_bdnet_flatbuffer_loses_the_shift_ops(bdnet):
-    """Per unit, RPReLU's SUB / PRELU / ADD become PRELU (point-wise: b₁ in LceBconv2d's
-    bias) or ADD + PRELU (depth-wise): 26 ADDs and 26 SUBs fewer, 13 ADDs more."""
+    """Per unit, RPReLU's SUB / PRELU / ADD become one PRELU (b₂ carried forward; b₁ in
+    LceBconv2d's bias, or with mean|w| in a float 1×1 DEPTHWISE_CONV_2D that replaces the
+    depth-wise unit's MUL): 26 ADDs, 26 SUBs and 13 MULs fewer, 13 float depth-wise convs
+    more (one MAC per element)."""
     model, _, names, before, after, _ = bdnet
     size = {n: int(np.prod(model.get_layer(n).output.shape[1:])) for n in names}
-    pointwise = [n for n in names if n.endswith("_pw_act")]
-    assert len(pointwise) == 13
-    expected = dict(before.op_counts, SUB=before.count("SUB") - 26, ADD=before.count("ADD") - 26 + 13)
-    assert after.op_counts == expected
-    assert len(after.ops) == len(before.ops) - 39
-    saved = sum(size.values()) + sum(size[n] for n in pointwise)  # b₂ ADDs, point-wise b₁ SUBs
+    depthwise = [n for n in names if n.endswith("_dw_act")]
+    assert len(depthwise) == 13
+    expected = dict(before.op_counts, SUB=before.count("SUB") - 26, ADD=before.count("ADD") - 26,
+                    MUL=before.count("MUL") - 13, DEPTHWISE_CONV_2D=before.count("DEPTHWISE_CONV_2D") + 13)
+    assert after.op_counts == {k: v for k, v in expected.items() if v}
+    assert len(after.ops) == len(before.ops) - 52
+    saved = 2 * sum(size.values()) + sum(size[n] for n in depthwise)  # b₂ ADDs, b₁ SUBs, the MULs
     assert after.elementwise_float_work == before.elementwise_float_work - saved
-    assert after.macs_by_class == before.macs_by_class
+    macs = dict(before.macs_by_class)
+    macs["float"] += sum(size[n] for n in depthwise)
+    assert after.macs_by_class == macs
 
 
 def test_bdnet_folded_flatbuffer_matches_keras(bdnet):
