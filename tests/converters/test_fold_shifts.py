@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from lq_ext.converters import convert, inspect
 from lq_ext.converters.engines import to_flatbuffer
-from lq_ext.converters.fold_elementwise import fold_batchnorm_thresholds
 from lq_ext.converters.fold_shifts import (
     carry_output_shifts,
     fold_input_shifts,
@@ -21,7 +20,6 @@ from lq_ext.converters.verify import parity_inputs
 from lq_ext.layers import BinaryDepthwiseConv2D, ChannelBroadcast, LearnableBias, RPReLU
 from lq_ext.quantizers import RSign, ScaledSign
 from lq_ext.testing import randomize_weights
-from lq_ext.zoo import BDNetMobileNet
 
 C = 8
 ACTS = ("act0", "act_a", "act_b", "act_c1", "act_c2", "act_d")
@@ -213,13 +211,12 @@ def test_convert_removes_one_op_per_shift(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def bdnet():
-    model = BDNetMobileNet(input_shape=(32, 32, 3), num_classes=10, classifier_activation=None)
-    randomize_weights(model, seed=0)
-    thresholds, _ = fold_batchnorm_thresholds(model)
+def bdnet(bdnet_bn_folded):
+    """BDNetMobileNet at 32 px after the BatchNorm fold (``before``) and after the shift folds."""
+    model, thresholds, _, before = bdnet_bn_folded
     folded, names = fold_rprelu_shifts(thresholds)
     flatbuffer = to_flatbuffer(folded).data
-    return model, folded, names, inspect(to_flatbuffer(thresholds).data), inspect(flatbuffer), flatbuffer
+    return model, folded, names, inspect(before), inspect(flatbuffer), flatbuffer
 
 
 def test_bdnet_every_rprelu_shift_is_folded(bdnet):
