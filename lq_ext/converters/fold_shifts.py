@@ -53,6 +53,12 @@ def _short(variable) -> str:
     return variable.name.split("/")[-1].split(":")[0]
 
 
+def _named_uniquely(layer) -> bool:
+    """Each of ``layer``'s weights has its own short name (how the folds address them)."""
+    names = [_short(w) for w in layer.weights]
+    return len(set(names)) == len(names)
+
+
 def _weights(layer) -> dict[str, np.ndarray]:
     """``{short weight name: float64 array}`` (``kernel``, ``bias``, ``threshold``, ...)."""
     return {_short(w): np.asarray(w.numpy(), dtype=np.float64) for w in layer.weights}
@@ -84,6 +90,8 @@ def _channels(layer) -> int:
 # --------------------------------------------------------------------------- b₂ forward
 def _absorbs(layer) -> bool:
     """``layer`` can take a per-channel offset of its (only) input into its weights."""
+    if not _named_uniquely(layer):
+        return False
     if isinstance(layer, (lq.layers.QuantConv2D, lq.layers.QuantDepthwiseConv2D)):
         return isinstance(layer.input_quantizer, RSign)
     if type(layer) is tf.keras.layers.BatchNormalization:
@@ -199,6 +207,8 @@ def carry_output_shifts(model) -> tuple[tf.keras.Model, tuple[str, ...]]:
 def _biased(layer) -> str | None:
     """The short name of the weight that shifts ``layer``'s output channels, None if it
     cannot take a shift exactly: ``bias`` (convs, LearnableBias), ``beta`` (BatchNorm)."""
+    if not _named_uniquely(layer):
+        return None
     if type(layer) is tf.keras.layers.BatchNormalization:
         return "beta" if layer.center and list(layer.axis) in ([-1], [len(layer.input_shape) - 1]) else None
     if isinstance(layer, LearnableBias):
