@@ -14,8 +14,9 @@ docs/guides/conversion.md) and its three largest op types, next to the model's O
 (``lq_ext.metrics.profile``: BOPs / 64 + FLOPs) and the element-wise ops the Keras-level
 profile counts. This is the baseline of issue 17's goal (BDNetMobileNet: element-wise
 work and op count each at most half of it). ``--fold-elementwise`` converts with
-``convert(..., fold_elementwise=True)`` (:mod:`lq_ext.converters.fold_elementwise`) and
-adds the fold's figures next to the baseline.
+``convert(..., fold_elementwise=True)`` (BatchNorm thresholds,
+:mod:`lq_ext.converters.fold_elementwise`, and RPReLU shifts,
+:mod:`lq_ext.converters.fold_shifts`) and adds the folded figures next to the baseline.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from lq_ext.converters.diagnose import Diagnosis, diagnosable, diagnose
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.converters.fold import FOLD_MODES, fold_weight_quantizers
 from lq_ext.converters.fold_elementwise import fold_batchnorm_thresholds
+from lq_ext.converters.fold_shifts import fold_rprelu_shifts
 from lq_ext.converters.int8 import Int8Plan, int8_model
 from lq_ext.converters.op_report import OpReport, inspect
 from lq_ext.converters.options import Int8Options
@@ -58,6 +59,8 @@ class ConversionResult:
             into a ±1 kernel and a per-channel scale (``fold_weights``); empty if none.
         folded_batchnorms: names of the BatchNormalization layers folded into the next
             binarizer's threshold (``fold_elementwise=True``); empty if none.
+        folded_shifts: names of the RPReLU layers whose shifts were folded into their
+            neighbours (``fold_elementwise=True``, :mod:`~lq_ext.converters.fold_shifts`).
         int8_plan: what int8 mode did (:class:`~lq_ext.converters.int8.Int8Plan`), or None.
         int8_agreement: in int8 mode with ``verify=True``, the flatbuffer against the
             float model (what int8 costs).
@@ -83,6 +86,7 @@ class ConversionResult:
     bconv_dense_layers: tuple[str, ...] = ()
     folded_layers: tuple[str, ...] = ()
     folded_batchnorms: tuple[str, ...] = ()
+    folded_shifts: tuple[str, ...] = ()
     int8_plan: Int8Plan | None = None
     int8_agreement: ParityReport | None = None
     via: str = "graphdef"
@@ -116,6 +120,8 @@ class ConversionResult:
             head += f"\n{_soft_kernels_message(self.hardened_layers)}"
         if self.folded_batchnorms:
             head += f"\nBatchNorms folded into binarizer thresholds: {len(self.folded_batchnorms)}"
+        if self.folded_shifts:
+            head += f"\nRPReLU shifts folded into neighbouring layers: {len(self.folded_shifts)}"
         if self.int8_plan is not None:
             plan = self.int8_plan
             head += (
@@ -228,8 +234,10 @@ def convert(
             equivalent :class:`lq_ext.layers.BinaryDense`; ``"float"`` leaves it to LCE
             (a float ``FULLY_CONNECTED``). Ignored by ``engine="tflite"``.
         fold_elementwise: fold every BatchNormalization that only feeds an ``RSign``
-            binarizer into its threshold (:mod:`lq_ext.converters.fold_elementwise`;
-            LCE engine, float mode; default False for now).
+            binarizer into its threshold (:mod:`lq_ext.converters.fold_elementwise`),
+            then RPReLU's shifts into their readers and producers
+            (:mod:`lq_ext.converters.fold_shifts`); LCE engine, float mode; default
+            False for now.
         fold_weights: ``"auto"`` (default), True or False: fold binary ``QuantConv2D``
             layers whose kernel quantizer gives ±α·sign(W) per output channel
             (magnitude-aware sign, XNOR-Net's scale, ...) into a ±1 kernel and a
@@ -281,13 +289,14 @@ def convert(
         if hardened:
             warnings.warn(_soft_kernels_message(hardened), stacklevel=2)
         # prepare: what is converted in place of the model
-        converted, bconv_dense, folded, folded_batchnorms, plan = model, (), (), (), None
+        converted, bconv_dense, folded, folded_batchnorms, folded_shifts, plan = model, (), (), (), (), None
         if engine == "lce" and binary_dense == "bconv":
             converted, bconv_dense = binary_dense_as_bconv(model)
         if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
             converted, folded = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
         if engine == "lce" and fold_elementwise and options is None:
             converted, folded_batchnorms = fold_batchnorm_thresholds(converted)
+            converted, folded_shifts = fold_rprelu_shifts(converted)
         if options is not None:
             calibration_images = inputs if options.calibration is None else options.calibration
             converted, plan = _int8_clone(model, converted, options, calibration_images)
@@ -333,6 +342,7 @@ def convert(
         bconv_dense_layers=bconv_dense,
         folded_layers=folded,
         folded_batchnorms=folded_batchnorms,
+        folded_shifts=folded_shifts,
         int8_plan=plan,
         int8_agreement=agreement,
         via=made.via,

@@ -14,7 +14,6 @@ from lq_ext.converters.verify import parity_inputs
 from lq_ext.layers import BinaryDepthwiseConv2D
 from lq_ext.quantizers import RSign, ScaledSign
 from lq_ext.testing import randomize_weights
-from lq_ext.zoo import BDNetMobileNet
 
 C_IN, C_OUT = 16, 24
 
@@ -117,11 +116,8 @@ def test_convert_rejects_a_non_bool(tmp_path, no_conversion):
 
 
 @pytest.fixture(scope="module")
-def bdnet():
-    model = BDNetMobileNet(input_shape=(32, 32, 3), num_classes=10, classifier_activation=None)
-    randomize_weights(model, seed=0)
-    folded, names = fold_batchnorm_thresholds(model)
-    flatbuffer = to_flatbuffer(folded).data
+def bdnet(bdnet_bn_folded):
+    model, folded, names, flatbuffer = bdnet_bn_folded
     before, after = inspect(to_flatbuffer(model).data), inspect(flatbuffer)
     return model, folded, names, before, after, flatbuffer
 
