@@ -1,5 +1,5 @@
-"""The Keras layer and quantizer full-int8 mode adds to a model: a fixed activation range
-and per-tensor 8-bit weights.
+"""The Keras layer, quantizer and constraint full-int8 mode adds to a model: a fixed
+activation range, per-tensor 8-bit weights, and a weight kept on TFLite's int8 grid.
 
 Guide: docs/guides/int8.md
 """
@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from lq_ext._serialization import register
 
-__all__ = ["Int8Range", "PerTensorInt8Weights", "clip_unit"]
+__all__ = ["Int8Range", "PerTensorInt8Grid", "PerTensorInt8Weights", "clip_unit"]
 
 
 @register
@@ -47,6 +47,19 @@ class PerTensorInt8Weights(lq.quantizers.Quantizer):
         return tf.quantization.fake_quant_with_min_max_vars(
             inputs, -127.0 * step, 127.0 * step, num_bits=8, narrow_range=True
         )
+
+
+@register
+class PerTensorInt8Grid(tf.keras.constraints.Constraint):
+    """Keeps a weight on the grid TFLite stores it on as an int8 constant: symmetric, one
+    scale max|w| / 127 (:class:`PerTensorInt8Weights`).  For weights whose op TFLite only
+    recognises without a fake-quant op on them (a ``PReLU``'s slope, which becomes the
+    ``PRELU`` op's int8 alpha): the clone then computes with the slope TFLite uses, also
+    after fine-tuning.  Apply it once to the initial weights; Keras applies it after each
+    training step."""
+
+    def __call__(self, w):
+        return PerTensorInt8Weights()(w)
 
 
 @register
