@@ -197,11 +197,11 @@ def convert(
         max_outlier_fraction: fraction of samples allowed above ``rtol``; None: the mode's
             default, 0 (a sample beyond ``rtol``, e.g. a binarizer input flipped on float
             round-off, sends the conversion to the per-layer diagnosis, which passes it when
-            every difference is round-off or a tie), or ``Int8Options.max_outlier_fraction``
-            (1.0) in int8 mode.
+            every difference is round-off or a tie, in int8 mode a rounding step), or
+            ``Int8Options.max_outlier_fraction`` (also 0) in int8 mode.
         min_top1_agreement: least fraction of samples whose argmax agrees, for
             (batch, classes) outputs; None: 0.9, or ``Int8Options.min_top1_agreement``
-            (0.5) in int8 mode.
+            (also 0.9) in int8 mode.
         atol: absolute error allowed on top of ``rtol``, for outputs TFLite quantizes (e.g.
             ``2 / 256`` for an int8 softmax); top-1 then agrees up to ties within
             ``2·atol``. None: 0, or ``Int8Options.atol`` (two output steps of the int8

@@ -12,7 +12,9 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from lq_ext.converters import convert, diagnose
 from lq_ext.converters._flatbuffer import parse
-from lq_ext.converters.int8 import int8_model
+from lq_ext.converters.engines import to_flatbuffer
+from lq_ext.converters.int8 import Int8Range, int8_model
+from lq_ext.converters.parity import run_interpreter
 from lq_ext.layers import RPReLU
 from lq_ext.testing import randomize_weights
 from lq_ext.zoo import BDNetMobileNet
@@ -35,6 +37,11 @@ def _constant(flatbuffer, index):
 def _quantization(flatbuffer, index):
     q = schema.Model.GetRootAs(flatbuffer, 0).Subgraphs(0).Tensors(index).Quantization()
     return float(q.Scale(0)), int(q.ZeroPoint(0))
+
+
+def _convert_plain(model):
+    """The flatbuffer LCE makes of ``model`` as it is (no int8 clone)."""
+    return to_flatbuffer(model, engine="lce", target="arm", via="graphdef").data
 
 
 def _convert(model, images, path):
@@ -149,3 +156,23 @@ def test_bdnet_int8_diagnoses_with_no_mismatch(bdnet_int8):
     # 4 average-pool shortcuts and the global pool, no requantizing QUANTIZE after them
     assert len(by_op["AVERAGE_POOL_2D"]) == 5
     assert result.ops.count("QUANTIZE") == 1 and result.ops.count("AVERAGE_POOL_2D") == 5
+
+
+@pytest.mark.parametrize("low, high", [(-2.0, 2.0), (-1.0580185651779175, 1.0580185651779175), (-0.7, 3.1)])
+def test_int8_range_saturates_where_tflite_does(low, high):
+    """A symmetric range has a half-integer zero point (127.5 steps from the low end): TF's
+    fake-quant op (float32) rounded it to [−128, 127] steps for some ends (1.058..., the
+    trained BD-Net's), TFLite's converter (double) to [−127, 128], and every saturated value
+    differed by one step (the trained BD-Net: 10,475 elements)."""
+    inputs = tf.keras.Input((6,))
+    model = tf.keras.Model(inputs, Int8Range(low, high, name="range")(inputs))
+    step = (high - low) / 255
+    x = np.array([[-50.0, 50.0, 0.55 * low, 0.55 * high, 0.0, 0.4 * step]], np.float32)
+    flatbuffer = _convert_plain(model)
+    (quantize,) = [op for op in parse(flatbuffer).operators if op.op_type == "QUANTIZE"]
+    scale, zero_point = _quantization(flatbuffer, quantize.outputs[0])
+    expected = np.clip(np.round(x / scale) + zero_point, -128, 127) - zero_point  # TFLite's levels
+    np.testing.assert_allclose(run_interpreter(flatbuffer, x) / scale, expected, atol=1e-4)
+    np.testing.assert_allclose(model(x).numpy() / scale, expected, atol=1e-4)
+    if low == -high:
+        assert zero_point == -1  # not TF's own rounding (0)

@@ -45,8 +45,8 @@ def test_defaults_are_visible():
     options = Int8Options()
     assert options.calibration is None and options.fine_tune is None and options.atol is None
     assert options.percentile == DEFAULT_PERCENTILE == 99.9 and options.batch_size == 8
-    assert options.min_top1_agreement == DEFAULT_MIN_TOP1_AGREEMENT_INT8 == 0.5
-    assert options.max_outlier_fraction == DEFAULT_MAX_OUTLIER_FRACTION_INT8 == 1.0
+    assert options.min_top1_agreement == DEFAULT_MIN_TOP1_AGREEMENT_INT8 == 0.9
+    assert options.max_outlier_fraction == DEFAULT_MAX_OUTLIER_FRACTION_INT8 == 0.0
     assert "percentile=99.9" in repr(options) and "batch_size=8" in repr(options)
 
 
