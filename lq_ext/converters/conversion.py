@@ -220,11 +220,12 @@ def convert(
         max_outlier_fraction: fraction of samples allowed above ``rtol``; None: the mode's
             default, 0 (a sample beyond ``rtol``, e.g. a binarizer input flipped on float
             round-off, sends the conversion to the per-layer diagnosis, which passes it when
-            every difference is round-off or a tie), or ``Int8Options.max_outlier_fraction``
-            (1.0) in int8 mode.
+            every difference is round-off or a tie, in int8 mode a rounding step), or
+            ``Int8Options.max_outlier_fraction`` (also 0) in int8 mode (1.0 for the portable
+            target, whose rewritten binary convs the diagnosis cannot compare yet).
         min_top1_agreement: least fraction of samples whose argmax agrees, for
             (batch, classes) outputs; None: 0.9, or ``Int8Options.min_top1_agreement``
-            (0.5) in int8 mode.
+            (also 0.9; 0.5 for the portable target) in int8 mode.
         atol: absolute error allowed on top of ``rtol``, for outputs TFLite quantizes (e.g.
             ``2 / 256`` for an int8 softmax); top-1 then agrees up to ties within
             ``2·atol``. None: 0, or ``Int8Options.atol`` (two output steps of the int8
@@ -312,7 +313,7 @@ def convert(
         parity = agreement = diagnosis = None
         if verify:
             kernel = "indirect_bgemm" if ops.has_grouped_bconv else "optimized"
-            defaults = FLOAT_TOLERANCES if plan is None else options.tolerances(plan.output_step)
+            defaults = FLOAT_TOLERANCES if plan is None else options.tolerances(plan.output_step, portable=engine == PORTABLE)
             tolerances = defaults.overridden(rtol=rtol, **given)
             reference = model if plan is None else converted
             try:

@@ -57,6 +57,8 @@ class Segment:
     scale: float  # max |keras| of the compared tensor
     step: float = 0.0  # the int8 step of the compared tensor (0: a float tensor)
     steps: int = 0  # int8: elements one step apart (rounding, within the bound), counted apart
+    midpoint: float = 0.0  # int8: the largest distance of the clone's value before rounding from the
+    # midpoint between the two grid values, over the one-step elements, in steps (0: none measured)
 
     @property
     def layer(self) -> str:
@@ -95,11 +97,11 @@ class Diagnosis:
     def format(self, whole: bool = True) -> str:
         """The per-segment table; with ``whole``, the whole-output comparison too (if any)."""
         int8 = any(s.step for s in self.segments)
-        rows = [("layer", "op", "elements", "ties", "mismatches", "max |diff|", "max |keras|") + ("int8 step", "1 step off") * int8]
+        rows = [("layer", "op", "elements", "ties", "mismatches", "max |diff|", "max |keras|") + ("int8 step", "1 step off", "from midpoint") * int8]
         for s in self.segments:
             name = s.layer if len(s.layers) == 1 else f"{s.layer} (+{len(s.layers) - 1})"
             row = (name, s.op, f"{s.elements:,}", str(s.ties), str(s.mismatches), f"{s.max_abs_diff:.3g}", f"{s.scale:.3g}")
-            rows.append(row + ((f"{s.step:.3g}", str(s.steps)) if s.step else ("-", "-")) * int8)
+            rows.append(row + ((f"{s.step:.3g}", str(s.steps), f"{s.midpoint:.2f}") if s.step else ("-", "-", "-")) * int8)
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         table = ["  " + "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
         first = self.first_divergence
@@ -342,7 +344,8 @@ def _tie_flipped(x, tie_rtol):
 
 
 def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=None):
-    """(ties, mismatches, max |diff|, scale, step, elements one int8 step off) of one segment.
+    """(ties, mismatches, max |diff|, scale, step, elements one int8 step off, their largest
+    distance from the midpoint in steps) of one segment.
 
     Round-off is bounded by ``rtol`` times max |keras| (or max |tflite|) of the sample, or, for
     a segment ending in a sum (:func:`_summed_terms`: a mean, a float ``Dense``), max
@@ -367,11 +370,13 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
     tie = differs & (np.abs(moved - k) > bound)
     mismatches = differs & ~tie
     steps = (diff > 0.5 * step) & ~differs if step else np.zeros_like(differs)
+    farthest = 0.0
     if step and raw is not None:
         midpoint = np.abs(np.asarray(raw, np.float64).reshape(k.shape) - (k + f) / 2)
         mismatches |= steps & ~(midpoint <= INT8_MIDPOINT * step + roundoff)
+        farthest = float(midpoint[steps].max(initial=0.0) / step)
     return (int(tie.sum()), int(mismatches.sum()), float(np.nan_to_num(diff, nan=np.inf).max(initial=0.0)),
-            float(scale.max(initial=0.0)), step, int(steps.sum()))
+            float(scale.max(initial=0.0)), step, int(steps.sum()), farthest)
 
 
 def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized", rtol: float = DEFAULT_SEGMENT_RTOL,

@@ -55,9 +55,12 @@ def test_correct_int8_conversion_has_no_mismatch(int8_case):
     # int8 output, the residual add, each op of the lowered RPReLU, the pool, the head
     for layer in ("stem_bn_int8", "pre_bn_int8", "bconv_bn_int8", "add_int8", "act_1_int8", "pool_int8", "head_int8"):
         assert by_layer[layer].step > 0, str(report)
-    # TFLite rounds some values one step the other way (its PRELU most: its slope is an
-    # asymmetric int8 constant), never more than one step
-    assert by_layer["act_1_int8"].steps > 0
+    # TFLite rounds some values one step the other way (0.1-1 % of the elements here), never
+    # more than one step, and only where the clone's value before rounding lies next to the
+    # midpoint between the two grid values (measured ≤ 0.013 steps; the PRELU's 0.27 before its
+    # slope was put on TFLite's int8 grid)
+    assert by_layer["act_1_int8"].steps > 0 and by_layer["pre_bn_int8"].steps > 0
+    assert max(s.midpoint for s in report.segments) <= 0.05, str(report)
     assert all(s.max_abs_diff <= 1.001 * s.step + 1e-5 * s.scale for s in report.segments if s.step), str(report)
     assert "int8 step" in str(report)
 

@@ -52,7 +52,7 @@ def test_overridden_keeps_the_defaults_for_none():
 
 def test_int8_tolerances_default_to_two_output_steps():
     assert Int8Options().tolerances(1 / 256) == Tolerances(
-        rtol=1e-3, max_outlier_fraction=1.0, min_top1_agreement=0.5, atol=2 / 256
+        rtol=1e-3, max_outlier_fraction=0.0, min_top1_agreement=0.9, atol=2 / 256
     )
     assert Int8Options(atol=0.0, max_outlier_fraction=0.3).tolerances(1 / 256).atol == 0.0
 
@@ -102,8 +102,9 @@ def test_int8_mode_uses_its_defaults(int8_bnn, parity_calls, same_int8_clone, tm
     result = convert(int8_bnn, tmp_path / "d.tflite", int8=True, samples=IMAGES)
     step = result.int8_plan.output_step
     assert step > 0
-    assert _tolerances(parity_calls[0]) == dict(rtol=1e-3, max_outlier_fraction=1.0, min_top1_agreement=0.5, atol=2 * step)
-    assert result.parity.atol == 2 * step and result.parity.max_outlier_fraction == 1.0
+    assert _tolerances(parity_calls[0]) == dict(rtol=1e-3, max_outlier_fraction=0.0, min_top1_agreement=0.9, atol=2 * step)
+    assert result.parity.atol == 2 * step and result.parity.max_outlier_fraction == 0.0
+    assert result.verified
     assert result.int8_agreement is not None and result.int8_agreement.n_samples == 10
 
 
@@ -111,9 +112,9 @@ def test_int8_mode_honours_explicit_tolerances(int8_bnn, parity_calls, same_int8
     """Before the split, int8=True replaced them by 1.0 and max(atol, two steps)."""
     result = convert(int8_bnn, tmp_path / "e.tflite", int8=True, samples=IMAGES, max_outlier_fraction=0.2, atol=1e-4)
     assert 2 * result.int8_plan.output_step > 1e-4
-    assert _tolerances(parity_calls[0]) == dict(rtol=1e-3, max_outlier_fraction=0.2, min_top1_agreement=0.5, atol=1e-4)
+    assert _tolerances(parity_calls[0]) == dict(rtol=1e-3, max_outlier_fraction=0.2, min_top1_agreement=0.9, atol=1e-4)
     convert(int8_bnn, tmp_path / "o.tflite", int8=Int8Options(atol=0.0, min_top1_agreement=0.8), samples=IMAGES)
-    assert _tolerances(parity_calls[1]) == dict(rtol=1e-3, max_outlier_fraction=1.0, min_top1_agreement=0.8, atol=0.0)
+    assert _tolerances(parity_calls[1]) == dict(rtol=1e-3, max_outlier_fraction=0.0, min_top1_agreement=0.8, atol=0.0)
 
 
 def test_a_tolerance_given_twice_must_agree():

@@ -26,7 +26,7 @@ import tensorflow as tf
 from lq_ext._validate import check_int, check_number
 from lq_ext.converters.int8.calibrate import DEFAULT_PERCENTILE, INPUT_RANGE_MARGIN, calibrate_ranges
 from lq_ext.converters.int8.kinds import UNIT_RANGE, is_binary_mac_layer, softmax_output
-from lq_ext.converters.int8.layers import Int8Range, PerTensorInt8Weights
+from lq_ext.converters.int8.layers import Int8Range, PerTensorInt8Grid, PerTensorInt8Weights
 from lq_ext.converters.int8.lowerings import LOWERINGS, Lowering, batchnorm_as_depthwise
 from lq_ext.converters.int8.rule import Int8Rule
 from lq_ext.graph import graph_of, rebuild
@@ -39,6 +39,7 @@ __all__ = [
     "Int8Plan",
     "Int8Range",
     "Lowering",
+    "PerTensorInt8Grid",
     "PerTensorInt8Weights",
     "batchnorm_as_depthwise",
     "int8_model",

@@ -42,12 +42,16 @@ FLOAT_KERNEL_LAYERS = (
     lq.layers.QuantDepthwiseConv2D,
     lq.layers.QuantDense,
 )
-#: Layers whose outputs keep the range of their input (TFLite requires it of most);
-#: exact types.
+#: Layers whose outputs keep the range of their input (TFLite requires it of most: its
+#: int8 ``AVERAGE_POOL_2D`` too, which cannot requantize, so a range of its own after an
+#: average pool would cost an extra ``QUANTIZE`` and clip what TFLite does not); exact types.
+#: (``GlobalAveragePooling2D`` is TFLite's ``MEAN``, which requantizes: it keeps a range
+#: of its own.)
 RANGE_PRESERVING_LAYERS = (
     tf.keras.layers.ZeroPadding2D,
     tf.keras.layers.Cropping2D,
     tf.keras.layers.MaxPooling2D,
+    tf.keras.layers.AveragePooling2D,
     tf.keras.layers.Reshape,
     tf.keras.layers.Flatten,
     tf.keras.layers.Dropout,

@@ -17,7 +17,7 @@ from lq_ext.converters.int8.kinds import (
     lowerable_batchnorm,
     rsign,
 )
-from lq_ext.converters.int8.layers import PerTensorInt8Weights
+from lq_ext.converters.int8.layers import PerTensorInt8Grid, PerTensorInt8Weights
 from lq_ext.fake_quant import IntWeightQuantizer
 from lq_ext.graph import apply
 from lq_ext.layers import ChannelBroadcast, ClampedMix, DPReLU, ESQuantConv2D, LearnableBias, RPReLU
@@ -100,10 +100,15 @@ def depthwise_scale(layer):
 
 
 def _prelu(layer, alpha):
-    """A Keras PReLU sharing α over all but the channel axis (TFLite: one PRELU op)."""
+    """A Keras PReLU sharing α over all but the channel axis (TFLite: one PRELU op), with α
+    on the int8 grid the converter stores it on (:class:`PerTensorInt8Grid`: the clone
+    computes with TFLite's slope; with the float α its values before rounding sat up to
+    0.54 steps from TFLite's, docs/guides/parity.md)."""
     rank = len(layer.input_shape)
-    prelu = tf.keras.layers.PReLU(shared_axes=list(range(1, rank - 1)), name=f"{layer.name}_prelu")
-    return prelu, [np.reshape(alpha, (1,) * (rank - 2) + (-1,)).astype(np.float32)]
+    grid = PerTensorInt8Grid()
+    prelu = tf.keras.layers.PReLU(shared_axes=list(range(1, rank - 1)), alpha_constraint=grid, name=f"{layer.name}_prelu")
+    alpha = np.reshape(alpha, (1,) * (rank - 2) + (-1,)).astype(np.float32)
+    return prelu, [grid(tf.constant(alpha)).numpy()]
 
 
 def bias_layer(layer, bias, suffix):

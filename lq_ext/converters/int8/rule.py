@@ -22,7 +22,7 @@ from lq_ext.converters.int8.kinds import (
     rsign,
     scaled_exact_depthwise,
 )
-from lq_ext.converters.int8.layers import Int8Range, PerTensorInt8Weights
+from lq_ext.converters.int8.layers import Int8Range, PerTensorInt8Grid, PerTensorInt8Weights
 from lq_ext.converters.int8.lowerings import (
     LOWERINGS,
     bias_layer,
@@ -154,6 +154,9 @@ class Int8Rule:
             if layer.use_bias:
                 dropped.add(id(layer.bias))
         weights = [w.numpy() for w in layer.weights if id(w) not in dropped]
+        if type(layer) is tf.keras.layers.PReLU:  # its slope as TFLite stores it (lowerings._prelu)
+            grid = PerTensorInt8Grid()
+            config, weights = {**config, "alpha_constraint": grid}, [grid(tf.constant(weights[0])).numpy()]
         y = call.keep(config=config, args=args, weights=weights)
         if scale is not None:  # integers (already int8), then the per-channel scale
             conv, scale_weights = scale
