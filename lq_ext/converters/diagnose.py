@@ -208,6 +208,8 @@ def _boundaries(model, graph, outputs, int8) -> tuple[dict, list[str]]:
     node_consumers = _node_consumers(model)
     found = {str(id(k)): (index, producer.get(index, "input")) for k, index in zip(model.outputs, outputs)}
     quantized_in = quantized_inputs(nodes, producer, tensors, int8, model.name)
+    dequantized_int8 = {op.outputs[0] for op in graph.operators
+                        if op.subgraph == 0 and op.op_type == "DEQUANTIZE" and op.inputs[0] in int8}
     unmapped = []
     for index, op_type in producer.items():
         if (tensors[index].dtype != "float32" and index not in int8) or index in outputs or op_type in _INSIDE_A_LAYER:
@@ -218,7 +220,7 @@ def _boundaries(model, graph, outputs, int8) -> tuple[dict, list[str]]:
         # an int8 tensor the clone quantizes is a layer's whole output, whoever reads it
         ranged = index in int8 and node is not None and range_after(node, node_consumers)
         # the float image of an int8 tensor is a rounded layer output too, whatever reads it
-        dequantized = op_type == "DEQUANTIZE" and index not in int8
+        dequantized = index in dequantized_int8
         reached = feeds_input_quantizer(index, consumers, tensors, quantized_in) if index in int8 else None
         if reached is not None and (not ranged or node.layer.name == reached):
             continue  # a step of an input quantizer (a QUANTIZE, a clip, a shift)
