@@ -220,6 +220,13 @@ class IntActivationQuantizer(lq.quantizers.Quantizer):
         """Fake-quantize ``x`` with ``bound`` (a positive scalar); see the class docstring."""
         return _fake_quant(x, bound, self.bits, self.signed, self.rounding)
 
+    def floor_shift(self):
+        """What :meth:`quantize` subtracts before rounding to the nearest level: half a step
+        for floor rounding of a non-negative range (a tensor), else 0.0."""
+        if self.signed or self.rounding != "floor":
+            return 0.0
+        return tf.maximum(self.bound, _TINY) / 2**self.bits / 2
+
     def _track(self, x):
         """Training step: update the EMA of max |x|; at ``freeze_step`` it becomes the bound."""
         batch_max = tf.reduce_max(tf.abs(x))

@@ -72,6 +72,9 @@ def test_unsigned_activation_floor_and_nearest():
     np.testing.assert_allclose(floor(np.array([2.9, 3.0, 20.0, -1.0], np.float32)).numpy(), [2, 3, 15, 0])
     nearest = _with_bound(IntActivationQuantizer(4, signed=False, rounding="nearest"), 16.0)
     np.testing.assert_allclose(nearest(np.array([2.9, 2.2], np.float32)).numpy(), [3, 2])
+    # the floor rule is nearest rounding after a shift of half a step (what the diagnosis rounds)
+    assert float(floor.floor_shift()) == 0.5 and nearest.floor_shift() == 0.0
+    assert _with_bound(IntActivationQuantizer(8), 1.27).floor_shift() == 0.0
 
 
 def test_uncalibrated_is_identity_and_gradient_is_clipped_ste():

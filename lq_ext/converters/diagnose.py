@@ -9,8 +9,9 @@ tapped tensor closes a segment, compared element by element: a difference is a *
 binarizer input computed inside the segment sits within round-off of its threshold and taking
 the other sign there moves that element, a *mismatch* otherwise. Against an int8 clone
 (``convert(..., int8=True)``) int8 tensors are compared too, dequantized, to one quantization
-step where the clone's value could round either way. The long story: docs/guides/parity.md,
-"Per-layer diagnosis" and "Per-layer diagnosis in int8 mode".
+step where the clone's value could round either way; so are the 8-/4-bit fake-quant parts of a
+float model (PokeBNN), each quantizer a boundary. The long story: docs/guides/parity.md,
+"Per-layer diagnosis", "Per-layer diagnosis in int8 mode" and "Per-layer diagnosis of the 8-/4-bit parts".
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from tensorflow.lite.python import schema_py_generated as schema
 from lq_ext.converters import parity
 from lq_ext.converters._flatbuffer import read_model
 from lq_ext.converters._flatbuffer_edit import with_outputs
-from lq_ext.converters.int8.layers import Int8Range
+from lq_ext.converters._quantized_boundaries import (
+    ROUNDING,
+    before_rounding,
+    feeds_input_quantizer,
+    input_quantizer,
+    layer_name,
+    quantized_inputs,
+    range_after,
+    without_input_quantizer,
+)
+from lq_ext.converters._roundoff_terms import summed_terms
 from lq_ext.converters.verify import parity_inputs
 
 __all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "INT8_MIDPOINT", "INT8_STEPS", "Diagnosis", "Segment", "diagnosable", "diagnose"]
@@ -144,22 +155,14 @@ def _partial(index, consumers, tensors) -> bool:
 def _continued(index, consumers, tensors, model_name) -> bool:
     """Every op that reads the tensor writes one named after the same layer (an Add of three
     inputs as two ADDs): the layer's output comes later."""
-    name = _layer_name(tensors[index].name, model_name)
+    name = layer_name(tensors[index].name, model_name)
     ops = consumers.get(index, ())
-    return bool(ops) and all(_layer_name(tensors[op.outputs[0]].name, model_name) == name for op in ops)
+    return bool(ops) and all(layer_name(tensors[op.outputs[0]].name, model_name) == name for op in ops)
 
 
 def diagnosable(model) -> bool:
     """Whether :func:`diagnose` can walk ``model``: a functional model with one input."""
     return isinstance(model, tf.keras.Model) and getattr(model, "_is_graph_network", False) and len(model.inputs) == 1
-
-
-def _layer_name(tensor_name: str, model_name: str) -> str:
-    """The Keras layer named first in a TFLite tensor name (the last of a fused chain)."""
-    parts = tensor_name.split(";")[0].split("/")
-    if len(parts) > 1 and parts[0] == model_name:
-        parts = parts[1:]
-    return parts[0]
 
 
 def _subgraph_outputs(buf: bytes) -> list[int]:
@@ -176,15 +179,6 @@ def _int8_params(buf: bytes) -> dict[int, tuple[float, int]]:
         if tensor.Type() == schema.TensorType.INT8 and quantization is not None and quantization.ScaleLength() == 1:
             params[index] = (float(quantization.Scale(0)), int(quantization.ZeroPoint(0)) if quantization.ZeroPointLength() else 0)
     return params
-
-
-def _range_after(node, consumers):
-    """The output id of the :class:`Int8Range` that alone reads ``node``'s output (the int8 clone
-    quantizes a layer's output there; TFLite names the int8 tensor after the layer), else None."""
-    after = consumers.get(node.flat_output_ids[0], [])
-    if len(after) == 1 and isinstance(after[0].layer, Int8Range) and after[0].outputs.shape == node.outputs.shape:
-        return after[0].flat_output_ids[0]
-    return None
 
 
 def _node_consumers(model) -> dict:
@@ -213,14 +207,28 @@ def _boundaries(model, graph, outputs, int8) -> tuple[dict, list[str]]:
             consumers.setdefault(i, []).append(op)
     node_consumers = _node_consumers(model)
     found = {str(id(k)): (index, producer.get(index, "input")) for k, index in zip(model.outputs, outputs)}
+    quantized_in = quantized_inputs(nodes, producer, tensors, int8, model.name)
+    dequantized_int8 = {op.outputs[0] for op in graph.operators
+                        if op.subgraph == 0 and op.op_type == "DEQUANTIZE" and op.inputs[0] in int8}
     unmapped = []
     for index, op_type in producer.items():
         if (tensors[index].dtype != "float32" and index not in int8) or index in outputs or op_type in _INSIDE_A_LAYER:
             continue
-        node = nodes.get(_layer_name(tensors[index].name, model.name))
+        if index in quantized_in.values():
+            continue  # an input quantizer's output: compared inside its layer
+        node = nodes.get(layer_name(tensors[index].name, model.name))
         # an int8 tensor the clone quantizes is a layer's whole output, whoever reads it
-        ranged = index in int8 and node is not None and _range_after(node, node_consumers)
-        if not ranged and (_partial(index, consumers, tensors) or _continued(index, consumers, tensors, model.name)):
+        ranged = index in int8 and node is not None and range_after(node, node_consumers)
+        # the float image of an int8 tensor is a rounded layer output too, whatever reads it
+        dequantized = index in dequantized_int8
+        reached = feeds_input_quantizer(index, consumers, tensors, quantized_in) if index in int8 else None
+        if reached is not None and (not ranged or node.layer.name == reached):
+            continue  # a step of an input quantizer (a QUANTIZE, a clip, a shift)
+        if not ranged and index in int8 and consumers.get(index) and all(op.op_type == "DEQUANTIZE" for op in consumers[index]):
+            continue  # compared as its float image
+        if not (ranged or dequantized) and (
+            _partial(index, consumers, tensors) or _continued(index, consumers, tensors, model.name)
+        ):
             continue
         if node is not None and _binarizes_input(node.layer) and all(
             op.op_type == "LceQuantize" for op in consumers.get(index, ())
@@ -232,7 +240,7 @@ def _boundaries(model, graph, outputs, int8) -> tuple[dict, list[str]]:
         output_id = ranged or node.flat_output_ids[0]
         if output_id not in found:
             found[output_id] = (index, op_type)
-    return found, unmapped
+    return found, unmapped, quantized_in
 
 
 def _fused_successors(model, found) -> dict:
@@ -256,66 +264,6 @@ def _dequantized(value, params):
         return value
     scale, zero_point = params
     return ((value.astype(np.float64) - zero_point) * scale).astype(np.float32)
-
-
-#: Layers whose output is a mean over many inputs: their round-off is bounded relative to the input.
-_REDUCTIONS = (
-    tf.keras.layers.GlobalAveragePooling1D, tf.keras.layers.GlobalAveragePooling2D, tf.keras.layers.GlobalAveragePooling3D,
-    tf.keras.layers.AveragePooling1D, tf.keras.layers.AveragePooling2D, tf.keras.layers.AveragePooling3D,
-)
-
-
-def _conv_terms(layer, x):
-    """An upper bound of Σ|w|·|x| (+|b|) per output channel of a (quantized) 2-D or depth-wise
-    conv without groups: max|q(x)| of the sample times Σ|q(w)| of the channel (exact for a
-    binarized input away from the borders); shape (n, 1, 1, channels). None for another layout."""
-    if layer.data_format != "channels_last" or getattr(layer, "groups", 1) != 1:
-        return None
-    depthwise = isinstance(layer, tf.keras.layers.DepthwiseConv2D)
-    kernel = tf.convert_to_tensor(layer.depthwise_kernel if depthwise else layer.kernel)
-    kernel_quantizer = getattr(layer, "depthwise_quantizer" if depthwise else "kernel_quantizer", None)
-    input_quantizer = getattr(layer, "input_quantizer", None)
-    x = tf.cast(x, tf.float32)
-    x, kernel = (input_quantizer(x) if input_quantizer else x), (kernel_quantizer(kernel) if kernel_quantizer else kernel)
-    per_channel = tf.reduce_sum(tf.abs(kernel), axis=(0, 1) if depthwise else (0, 1, 2))
-    per_channel = tf.reshape(per_channel, [-1])  # depth-wise: channel-major, as its outputs
-    largest = tf.reduce_max(tf.abs(tf.reshape(x, (tf.shape(x)[0], -1))), axis=1)
-    terms = largest[:, None, None, None] * per_channel[None, None, None, :]
-    return terms + tf.abs(layer.bias) if layer.use_bias else terms
-
-
-def _batchnorm_terms(layer, x, terms_in):
-    """|s|·(the input's terms) + |μ·s| + |β| (s = γ/√(var + ε)) of an inference BatchNorm over
-    the last axis: the size of what its affine sums, whose output may be a small difference
-    of large terms; the input's terms are its own summed terms (a conv's) if known, else |x|."""
-    if tuple(layer.axis) != (len(x.shape) - 1,):
-        return None
-    s = tf.math.rsqrt(layer.moving_variance + layer.epsilon)
-    if layer.scale:
-        s *= layer.gamma
-    beta = tf.abs(layer.beta) if layer.center else 0.0
-    if terms_in is None or len(terms_in.shape) != len(x.shape):
-        terms_in = tf.abs(tf.cast(x, tf.float32))
-    return tf.abs(s) * terms_in + tf.abs(layer.moving_mean * s) + beta
-
-
-def _summed_terms(layer, x, terms_in=None):
-    """What the round-off of ``layer``'s sums follows, or None: the input of a mean
-    (:data:`_REDUCTIONS`); Σ|w|·|x| (+|b|) per output of a float ``Dense``, whose
-    output may be far smaller than its terms (they cancel) and which the activation after
-    it (ReLU, sigmoid, tanh: at most 1-Lipschitz) cannot magnify; the same bound per
-    channel for a conv (:func:`_conv_terms`: the float reference sums K terms); the terms
-    of a BatchNorm's affine, carried from the conv before it (:func:`_batchnorm_terms`)."""
-    if isinstance(layer, _REDUCTIONS):
-        return x
-    if type(layer) is tf.keras.layers.Dense:
-        terms = tf.tensordot(tf.abs(tf.cast(x, tf.float32)), tf.abs(layer.kernel), axes=1)
-        return terms + tf.abs(layer.bias) if layer.use_bias else terms
-    if isinstance(layer, tf.keras.layers.Conv2D | tf.keras.layers.DepthwiseConv2D) and len(x.shape) == 4:
-        return _conv_terms(layer, x)
-    if isinstance(layer, tf.keras.layers.BatchNormalization):
-        return _batchnorm_terms(layer, x, terms_in)
-    return None
 
 
 class _Value:
@@ -348,14 +296,15 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
     distance from the midpoint in steps) of one segment.
 
     Round-off is bounded by ``rtol`` times max |keras| (or max |tflite|) of the sample, or, for
-    a segment ending in a sum (:func:`_summed_terms`: a mean, a float ``Dense``), max
+    a segment ending in a sum (``_roundoff_terms.summed_terms``: a mean, a float ``Dense``), max
     |``summed``|, the size of its terms: summation error follows them, and a sum of large
     terms that nearly cancel is small.
 
     An int8 tensor (``step`` > 0) may differ by one step where TFLite's integer arithmetic
-    rounds the other way: where ``raw`` (the clone's value before its :class:`Int8Range`, if
-    the segment ends in one) lies within :data:`INT8_MIDPOINT` steps of the midpoint between
-    the two grid values; a one-step difference elsewhere is a mismatch."""
+    rounds the other way: where ``raw`` (the value the segment's last layer rounds, if it is an
+    int8 clone's range or a fake-quant quantizer: ``_quantized_boundaries.before_rounding``)
+    lies within :data:`INT8_MIDPOINT` steps of the midpoint between the two grid values; a
+    one-step difference elsewhere is a mismatch."""
     k = np.asarray(keras, np.float64).reshape(len(keras), -1)
     f = np.asarray(tflite, np.float64).reshape(k.shape)
     moved = np.asarray(normal_flipped, np.float64).reshape(k.shape)
@@ -408,11 +357,12 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
     inputs = np.asarray(inputs, np.float32)
     outputs = _subgraph_outputs(buf)
     int8 = _int8_params(buf)
-    found, unmapped = _boundaries(model, graph, outputs, int8)
+    found, unmapped, quantized_in = _boundaries(model, graph, outputs, int8)
+    producer = {t: op.op_type for op in graph.operators if op.subgraph == 0 for t in op.outputs}
     steps = {index: scale for index, (scale, _) in int8.items()}
     steps.update({op.outputs[0]: int8[op.inputs[0]][0] for op in graph.operators
                   if op.subgraph == 0 and op.op_type == "DEQUANTIZE" and op.inputs[0] in int8})
-    taps = sorted({index for index, _ in found.values()})
+    taps = sorted({index for index, _ in found.values()} | set(quantized_in.values()))
     plain = parity._as_list(parity.run_interpreter(buf, inputs, kernel=kernel))
     tapped = parity._as_list(parity.run_interpreter(with_outputs(buf, taps), inputs, kernel=kernel))
     taps_exact = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(plain, tapped))
@@ -435,20 +385,34 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
             flipped_args, flipped_kwargs = node.map_arguments(flipped)
             if _binarizes_input(layer) and node.flat_input_ids and node.flat_input_ids[0] not in forced:
                 flipped_args = (_tie_flipped(flipped_args[0], tie_rtol),) + tuple(flipped_args[1:])
-            raw = args[0] if isinstance(layer, Int8Range) else None  # the clone's value before rounding
+            raw = before_rounding(layer, args[0]) if args else None  # the value before rounding, if it rounds
             terms_in = reduced.get(node.flat_input_ids[0]) if node.flat_input_ids else None
-            summed = _summed_terms(layer, args[0], terms_in) if args else None  # what a sum's round-off follows
-            if isinstance(layer, Int8Range) and node.flat_input_ids:
-                summed = reduced.get(node.flat_input_ids[0])  # an int8 mean's range keeps the mean's bound
-            out = tf.nest.flatten(layer(*args, **kwargs))
-            out_flipped = tf.nest.flatten(layer(*flipped_args, **flipped_kwargs))
+            quantizer, quantized = input_quantizer(layer), quantized_in.get(layer.name)
+            if quantizer is not None and quantized is not None:
+                # the layer's quantized input is a boundary of its own: compare, then force it
+                fb = values[quantized].reshape(tuple(args[0].shape))
+                segments.append(Segment(
+                    tuple(pending[:-1]) + (f"{layer.name}.input_quantizer",), producer.get(quantized, "input"),
+                    graph.tensors[0][quantized].name, int(fb.size),
+                    *_compare(quantizer(args[0]).numpy(), quantizer(flipped_args[0]).numpy(), fb, rtol,
+                              steps.get(quantized, 0.0), before_rounding(quantizer, args[0]), terms_in)))
+                pending = [layer.name]
+                args = (tf.constant(fb),) + tuple(args[1:])
+                flipped_args = (tf.constant(fb),) + tuple(flipped_args[1:])
+                terms_in = None
+            with without_input_quantizer(layer, quantized is not None):
+                summed = summed_terms(layer, args[0], terms_in) if args else None  # what a sum's round-off follows
+                if isinstance(layer, ROUNDING) and node.flat_input_ids:
+                    summed = reduced.get(node.flat_input_ids[0])  # an int8 mean's range keeps the mean's bound
+                out = tf.nest.flatten(layer(*args, **kwargs))
+                out_flipped = tf.nest.flatten(layer(*flipped_args, **flipped_kwargs))
             for output_id, a, b in zip(node.flat_output_ids, out, out_flipped):
                 target = found.get(output_id) or deferred.get(output_id, (None,))[0]
                 if target is not None:
                     index, op_type = target
                     fb = values[index].reshape(a.shape)
                     segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed))
-                    if segment.mismatches and output_id in successor and not isinstance(layer, Int8Range):
+                    if segment.mismatches and output_id in successor and not isinstance(layer, ROUNDING):
                         # the tensor may be this layer's successor's output (fused, named after this one)
                         deferred[successor[output_id]] = (target, segment)
                     else:

@@ -8,6 +8,10 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 import lq_ext
 from lq_ext.callbacks import WeightBinarization, weight_switches
+from lq_ext.converters import diagnose
+from lq_ext.converters._flatbuffer import parse
+from lq_ext.converters._flatbuffer_edit import edit_quantization
+from lq_ext.converters.diagnose import INT8_MIDPOINT
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.data import load_samples, preprocess
 from lq_ext.fake_quant import IntActivationQuantizer, calibrate, int_quantizers
@@ -182,7 +186,7 @@ def test_weight_binarization_schedule(images):
 @pytest.fixture(scope="module")
 def converted(mini, tmp_path_factory):
     path = tmp_path_factory.mktemp("pokebnn") / "pokebnn_mini.tflite"
-    return lq_ext.converters.convert(mini, path, verify=False)  # parity: see below
+    return lq_ext.converters.convert(mini, path)  # verified by the per-layer diagnosis (below)
 
 
 def test_conversion_binary_convs_bitpacked_and_8_4_bit_parts_int8(converted):
@@ -235,3 +239,57 @@ def test_pokeinit_int8_path_matches_keras_within_one_level(mini, images):
     levels = np.abs(Interpreter(flatbuffer).predict(images) - prefix(images).numpy()) / step
     # both convs in int8; TFLite's integer requantization may land one level off
     assert levels.max() <= 1 + 1e-3 and np.mean(levels > 0.5) < 0.01
+
+
+@pytest.fixture(scope="module")
+def mini_diagnosis(converted):
+    with open(converted.path, "rb") as handle:
+        flatbuffer = handle.read()
+    return flatbuffer, converted.diagnosis
+
+
+def test_diagnosis_explains_every_8_and_4_bit_step(converted, mini_diagnosis):
+    """convert(verify=True) passes: the whole output fails (the 8-/4-bit steps flip binary
+    activations downstream), the per-layer diagnosis explains every difference. Every quantizer
+    of the 8-/4-bit parts is a segment boundary of its own: a one-step difference passes only
+    where Keras' value before rounding lies next to a midpoint (docs/guides/parity.md,
+    "Per-layer diagnosis of the 8-/4-bit parts")."""
+    _, report = mini_diagnosis
+    assert converted.verified and not converted.parity.passed and report is not None
+    assert report.n_samples == 20 and not report.unmapped, str(report)
+    assert report.passed and report.taps_exact and report.mismatches == 0, str(report)
+    by_layer = {s.layer: s for s in report.segments}
+    # the quantizers inside the int convs (4-bit SE inputs, uint4 with floor rounding, 8-bit)
+    for layer in ("poke_init_conv2.input_quantizer", "stage1_block1_1_se_reduce.input_quantizer",
+                  "stage1_block1_1_se_expand.input_quantizer", "logits.input_quantizer"):
+        assert by_layer[layer].step > 0, str(report)
+    # the 8-bit output quantizers: the int8 conv outputs (a DEQUANTIZE read by the BatchNorm's MUL)
+    assert by_layer["stage1_block1_1_se_reduce_out"].op == "CONV_2D"
+    conv2 = by_layer["poke_init_conv2_out"]
+    assert conv2.op == "DEQUANTIZE" and conv2.steps > 0 and conv2.max_abs_diff <= 1.001 * conv2.step
+    assert by_layer["poke_init_bn2"].max_abs_diff <= 1e-5 * by_layer["poke_init_bn2"].scale  # forced input
+    stepped = [s for s in report.segments if s.steps]
+    assert len(stepped) >= 10 and max(s.midpoint for s in stepped) <= INT8_MIDPOINT, str(report)
+
+
+def _conv_kernel(flatbuffer, name):
+    graph = parse(flatbuffer)
+    (op,) = [op for op in graph.operators if op.op_type == "CONV_2D" and name in graph.tensors[0][op.outputs[0]].name]
+    return op.inputs[1]
+
+
+@pytest.mark.parametrize("conv, layer", [
+    ("stage4_block1_3_se_expand/", "stage4_block1_3_se_expand_out"),  # a 4-bit SE conv
+    ("poke_init_conv1/", "poke_init_conv1_out"),  # an 8-bit PokeInit conv
+])
+def test_diagnosis_catches_a_kernel_scale_one_step_off(mini, images, mini_diagnosis, conv, layer):
+    flatbuffer, _ = mini_diagnosis
+
+    def one_step_larger(scales):
+        scales *= 128 / 127  # the largest weight one step larger: 0.8 % on every output
+        return scales
+
+    report = diagnose(mini, edit_quantization(flatbuffer, _conv_kernel(flatbuffer, conv), one_step_larger), images)
+    first = report.first_divergence
+    assert first is not None and (first.layer, first.op) == (layer, "CONV_2D"), str(report)
+    assert all(s.mismatches == 0 for s in report.segments[: report.segments.index(first)])
