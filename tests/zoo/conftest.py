@@ -105,7 +105,10 @@ CONVERSIONS = {
         prepare=lambda m: randomize_weights(m, seed=5), convert=dict(max_outlier_fraction=0.0)
     ),
     "es_bnext_tiny": Recipe(prepare=_bnext_weights, convert={}),
-    "pokebnn_075": Recipe(prepare=_pokebnn_bounds),
+    # verified: the whole output fails (int8 steps of the 8-/4-bit parts, amplified), the
+    # per-layer diagnosis explains every difference. pokebnn_10 / _14 verify too (150 / 188 s
+    # on a loaded machine, docs/guides/parity.md), too slow for every run of the suite.
+    "pokebnn_075": Recipe(prepare=_pokebnn_bounds, convert={}),
     "pokebnn_10": Recipe(prepare=_pokebnn_bounds),
     "pokebnn_14": Recipe(prepare=_pokebnn_bounds),
 }
