@@ -137,6 +137,15 @@ class _Distiller(tf.keras.Model):
     def _prediction(self, student_outputs):
         return student_outputs
 
+    def _common_config(self):
+        return {
+            "student": tf.keras.utils.serialize_keras_object(self.student),
+            "temperature": self.temperature,
+            "label_weight": self.label_weight,
+            "label_smoothing": self.label_smoothing,
+            "name": self.name,
+        }
+
     @property
     def metrics(self):
         return [self.loss_tracker, *super().metrics]
@@ -235,14 +244,7 @@ class DistillationModel(_Distiller):
         return 0.5 * loss if self.dual_head else loss
 
     def get_config(self):
-        return {
-            "student": tf.keras.utils.serialize_keras_object(self.student),
-            "teacher": tf.keras.utils.serialize_keras_object(self.teacher),
-            "temperature": self.temperature,
-            "label_weight": self.label_weight,
-            "label_smoothing": self.label_smoothing,
-            "name": self.name,
-        }
+        return {**self._common_config(), "teacher": tf.keras.utils.serialize_keras_object(self.teacher)}
 
     @classmethod
     def from_config(cls, config):
@@ -315,13 +317,9 @@ class MultiTeacherDistillationModel(_Distiller):
 
     def get_config(self):
         return {
-            "student": tf.keras.utils.serialize_keras_object(self.student),
+            **self._common_config(),
             "teachers": [tf.keras.utils.serialize_keras_object(t) for t in self.teachers],
             "reduction": self.reduction,
-            "temperature": self.temperature,
-            "label_weight": self.label_weight,
-            "label_smoothing": self.label_smoothing,
-            "name": self.name,
         }
 
     @classmethod

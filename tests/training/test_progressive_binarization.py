@@ -6,6 +6,7 @@ import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
+from quadrants import synthetic
 
 from lq_ext.progressive import ProgressiveSign, hard_sign, progressive_quantizers
 from lq_ext.training import RECIPES, ProgressiveBinarization, Recipe, train
@@ -26,14 +27,6 @@ def tiny_progressive(filters=32):
     return tf.keras.Model(inputs, tf.keras.layers.Dense(4, name="logits")(x), name="tiny_progressive")
 
 
-def synthetic(n=64, batch=32, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 4, n)
-    images = rng.normal(0, 0.3, (n, 8, 8, 1)).astype("float32")
-    for i, label in enumerate(labels):
-        r, c = divmod(int(label), 2)
-        images[i, 4 * r : 4 * r + 4, 4 * c : 4 * c + 4] += 1.0
-    return tf.data.Dataset.from_tensor_slices((images, labels.astype("int64"))).batch(batch)
 
 
 class Record(tf.keras.callbacks.Callback):
@@ -92,11 +85,11 @@ def test_bnext_recipe_anneals_through_the_trainer_resumes_and_converts_bit_packe
     recipe = RECIPES["bnext"].replace(epochs=3, warmup_epochs=0)
     kwargs = dict(recipe=recipe, seed=0, verbose=0)
     with pytest.raises(KeyboardInterrupt):  # killed after epoch 0's backup
-        train(tiny_progressive, synthetic(), output_dir=tmp_path, callbacks=[KillAfter(0)], convert=False, **kwargs)
+        train(tiny_progressive, synthetic(64), output_dir=tmp_path, callbacks=[KillAfter(0)], convert=False, **kwargs)
     record = Record()
     with pytest.warns(UserWarning, match="converted with sign.w. kernels.*hard-sign twin.: bconv"):
         result = train(
-            tiny_progressive, synthetic(), synthetic(32, seed=1), output_dir=tmp_path, callbacks=[record],
+            tiny_progressive, synthetic(64), synthetic(32, seed=1), output_dir=tmp_path, callbacks=[record],
             parity_samples=np.concatenate([x for x, _ in synthetic(32, seed=1)]), **kwargs,
         )
     # epochs 1 and 2 of the resumed run: T = 0.9, 0.81 (the schedule did not restart at 1)

@@ -10,6 +10,7 @@ import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
+from quadrants import synthetic
 
 import lq_ext
 from lq_ext.data import load_dataset
@@ -30,15 +31,6 @@ def tiny_bnn():
     return tf.keras.Model(inputs, tf.keras.layers.Dense(4, name="logits")(x), name="tiny_bnn")
 
 
-def synthetic(n=128, batch=32, seed=0):
-    """Four classes told apart by the mean brightness of one quadrant."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 4, n)
-    images = rng.normal(0, 0.3, (n, 8, 8, 1)).astype("float32")
-    for i, label in enumerate(labels):
-        r, c = divmod(int(label), 2)
-        images[i, 4 * r : 4 * r + 4, 4 * c : 4 * c + 4] += 1.0
-    return tf.data.Dataset.from_tensor_slices((images, labels.astype("int64"))).batch(batch)
 
 
 def test_a_few_epochs_reduce_the_loss_on_real_fashion_mnist(tmp_path):
