@@ -219,15 +219,17 @@ def _boundaries(model, graph, outputs, int8) -> tuple[dict, list[str]]:
         node = nodes.get(layer_name(tensors[index].name, model.name))
         # an int8 tensor the clone quantizes is a layer's whole output, whoever reads it
         ranged = index in int8 and node is not None and range_after(node, node_consumers)
-        # the float image of an int8 tensor is a rounded layer output too, whatever reads it
+        # the float image of an int8 tensor is a rounded layer output too, whatever affine op
+        # reads it, unless the layer continues after it (BD-Net's exact-int8 ternary depth-wise
+        # conv: an integer sum its own MUL still scales)
         dequantized = index in dequantized_int8
         reached = feeds_input_quantizer(index, consumers, tensors, quantized_in) if index in int8 else None
         if reached is not None and (not ranged or node.layer.name == reached):
             continue  # a step of an input quantizer (a QUANTIZE, a clip, a shift)
         if not ranged and index in int8 and consumers.get(index) and all(op.op_type == "DEQUANTIZE" for op in consumers[index]):
             continue  # compared as its float image
-        if not (ranged or dequantized) and (
-            _partial(index, consumers, tensors) or _continued(index, consumers, tensors, model.name)
+        if not ranged and (
+            (not dequantized and _partial(index, consumers, tensors)) or _continued(index, consumers, tensors, model.name)
         ):
             continue
         if node is not None and _binarizes_input(node.layer) and all(

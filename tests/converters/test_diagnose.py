@@ -7,6 +7,7 @@ corruption touches (one channel × H × W × samples)."""
 import larq_zoo
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import lq_ext.converters.conversion as conversion_module
 from lq_ext.cli import main
@@ -17,6 +18,7 @@ from lq_ext.converters.engines import Flatbuffer
 from lq_ext.converters.parity import run_interpreter
 from lq_ext.converters.verify import parity_inputs
 from lq_ext.testing import randomize_weights
+from lq_ext.zoo import BDNetMobileNet
 
 N_SAMPLES = 8
 
@@ -159,3 +161,17 @@ def test_cli_diagnose_prints_the_table(small_bnn, converted_small, tmp_path, cap
     assert "bconv_bn" in out and "first divergence: none" in out
     assert main(["diagnose", saved, str(tmp_path / "missing.tflite")]) == 1
     assert "lq-ext diagnose: error:" in capsys.readouterr().err
+
+
+def test_bdnet_float_mode_exact_int8_depthwise_is_compared_after_its_scale(tmp_path):
+    """BD-Net's ternary depth-wise conv runs as exact int8 in float mode: LceDequantize → int8
+    DEPTHWISE_CONV_2D → DEQUANTIZE (the integer sum) → MUL (mean|w|). The DEQUANTIZE output is
+    not the layer's output; compared as one, every depth-wise segment was off by its scale
+    (4.4 M mismatched elements, the quickstart notebook's ParityError)."""
+    tf.keras.utils.set_random_seed(0)
+    model = BDNetMobileNet(input_shape=(32, 32, 3), num_classes=10)
+    result = convert(model, tmp_path / "bdnet.tflite", verify=False)
+    report = diagnose(model, result.path)
+    assert report.passed and report.mismatches == 0, str(report)
+    dw = [s for s in report.segments if s.layer.endswith("_dw_conv")]
+    assert len(dw) == 13 and all(s.op != "DEQUANTIZE" for s in dw), [(s.layer, s.op) for s in dw]
