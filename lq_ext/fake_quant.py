@@ -47,6 +47,7 @@ __all__ = [
     "IntActivationQuantizer",
     "IntWeightQuantizer",
     "calibrate",
+    "deployed_kernels",
     "int_quantizers",
     "uncalibrated",
 ]
@@ -109,6 +110,14 @@ class IntWeightQuantizer(lq.quantizers.Quantizer):
 
     # Arguments
         bits: 2–8 (PokeBNN: 8 for PokeInit and the classifier, 4 for SE).
+        quantized: ``None`` (default): always quantized. ``True`` / ``False``: the
+            initial state of a non-trainable ``quantized`` switch variable; while it is 0
+            the kernel passes through in float (identity gradient either way). PokeBNN's
+            convs train with float kernels until epoch 50
+            (:class:`lq_ext.training.WeightBinarization` sets the switch). In the graph
+            the switch is a select after the fake-quant op, which TFLite's int8 converter
+            cannot fold; the converter traces the model inside :func:`deployed_kernels`,
+            where the select is left out (the state LCE converts: quantized).
 
     The output channel is the kernel's last axis (Conv2D, grouped Conv2D).  Two layer
     types need another form for TFLite: a depth-wise kernel's channels span its last
@@ -116,13 +125,35 @@ class IntWeightQuantizer(lq.quantizers.Quantizer):
     keep per-channel scales on a ``Dense`` kernel (write it as a 1×1 conv).
     """
 
-    def __init__(self, bits: int = 8, **kwargs):
+    def __init__(self, bits: int = 8, quantized: bool | None = None, **kwargs):
         _check_bits(bits)
         self.bits = int(bits)
         self.precision = self.bits
+        if quantized is not None and not isinstance(quantized, (bool, np.bool_)):
+            raise ValueError(
+                f"quantized must be None (no switch), True or False (a switch's initial state), "
+                f"got quantized={quantized!r}."
+            )
+        self.quantized = None if quantized is None else bool(quantized)
         super().__init__(**kwargs)
 
+    def build(self, input_shape):
+        if self.quantized is not None:
+            self.switch = self.add_weight(
+                name="quantized",
+                shape=(),
+                initializer=tf.keras.initializers.Constant(float(self.quantized)),
+                trainable=False,
+            )
+        super().build(input_shape)
+
     def call(self, inputs):
+        quantized = self._quantize(inputs)
+        if self.quantized is None or _DEPLOYING:
+            return quantized
+        return tf.where(self.switch > 0.5, quantized, inputs)
+
+    def _quantize(self, inputs):
         rank = inputs.shape.rank
         reduce_axes = list(range(rank - 1))
         levels = 2 ** (self.bits - 1) - 1
@@ -140,7 +171,26 @@ class IntWeightQuantizer(lq.quantizers.Quantizer):
         )
 
     def get_config(self):
-        return {**super().get_config(), "bits": self.bits}
+        return {**super().get_config(), "bits": self.bits, "quantized": self.quantized}
+
+
+@contextlib.contextmanager
+def deployed_kernels():
+    """Models traced inside the block leave out the ``quantized`` switch of every
+    :class:`IntWeightQuantizer`: the fake-quant op feeds the conv directly, the graph
+    TFLite's int8 converter folds into an int8 kernel. Set the switches to 1 first
+    (:func:`lq_ext.weight_phases.quantized_weights` does both), or the traced graph
+    computes other values than the Keras model."""
+    global _DEPLOYING
+    previous, _DEPLOYING = _DEPLOYING, True
+    try:
+        yield
+    finally:
+        _DEPLOYING = previous
+
+
+#: True inside :func:`deployed_kernels`.
+_DEPLOYING = False
 
 
 @register

@@ -39,6 +39,7 @@ import math
 import larq as lq
 import tensorflow as tf
 
+from lq_ext._model_walk import built_quantizers, owner_names
 from lq_ext._serialization import register
 from lq_ext._validate import check_int, check_number
 
@@ -137,16 +138,7 @@ class ProgressiveSign(lq.quantizers.Quantizer):
 
 def progressive_quantizers(model) -> list:
     """Every :class:`ProgressiveSign` in ``model`` (nested models and layers included)."""
-    found = []
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, ProgressiveSign):
-            if not layer.built:
-                raise ValueError(
-                    f"The ProgressiveSign quantizer {layer.name!r} is not built yet: build the "
-                    f"model (call it once, or give it an input shape) first."
-                )
-            found.append(layer)
-    return found
+    return built_quantizers(model, ProgressiveSign)
 
 
 @contextlib.contextmanager
@@ -156,11 +148,8 @@ def hard_sign(model):
     Yields the names of the layers whose kernel quantizer was not hard (T ≥ 1e-7) before
     (the quantizer's own name for one that is no layer's ``kernel_quantizer``)."""
     quantizers = progressive_quantizers(model)
-    owners = {}
-    for layer in model._flatten_layers(include_self=False):
-        owners.setdefault(id(getattr(layer, "kernel_quantizer", None)), layer.name)
     saved = [float(q.temperature.numpy()) for q in quantizers]
-    soft = tuple(owners.get(id(q), q.name) for q, value in zip(quantizers, saved) if value >= HARD_SIGN_BELOW)
+    soft = tuple(name for name, value in zip(owner_names(model, quantizers), saved) if value >= HARD_SIGN_BELOW)
     try:
         for quantizer in quantizers:
             quantizer.temperature.assign(0.0)

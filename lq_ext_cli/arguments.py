@@ -126,6 +126,11 @@ def add_diagnose_arguments(parser, model_names) -> None:
     _add_model_shape(parser)
     parser.add_argument("--weights", help="with a registered model name: the weights file to load")
     parser.add_argument("--kernel", default="optimized", choices=("optimized", "indirect_bgemm", "reference"), help="LceBconv2d kernel (default optimized)")
+    parser.add_argument(
+        "--int8", action="store_true",
+        help="FILE was made by `convert --int8`: compare it with the int8 clone that conversion made "
+        "(calibrated on the built-in sample images, as `convert --int8` does)",
+    )
 
 
 def add_bench_arguments(parser, model_names) -> None:

@@ -54,11 +54,14 @@ def run_inspect(args) -> None:
 
 
 def run_diagnose(args) -> None:
-    """``lq-ext diagnose MODEL FILE``: MODEL is a saved Keras model or a registered name."""
+    """``lq-ext diagnose MODEL FILE``: MODEL is a saved Keras model or a registered name;
+    with ``--int8`` FILE is compared with the int8 clone ``lq-ext convert --int8`` made."""
     if os.path.exists(args.model):
         model = tf.keras.models.load_model(args.model, compile=False)
     else:
         model = lq_ext.zoo.get_model_spec(args.model).build(**model_kwargs(args))
+    if args.int8:
+        model, _ = lq_ext.converters.int8_reference(model)
     print(lq_ext.converters.diagnose(model, args.path, kernel=args.kernel))
 
 

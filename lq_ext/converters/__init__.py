@@ -14,7 +14,7 @@
 Guide: docs/guides/conversion.md.
 """
 
-from lq_ext.converters.conversion import ConversionResult, convert
+from lq_ext.converters.conversion import ConversionResult, convert, int8_reference
 from lq_ext.converters.diagnose import Diagnosis, diagnose
 from lq_ext.converters.int8.tuning import Int8Distillation
 from lq_ext.converters.op_report import OpReport, inspect
@@ -29,4 +29,5 @@ __all__ = [
     "convert",
     "diagnose",
     "inspect",
+    "int8_reference",
 ]

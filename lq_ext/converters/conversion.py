@@ -28,7 +28,7 @@ from lq_ext.converters.options import Int8Options
 from lq_ext.converters.parity import ParityError, ParityReport
 from lq_ext.converters.portable import ENGINE as PORTABLE
 from lq_ext.converters.portable import check_builtin_only, portable_clone
-from lq_ext.converters.rewrite import binary_dense_as_bconv
+from lq_ext.converters.rewrite import BINARY_DENSE_MODES, binary_dense_as_bconv
 from lq_ext.converters.validation import check_convert_arguments
 from lq_ext.converters.verify import (
     DEFAULT_RTOL,
@@ -38,8 +38,9 @@ from lq_ext.converters.verify import (
     parity_inputs,
 )
 from lq_ext.progressive import hard_sign
+from lq_ext.weight_phases import quantized_weights
 
-__all__ = ["ConversionResult", "convert"]
+__all__ = ["ConversionResult", "convert", "int8_reference"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class ConversionResult:
         hardened_layers: the layers whose :class:`~lq_ext.progressive.ProgressiveSign`
             kernels were still soft (temperature ≥ 1e-7, ``clamp(w/T, −1, 1)``): converted,
             and checked, as the hard-sign twin (the same model at T = 0); empty if none.
+        switched_layers: the layers whose kernels were still float in the model (a switch
+            of :mod:`lq_ext.weight_phases` at 0: PokeBNN before epoch 50): converted, and
+            checked, with the switches at 1; empty if none.
     """
 
     path: str
@@ -93,6 +97,7 @@ class ConversionResult:
     fallback_reason: str | None = None
     diagnosis: Diagnosis | None = None
     hardened_layers: tuple[str, ...] = ()
+    switched_layers: tuple[str, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -118,6 +123,8 @@ class ConversionResult:
             head += f"\nKernel quantizers folded to ±1 kernels and a scale: {', '.join(self.folded_layers)}"
         if self.hardened_layers:
             head += f"\n{_soft_kernels_message(self.hardened_layers)}"
+        if self.switched_layers:
+            head += f"\n{_float_kernels_message(self.switched_layers)}"
         if self.folded_batchnorms:
             head += f"\nBatchNorms folded into binarizer thresholds: {len(self.folded_batchnorms)}"
         if self.folded_shifts:
@@ -159,6 +166,14 @@ def _soft_kernels_message(layers) -> str:
     )
 
 
+def _float_kernels_message(layers) -> str:
+    return (
+        f"{len(layers)} layer(s) still training with float kernels (a weight-quantization switch "
+        f"at 0, e.g. PokeBNN before epoch 50) were converted, and parity checked, with quantized "
+        f"kernels (switches at 1): {', '.join(layers[:5])}{', ...' if len(layers) > 5 else ''}"
+    )
+
+
 def _int8_clone(model, converted, options: Int8Options, calibration):
     """The calibrated (and optionally fine-tuned) int8 clone of ``converted``, and its plan."""
     clone, plan = int8_model(converted, calibration, percentile=options.percentile, batch_size=options.batch_size)
@@ -166,6 +181,58 @@ def _int8_clone(model, converted, options: Int8Options, calibration):
         options.fine_tune(clone, model)
         plan = dataclasses.replace(plan, fine_tuned=repr(options.fine_tune))
     return clone, plan
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What is converted in place of the model, and the rewrites that made it."""
+
+    model: object
+    plan: Int8Plan | None = None
+    bconv_dense: tuple[str, ...] = ()
+    folded: tuple[str, ...] = ()
+    folded_batchnorms: tuple[str, ...] = ()
+    folded_shifts: tuple[str, ...] = ()
+
+
+def _prepare(model, engine, binary_dense, fold_weights, fold_elementwise, options, inputs) -> _Prepared:
+    """Binary ``QuantDense`` as ``LceBconv2d``, weight-quantizer and element-wise folds (float
+    mode), the int8 clone calibrated on ``options.calibration`` or ``inputs`` (int8 mode), the
+    portable clone (``engine="builtin"``)."""
+    converted, plan, found = model, None, {}
+    if engine == "lce" and binary_dense == "bconv":
+        converted, found["bconv_dense"] = binary_dense_as_bconv(model)
+    if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
+        converted, found["folded"] = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
+    if engine == "lce" and fold_elementwise and options is None:
+        converted, found["folded_batchnorms"] = fold_batchnorm_thresholds(converted)
+        converted, found["folded_shifts"] = fold_rprelu_shifts(converted)
+    if options is not None:
+        calibration_images = inputs if options.calibration is None else options.calibration
+        converted, plan = _int8_clone(model, converted, options, calibration_images)
+    if engine == PORTABLE:
+        converted, plan = portable_clone(converted, plan)
+    return _Prepared(converted, plan, **found)
+
+
+def int8_reference(model, int8: bool | Int8Options = True, *, engine: str = "lce", binary_dense: str = "bconv",
+                   samples=None):
+    """The int8 clone that ``convert(model, path, int8=int8, engine=engine,
+    binary_dense=binary_dense, samples=samples)`` converts: what its flatbuffer computes,
+    and what :func:`~lq_ext.converters.diagnose` compares that file with.
+
+    Calibrated like ``convert``: on ``int8.calibration``, else on ``samples``, else on the
+    built-in sample images; a file converted with other calibration images has other
+    ranges (the diagnosis then reports them as mismatches). Returns ``(clone, plan)``.
+    """
+    check_choice("engine", engine, ("lce", PORTABLE))
+    check_choice("binary_dense", binary_dense, BINARY_DENSE_MODES)
+    if not isinstance(int8, Int8Options) and int8 is not True:
+        raise ValueError(f"int8 must be True or an Int8Options, got int8={int8!r}.")
+    options = Int8Options() if int8 is True else int8
+    inputs = None if options.calibration is not None else parity_inputs(model, samples)[0]
+    prepared = _prepare(model, engine, binary_dense, False, False, options, inputs)
+    return prepared.model, prepared.plan
 
 
 def convert(
@@ -286,23 +353,14 @@ def convert(
 
     # A progressively binarized model (BNext's ProgressiveSign) is converted, and checked,
     # in its hard-sign state: LCE bit-packs ±1 kernels only.
-    with hard_sign(model) as hardened:
+    # A model in PokeBNN's float-kernel phase, in its quantized state (switches at 1).
+    with hard_sign(model) as hardened, quantized_weights(model) as switched:
         if hardened:
             warnings.warn(_soft_kernels_message(hardened), stacklevel=2)
-        # prepare: what is converted in place of the model
-        converted, bconv_dense, folded, folded_batchnorms, folded_shifts, plan = model, (), (), (), (), None
-        if engine == "lce" and binary_dense == "bconv":
-            converted, bconv_dense = binary_dense_as_bconv(model)
-        if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
-            converted, folded = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
-        if engine == "lce" and fold_elementwise and options is None:
-            converted, folded_batchnorms = fold_batchnorm_thresholds(converted)
-            converted, folded_shifts = fold_rprelu_shifts(converted)
-        if options is not None:
-            calibration_images = inputs if options.calibration is None else options.calibration
-            converted, plan = _int8_clone(model, converted, options, calibration_images)
-        if engine == PORTABLE:
-            converted, plan = portable_clone(converted, plan)
+        if switched:
+            warnings.warn(_float_kernels_message(switched), stacklevel=2)
+        prepared = _prepare(model, engine, binary_dense, fold_weights, fold_elementwise, options, inputs)
+        converted, plan = prepared.model, prepared.plan
 
         made = to_flatbuffer(converted, engine=engine, target=target, via=via)
         flatbuffer = made.data
@@ -340,14 +398,15 @@ def convert(
         parity=parity,
         engine=engine,
         target=target,
-        bconv_dense_layers=bconv_dense,
-        folded_layers=folded,
-        folded_batchnorms=folded_batchnorms,
-        folded_shifts=folded_shifts,
+        bconv_dense_layers=prepared.bconv_dense,
+        folded_layers=prepared.folded,
+        folded_batchnorms=prepared.folded_batchnorms,
+        folded_shifts=prepared.folded_shifts,
         int8_plan=plan,
         int8_agreement=agreement,
         via=made.via,
         fallback_reason=made.fallback_reason,
         diagnosis=diagnosis,
         hardened_layers=hardened,
+        switched_layers=switched,
     )

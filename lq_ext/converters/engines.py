@@ -38,6 +38,7 @@ from tensorflow.lite.python.util import get_tensor_name
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from lq_ext._validate import check_choice
+from lq_ext.fake_quant import deployed_kernels
 
 __all__ = ["FRONT_ENDS", "SIGNATURE_KEY", "Flatbuffer", "to_flatbuffer", "with_signature"]
 
@@ -76,8 +77,17 @@ def to_flatbuffer(model, *, engine: str = "lce", target: str = "arm", via: str =
     ``via`` applies to ``engine="lce"``; the stock TFLite converter traces a concrete
     function itself. A graph-def failure falls back to the SavedModel path with a
     ``UserWarning`` naming the error; the reason is kept on the result.
+
+    The model is traced without the switches of delayed 8-/4-bit kernels
+    (:func:`lq_ext.fake_quant.deployed_kernels`): the file always has quantized kernels
+    (:func:`~lq_ext.converters.convert` also sets the switches, so that Keras agrees).
     """
     check_choice("via", via, FRONT_ENDS)
+    with deployed_kernels():
+        return _to_flatbuffer(model, engine, target, via)
+
+
+def _to_flatbuffer(model, engine, target, via) -> Flatbuffer:
     if engine == "tflite":
         return Flatbuffer(tf.lite.TFLiteConverter.from_keras_model(model).convert(), "tflite")
     if via == "saved_model":

@@ -13,33 +13,22 @@ import tensorflow as tf
 from lq_ext._validate import check_number, is_int
 from lq_ext.data.epochs import DataEpoch
 from lq_ext.progressive import DECAY, INITIAL_TEMPERATURE, progressive_quantizers, temperature_at
-from lq_ext.quantizers import MaxAbsSign
+from lq_ext.weight_phases import weight_switches
 
 __all__ = ["DataEpochSync", "ProgressiveBinarization", "WeightBinarization", "resumed_epoch", "weight_switches"]
 
 
-def weight_switches(model) -> list:
-    """The ``binarized`` switch variables of every :class:`MaxAbsSign` in ``model``."""
-    switches = []
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, MaxAbsSign):
-            if not layer.built:
-                raise ValueError(
-                    f"The MaxAbsSign quantizer {layer.name!r} is not built yet: build the "
-                    f"model (call it once, or give it an input shape) before training."
-                )
-            switches.append(layer.switch)
-    return switches
-
-
 class WeightBinarization(tf.keras.callbacks.Callback):
-    """Train with real-valued kernels until ``start_epoch``, binary ones from then on.
+    """Train with real-valued kernels until ``start_epoch``, quantized ones from then on.
 
     PokeBNN's schedule (``weight_quant_start_step=50``, compared with the epoch): the
-    activations of its binary convs are binary from the first step, the kernels only
-    from epoch 50.  At the start of every epoch this callback sets each
-    :class:`~lq_ext.quantizers.MaxAbsSign` switch of the model to ``epoch >=
-    start_epoch``, so a resumed run (``initial_epoch``) gets the right state too.
+    activations of its convs are quantized from the first step, the kernels only from
+    epoch 50 — the binary ones and the 8-/4-bit ones of PokeInit and the SE gate
+    (:mod:`lq_ext.weight_phases`).  At the start of every epoch this callback sets every
+    switch of the model (:func:`~lq_ext.weight_phases.weight_switches`: each
+    :class:`~lq_ext.quantizers.MaxAbsSign`, each
+    :class:`~lq_ext.fake_quant.IntWeightQuantizer` built with ``quantized=``) to
+    ``epoch >= start_epoch``, so a resumed run (``initial_epoch``) gets the right state too.
 
     # Arguments
         start_epoch: first epoch (0-based, as Keras counts) with binary kernels
@@ -58,8 +47,8 @@ class WeightBinarization(tf.keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if not weight_switches(self.model):
             raise ValueError(
-                f"WeightBinarization: model {self.model.name!r} has no MaxAbsSign kernel "
-                f"quantizer to switch."
+                f"WeightBinarization: model {self.model.name!r} has no kernel quantizer with a "
+                f"switch to set (MaxAbsSign, or IntWeightQuantizer(quantized=...))."
             )
 
     def on_epoch_begin(self, epoch, logs=None):

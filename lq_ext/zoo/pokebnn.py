@@ -81,7 +81,10 @@ def _int8_output(x, int8_outputs, name):
 
 
 def _int_conv(x, filters, kernel_size, *, bits, name, strides=1, padding="same", groups=1,
-              use_bias=False, signed_input=True):
+              use_bias=False, signed_input=True, quantized=None):
+    """An 8-/4-bit conv; ``quantized`` True/False gives its kernel quantizer a switch
+    (:mod:`lq_ext.weight_phases`: float kernels until epoch 50), None none (the classifier:
+    the official ``DenseAqt`` has no such gate)."""
     return lq.layers.QuantConv2D(
         filters,
         kernel_size,
@@ -90,24 +93,28 @@ def _int_conv(x, filters, kernel_size, *, bits, name, strides=1, padding="same",
         groups=groups,
         use_bias=use_bias,
         input_quantizer=IntActivationQuantizer(bits, signed=signed_input),
-        kernel_quantizer=IntWeightQuantizer(bits),
+        kernel_quantizer=IntWeightQuantizer(bits, quantized=quantized),
         kernel_initializer="lecun_normal",
         name=name,
     )(x)
 
 
-def squeeze_excite(r, filters, *, int8_outputs=True, name):
+def squeeze_excite(r, filters, *, int8_outputs=True, quantized_weights=True, name):
     """PokeBNN's 4-bit SE gate of shape (N, 1, 1, ``filters``) computed from ``r``.
 
     mean over H, W → 4-bit 1×1 conv to C_in // 8 (int4 input) → ReLU → 4-bit 1×1 conv
     to ``filters`` (uint4 input, floor rounding) → clip(x + 3, 0, 6) / 6.  C_in // 8 is
-    at least 1 (tiny test widths).
+    at least 1 (tiny test widths). ``quantized_weights``: the initial state of the
+    kernels' switch (False: float kernels until :class:`lq_ext.training.WeightBinarization`
+    sets it).
     """
     s = tf.keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(r)
-    s = _int_conv(s, max(r.shape[-1] // 8, 1), 1, bits=4, use_bias=True, name=f"{name}_reduce")
+    s = _int_conv(s, max(r.shape[-1] // 8, 1), 1, bits=4, use_bias=True, quantized=quantized_weights,
+                  name=f"{name}_reduce")
     s = tf.keras.layers.ReLU(name=f"{name}_relu")(s)
     s = _int8_output(s, int8_outputs, f"{name}_reduce_out")
-    s = _int_conv(s, filters, 1, bits=4, use_bias=True, signed_input=False, name=f"{name}_expand")
+    s = _int_conv(s, filters, 1, bits=4, use_bias=True, signed_input=False,
+                  quantized=quantized_weights, name=f"{name}_expand")
     s = _int8_output(s, int8_outputs, f"{name}_expand_out")
     return HardSigmoid(name=f"{name}_gate")(s)
 
@@ -143,7 +150,7 @@ def poke_conv(x, r1, filters, kernel_size, strides=1, *, is_third=False, bound=3
     if r1 is not None:
         y = ReshapeAdd("tile", name=f"{name}_block_add")([r1, y])
     y = DPReLU(name=f"{name}_dprelu")(y)
-    gate = squeeze_excite(x, filters, int8_outputs=int8_outputs, name=f"{name}_se")
+    gate = squeeze_excite(x, filters, int8_outputs=int8_outputs, quantized_weights=binarized_weights, name=f"{name}_se")
     y = tf.keras.layers.Multiply(name=f"{name}_gated")([y, gate])
     return _batch_norm(f"{name}_bn_split")(y)
 
@@ -156,21 +163,25 @@ def bottleneck(x, filters, strides=1, *, name, **poke_kwargs):
     return poke_conv(x, r1, 4 * filters, 1, is_third=True, name=f"{name}_3", **poke_kwargs)
 
 
-def poke_init(x, *, init_group=32, small_input=False, int8_outputs=True, name="poke_init"):
+def poke_init(x, *, init_group=32, small_input=False, int8_outputs=True, quantized_weights=True,
+              name="poke_init"):
     """PokeInit: 8-bit 4×4/4 VALID conv to ``init_group``, BN, DPReLU, then an 8-bit
     3×3 conv to 64 with ``init_group`` groups (one input channel per group), BN, DPReLU.
 
     ``small_input``: a 3×3 stride-1 first conv instead of 4×4/4 (a reconstruction for
-    ≤ 64 px inputs; PokeBNN has no CIFAR layout).
+    ≤ 64 px inputs; PokeBNN has no CIFAR layout). ``quantized_weights``: the initial
+    state of the kernels' switch (as in :func:`squeeze_excite`).
     """
     if small_input:
-        y = _int_conv(x, init_group, 3, bits=8, name=f"{name}_conv1")
+        y = _int_conv(x, init_group, 3, bits=8, quantized=quantized_weights, name=f"{name}_conv1")
     else:
-        y = _int_conv(x, init_group, 4, strides=4, padding="valid", bits=8, name=f"{name}_conv1")
+        y = _int_conv(x, init_group, 4, strides=4, padding="valid", bits=8, quantized=quantized_weights,
+                      name=f"{name}_conv1")
     y = _int8_output(y, int8_outputs, f"{name}_conv1_out")
     y = _batch_norm(f"{name}_bn1")(y)
     y = DPReLU(name=f"{name}_dprelu1")(y)
-    y = _int_conv(y, INIT_FEATURES, 3, groups=init_group, bits=8, name=f"{name}_conv2")
+    y = _int_conv(y, INIT_FEATURES, 3, groups=init_group, bits=8, quantized=quantized_weights,
+                  name=f"{name}_conv2")
     y = _int8_output(y, int8_outputs, f"{name}_conv2_out")
     y = _batch_norm(f"{name}_bn2")(y)
     return DPReLU(name=f"{name}_dprelu2")(y)
@@ -248,9 +259,11 @@ _POKEBNN_ARGS = """\
         bound: activation clip bound B of the binary convs (official 3.0).
         pad_values: binary-conv padding, 0.0 (official) or 1.0 (LCE's faster same-one,
             which changes the numerics).
-        binarized_weights: initial state of the binary kernels' switch
-            (:class:`lq_ext.quantizers.MaxAbsSign`); the official schedule trains with
-            real kernels until epoch 50 (:class:`lq_ext.callbacks.WeightBinarization`).
+        binarized_weights: initial state of the kernel switches of every conv (the
+            binary ones, :class:`lq_ext.quantizers.MaxAbsSign`, and PokeInit's and the
+            SE gates' 8-/4-bit ones, :class:`lq_ext.fake_quant.IntWeightQuantizer`; not
+            the classifier's); the official schedule trains with real kernels until
+            epoch 50 (:class:`lq_ext.training.WeightBinarization`).
         int8_outputs: fake-quantize the outputs of the 8-/4-bit layers so that TFLite
             runs them as int8 ops (default); False keeps them in float like the
             official model, and TFLite then runs these layers in float.
@@ -308,7 +321,8 @@ def PokeBNN(
 
     def body(inputs, small_input):
         x = poke_init(
-            inputs, init_group=init_group, small_input=small_input, int8_outputs=int8_outputs
+            inputs, init_group=init_group, small_input=small_input, int8_outputs=int8_outputs,
+            quantized_weights=binarized_weights,
         )
         for stage, (blocks, filters) in enumerate(zip(stage_blocks, stage_widths(width_multiplier))):
             for block in range(blocks):

@@ -10,7 +10,8 @@ import pytest
 from converter_models import build_int8_bnn, uniform_images
 
 import lq_ext.converters.conversion as conversion_module
-from lq_ext.converters import ParityError, convert, diagnose
+from lq_ext.cli import main
+from lq_ext.converters import ParityError, convert, diagnose, int8_reference
 from lq_ext.converters._flatbuffer import parse
 from lq_ext.converters._flatbuffer_edit import edit_quantization
 from lq_ext.converters.engines import Flatbuffer
@@ -107,3 +108,24 @@ def test_edit_quantization_refuses_a_float_tensor(int8_case):
     (index,) = [t.index for t in graph.tensors[0] if t.name == "Identity"]  # the float output
     with pytest.raises(ValueError, match=f"tensor_index={index} has no quantization scale"):
         edit_quantization(flatbuffer, index, np.asarray)
+
+
+def test_int8_reference_is_the_clone_convert_checks_and_the_cli_uses_it(tmp_path, capsys):
+    model = build_int8_bnn()
+    path = tmp_path / "default_int8.tflite"
+    convert(model, path, int8=True)  # calibrated on the built-in sample images
+    clone, plan = int8_reference(model)  # the same images: the same ranges
+    assert plan.calibration_images == 20
+    report = diagnose(clone, str(path))
+    assert report.passed and report.mismatches == 0, str(report)
+    # per layer: the stem, BatchNorms, binary conv, add, activation, pool and head apart
+    assert len(report.segments) >= 7 and len(diagnose(model, str(path)).segments) == 1
+    saved = str(tmp_path / "int8_bnn.h5")
+    model.save(saved)
+    assert main(["diagnose", saved, str(path), "--int8"]) == 0
+    out = capsys.readouterr().out
+    assert ": passed" in out and "first divergence: none" in out
+    with pytest.raises(ValueError, match=r"int8 must be True or an Int8Options, got int8=False\."):
+        int8_reference(model, False)
+    with pytest.raises(ValueError, match="engine"):
+        int8_reference(model, engine="tflite")

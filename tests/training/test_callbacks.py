@@ -62,7 +62,7 @@ def test_refusals_name_the_problem():
     with pytest.raises(ValueError, match="start_epoch=True"):
         WeightBinarization(start_epoch=True)
     assert WeightBinarization(start_epoch=np.int64(3)).start_epoch == 3
-    with pytest.raises(ValueError, match="has no MaxAbsSign kernel quantizer"):
+    with pytest.raises(ValueError, match="has no kernel quantizer with a switch"):
         _model(False).fit(np.ones((2, 4)), np.zeros((2, 3)), verbose=0,
                           callbacks=[WeightBinarization(1)])
     unbuilt = tf.keras.Sequential([lq.layers.QuantDense(3, kernel_quantizer=MaxAbsSign())])

@@ -169,9 +169,14 @@ def test_weight_binarization_schedule(images):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     labels = np.arange(20) % 10
     switches = weight_switches(model)
-    assert len(switches) == 12 and not any(s.numpy() for s in switches)
+    # the official ConvAqt gate holds for every conv: 12 binary PokeConvs, PokeInit's 2
+    # 8-bit convs and the 2 4-bit SE convs of each PokeConv; not the classifier (DenseAqt)
+    assert len(switches) == 12 + 2 + 2 * 12 and not any(s.numpy() for s in switches)
+    assert not hasattr(model.get_layer("logits").kernel_quantizer, "switch")
     conv = model.get_layer("stage1_block1_1_conv")
-    np.testing.assert_array_equal(conv.kernel_quantizer(conv.kernel).numpy(), conv.kernel.numpy())
+    se = model.get_layer("stage1_block1_1_se_expand")
+    for layer in (conv, se, model.get_layer("poke_init_conv1")):
+        np.testing.assert_array_equal(layer.kernel_quantizer(layer.kernel).numpy(), layer.kernel.numpy())
     callback = WeightBinarization(start_epoch=1)
     model.fit(images, labels, epochs=1, batch_size=10, callbacks=[callback], verbose=0)
     assert not any(s.numpy() for s in switches)  # epoch 0: real-valued kernels
@@ -179,6 +184,9 @@ def test_weight_binarization_schedule(images):
     assert all(s.numpy() == 1.0 for s in switches)  # from epoch 1 (a resumed run too)
     binary = conv.kernel_quantizer(conv.kernel).numpy()
     np.testing.assert_allclose(np.abs(binary), np.broadcast_to(np.abs(conv.kernel.numpy()).max(axis=(0, 1, 2)) / 2, binary.shape))
+    kernel = se.kernel.numpy()
+    step = np.abs(kernel).max(axis=(0, 1, 2)) / 7  # 4 bits: 7 levels a side per output channel
+    np.testing.assert_allclose(se.kernel_quantizer(se.kernel).numpy(), np.round(kernel / step) * step, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="start_epoch must be a non-negative int"):
         WeightBinarization(start_epoch=-1)
 
