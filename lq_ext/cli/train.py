@@ -3,7 +3,8 @@
 A thin layer over :func:`lq_ext.training.train`: the model is built for the dataset's
 input (``dataset_info``: image size, channels, classes) with logits outputs, the recipe
 is ``RECIPES[--recipe]`` with the given flags replacing its fields, the data come from
-:func:`lq_ext.data.load_dataset` (the test split is the validation data). At the end it
+:func:`lq_ext.data.load_dataset` with the recipe's augmentations (``Recipe.data_options``;
+the test split is the validation data). At the end it
 prints the test top-1, the files of the output directory and the conversion report.
 
 A killed run resumes when started again with the same arguments (see
@@ -172,8 +173,8 @@ def run_train(args) -> None:
 
     data = dict(batch_size=args.batch_size, seed=args.seed, limit=args.limit, data_dir=args.data_dir)
     try:
-        train_data = load_dataset(args.dataset, "train", **data)
-        val_data = load_dataset(args.dataset, "test", **data)
+        train_data = load_dataset(args.dataset, "train", **data, **recipe.data_options("train"))
+        val_data = load_dataset(args.dataset, "test", **data, **recipe.data_options("test"))
     except DatasetNotAvailableError as error:
         raise _for_cli(error) from None
 

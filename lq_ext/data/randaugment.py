@@ -295,7 +295,8 @@ def rand_augment(image, key, config: RandAugmentConfig):
             magnitude = magnitude + config.magnitude_std * tf.random.stateless_normal([], seeds[2])
         magnitude = tf.clip_by_value(magnitude, 0.0, float(config.magnitude_max))
         branches = [
-            (lambda name=name, image=image: _apply(name, image, op_arguments(name, magnitude, negate)))
+            (lambda name=name, image=image, magnitude=magnitude, negate=negate:
+             _apply(name, image, op_arguments(name, magnitude, negate)))
             for name in ops
         ]
         image = tf.cond(apply, lambda branches=branches, index=index: tf.switch_case(index, branches),
