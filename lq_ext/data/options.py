@@ -17,13 +17,18 @@ import tensorflow as tf
 from lq_ext._validate import is_int, is_number
 from lq_ext.data.color import color_jitter, lighting
 from lq_ext.data.epochs import element_key
-from lq_ext.data.randaugment import RandAugmentConfig, parse_randaugment, rand_augment, rand_augment_batch
+from lq_ext.data.randaugment import (
+    INTERPOLATIONS,
+    RandAugmentConfig,
+    parse_randaugment,
+    rand_augment,
+    rand_augment_batch,
+)
 
 __all__ = ["AUGMENT_KEYWORDS", "INTERPOLATIONS", "LIGHTING_RELEASED", "AugmentOptions", "augment_options"]
 
 #: The keywords of :func:`lq_ext.data.load_dataset` this module checks.
 AUGMENT_KEYWORDS = ("color_jitter", "color_jitter_epochs", "lighting", "randaugment", "interpolation")
-INTERPOLATIONS = ("bilinear", "bicubic")
 #: ``lighting=LIGHTING_RELEASED``: ReActNet's released ``Lighting(0.1)`` (see :func:`lighting`).
 LIGHTING_RELEASED = "reactnet"
 
@@ -49,7 +54,7 @@ class AugmentOptions:
         batched = images.shape.rank == 4
         if self.randaugment is not None:
             augment = rand_augment_batch if batched else rand_augment
-            images = augment(images, element_key(key, 1), self.randaugment)
+            images = augment(images, element_key(key, 1), self.randaugment, self.interpolation)
         if self.color_jitter is not None:
             jittered = lambda: color_jitter(images, element_key(key, 2), *self.color_jitter)  # noqa: E731
             if self.color_jitter_epochs is None:

@@ -4,8 +4,9 @@
 ``"rand-m7-mstd0.5-inc1"``); :func:`rand_augment` applies it to one image in [0, 255]:
 ``num_layers`` ops drawn uniformly with replacement from timm's 15 ops, each applied with
 probability 0.5 at a magnitude ~ N(m, mstd²) clipped to [0, mmax], with timm's
-magnitude-to-argument rules. Pixels are integers between ops, as in PIL. What is
-reproduced and what is not (the geometric ops are bilinear, timm's bicubic): docs/guides/data.md.
+magnitude-to-argument rules. Pixels are integers between ops, as in PIL, and every op
+computes what PIL computes (the geometric ops bilinear or bicubic). What is reproduced and
+what is not: docs/guides/data.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lq_ext.data.color import GREY_WEIGHTS, blend, grey
 __all__ = [
     "FILL",
     "INCREASING_OPS",
+    "INTERPOLATIONS",
     "OPS",
     "RandAugmentConfig",
     "op_arguments",
@@ -195,52 +197,85 @@ def _fill(channels):
     return tf.constant(FILL, tf.float32)
 
 
-def _affine(image, matrix):
-    """PIL's ``Image.transform(AFFINE, matrix, BILINEAR, fillcolor=FILL)`` with ``matrix``
-    in pixel indices: output pixel (x, y) samples the input at ``matrix · (x, y, 1)``,
-    neighbours clamped at the border, :data:`FILL` where that point's centre lies outside
-    the image, the result truncated to an integer (as PIL)."""
-    matrix = tf.reshape(tf.cast(matrix, tf.float32), [2, 3])
+#: Resampling of the geometric ops (timm: the pipeline's interpolation; BNext: bicubic).
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+
+def _cubic(v1, v2, v3, v4, d):
+    """PIL's cubic convolution (a = −1) through v2 (d = 0) and v3 (d = 1)."""
+    return v2 + d * ((v3 - v1) + d * ((2.0 * (v1 - v2) + v3 - v4) + d * (v2 - v1 + v4 - v3)))
+
+
+def _f64(value):
+    """float64 without a detour through float32 for Python numbers (PIL computes in double)."""
+    return tf.cast(value, tf.float64) if tf.is_tensor(value) else tf.constant(value, tf.float64)
+
+
+def _affine(image, matrix, interpolation="bilinear"):
+    """PIL's ``Image.transform(size, AFFINE, matrix, resample, fillcolor=FILL)``: output
+    pixel (x, y) samples the input at ``matrix · (x + ½, y + ½, 1)`` (continuous
+    coordinates) from 2×2 (bilinear) or 4×4 (bicubic, PIL's a = −1 kernel) neighbours
+    clamped at the border, in double precision as PIL; :data:`FILL` where that point lies
+    outside the image; the result clipped and truncated to an integer."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {list(INTERPOLATIONS)}, got {interpolation!r}.")
+    matrix = tf.reshape(tf.stack([_f64(value) for value in matrix]), [2, 3])
     size = tf.shape(image)[:2]
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=tf.concat([tf.reshape(matrix, [6]), tf.zeros([2])], 0)[None],
-        output_shape=size, fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST",
-    )[0]
-    ys, xs = tf.meshgrid(tf.range(size[0], dtype=tf.float32), tf.range(size[1], dtype=tf.float32), indexing="ij")
-    source_x = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2] + 0.5
-    source_y = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2] + 0.5
-    height, width = (tf.cast(d, tf.float32) for d in (size[0], size[1]))
-    inside = (source_x >= 0) & (source_x < width) & (source_y >= 0) & (source_y < height)
-    return tf.where(inside[..., None], tf.clip_by_value(tf.floor(out + 1e-4), 0.0, 255.0),
-                    _fill(image.shape[-1]))
+    ys, xs = tf.meshgrid(tf.range(size[0], dtype=tf.float64), tf.range(size[1], dtype=tf.float64), indexing="ij")
+    source_x = matrix[0, 0] * (xs + 0.5) + matrix[0, 1] * (ys + 0.5) + matrix[0, 2]
+    source_y = matrix[1, 0] * (xs + 0.5) + matrix[1, 1] * (ys + 0.5) + matrix[1, 2]
+    height, width = (tf.cast(d, tf.float64) for d in (size[0], size[1]))
+    inside = (source_x >= 0.0) & (source_x < width) & (source_y >= 0.0) & (source_y < height)
+    source_x, source_y = source_x - 0.5, source_y - 0.5  # pixel indices
+    x0, y0 = tf.floor(source_x), tf.floor(source_y)
+    dx, dy = (source_x - x0)[..., None], (source_y - y0)[..., None]
+    pixels = tf.cast(image, tf.float64)
+
+    def row(j, offsets):
+        rows = tf.clip_by_value(tf.cast(y0, tf.int32) + j, 0, size[0] - 1)
+        return [
+            tf.gather_nd(pixels, tf.stack([rows, tf.clip_by_value(tf.cast(x0, tf.int32) + i, 0, size[1] - 1)], -1))
+            for i in offsets
+        ]
+
+    if interpolation == "bilinear":
+        top, bottom = ((a + (b - a) * dx) for a, b in (row(0, (0, 1)), row(1, (0, 1))))
+        out = top + (bottom - top) * dy
+    else:
+        out = _cubic(*(_cubic(*row(j, (-1, 0, 1, 2)), dx) for j in (-1, 0, 1, 2)), dy)
+    out = tf.cast(tf.floor(tf.clip_by_value(out, 0.0, 255.0)), tf.float32)
+    return tf.where(inside[..., None], out, _fill(image.shape[-1]))
 
 
-def rotate(image, degrees):
+def rotate(image, degrees, interpolation="bilinear"):
     """PIL ``Image.rotate(degrees)``: counter-clockwise about the centre."""
-    height, width = (tf.cast(d, tf.float32) for d in (tf.shape(image)[0], tf.shape(image)[1]))
-    theta = -tf.cast(degrees, tf.float32) * math.pi / 180.0
+    height, width = (tf.cast(d, tf.float64) for d in (tf.shape(image)[0], tf.shape(image)[1]))
+    theta = -_f64(degrees) * math.pi / 180.0
     cos, sin = tf.cos(theta), tf.sin(theta)
-    cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
-    return _affine(image, [cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy])
+    cx, cy = width / 2.0, height / 2.0
+    return _affine(image, [cos, sin, cos * -cx + sin * -cy + cx, -sin, cos, -sin * -cx + cos * -cy + cy], interpolation)
 
 
-def shear_x(image, factor):
-    """PIL's affine ``(1, factor, 0, 0, 1, 0)`` (pixel centres)."""
-    factor = tf.cast(factor, tf.float32)
-    return _affine(image, [1.0, factor, 0.5 * factor, 0.0, 1.0, 0.0])
+def shear_x(image, factor, interpolation="bilinear"):
+    """PIL's affine ``(1, factor, 0, 0, 1, 0)``."""
+    factor = _f64(factor)
+    return _affine(image, [1.0, factor, 0.0, 0.0, 1.0, 0.0], interpolation)
 
 
-def shear_y(image, factor):
-    factor = tf.cast(factor, tf.float32)
-    return _affine(image, [1.0, 0.0, 0.0, factor, 1.0, 0.5 * factor])
+def shear_y(image, factor, interpolation="bilinear"):
+    """PIL's affine ``(1, 0, 0, factor, 1, 0)``."""
+    factor = _f64(factor)
+    return _affine(image, [1.0, 0.0, 0.0, factor, 1.0, 0.0], interpolation)
 
 
-def translate_x(image, pixels):
-    return _affine(image, [1.0, 0.0, pixels, 0.0, 1.0, 0.0])
+def translate_x(image, pixels, interpolation="bilinear"):
+    """PIL's affine ``(1, 0, pixels, 0, 1, 0)``: the image moves left by ``pixels``."""
+    return _affine(image, [1.0, 0.0, pixels, 0.0, 1.0, 0.0], interpolation)
 
 
-def translate_y(image, pixels):
-    return _affine(image, [1.0, 0.0, 0.0, 0.0, 1.0, pixels])
+def translate_y(image, pixels, interpolation="bilinear"):
+    """PIL's affine ``(1, 0, 0, 0, 1, pixels)``."""
+    return _affine(image, [1.0, 0.0, 0.0, 0.0, 1.0, pixels], interpolation)
 
 
 def op_arguments(name, magnitude, negate):
@@ -263,23 +298,26 @@ def op_arguments(name, magnitude, negate):
     return sign * level * scale[name]
 
 
-def _apply(name, image, argument):
+def _apply(name, image, argument, interpolation):
     base = name.replace("Increasing", "")
     if base in ("AutoContrast", "Equalize", "Invert"):
         return {"AutoContrast": auto_contrast, "Equalize": equalize, "Invert": invert}[base](image)
     if base == "TranslateXRel":
-        return translate_x(image, argument * tf.cast(tf.shape(image)[1], tf.float32))
+        return translate_x(image, _f64(argument) * _f64(tf.shape(image)[1]), interpolation)
     if base == "TranslateYRel":
-        return translate_y(image, argument * tf.cast(tf.shape(image)[0], tf.float32))
+        return translate_y(image, _f64(argument) * _f64(tf.shape(image)[0]), interpolation)
     ops = {"Rotate": rotate, "Posterize": posterize, "Solarize": solarize, "SolarizeAdd": solarize_add,
            "Color": enhance_color, "Contrast": enhance_contrast, "Brightness": enhance_brightness,
            "Sharpness": enhance_sharpness, "ShearX": shear_x, "ShearY": shear_y}
+    if base in ("Rotate", "ShearX", "ShearY"):
+        return ops[base](image, argument, interpolation)
     return ops[base](image, argument)
 
 
-def rand_augment(image, key, config: RandAugmentConfig):
+def rand_augment(image, key, config: RandAugmentConfig, interpolation: str = "bilinear"):
     """timm's ``RandAugment`` on one (H, W, C) image in [0, 255] (rounded to integers
-    first), from the int64 ``key`` (stateless). Returns integer-valued float32."""
+    first), from the int64 ``key`` (stateless), the geometric ops resampled with
+    ``interpolation`` (``"bilinear"`` or ``"bicubic"``). Returns integer-valued float32."""
     if isinstance(config, str):
         config = parse_randaugment(config)
     image = _round(tf.convert_to_tensor(image, tf.float32))
@@ -296,7 +334,7 @@ def rand_augment(image, key, config: RandAugmentConfig):
         magnitude = tf.clip_by_value(magnitude, 0.0, float(config.magnitude_max))
         branches = [
             (lambda name=name, image=image, magnitude=magnitude, negate=negate:
-             _apply(name, image, op_arguments(name, magnitude, negate)))
+             _apply(name, image, op_arguments(name, magnitude, negate), interpolation))
             for name in ops
         ]
         image = tf.cond(apply, lambda branches=branches, index=index: tf.switch_case(index, branches),
@@ -305,7 +343,7 @@ def rand_augment(image, key, config: RandAugmentConfig):
     return image
 
 
-def rand_augment_batch(images, key, config: RandAugmentConfig):
+def rand_augment_batch(images, key, config: RandAugmentConfig, interpolation: str = "bilinear"):
     """:func:`rand_augment` on each image of a (B, H, W, C) batch, image *i* keyed by
     ``(key, i)``."""
     images = tf.convert_to_tensor(images, tf.float32)
@@ -316,6 +354,6 @@ def rand_augment_batch(images, key, config: RandAugmentConfig):
         tf.range(tf.cast(count, tf.int64)),
     )
     return tf.map_fn(
-        lambda pair: rand_augment(pair[0], pair[1], config), (images, keys),
+        lambda pair: rand_augment(pair[0], pair[1], config, interpolation), (images, keys),
         fn_output_signature=tf.TensorSpec(images.shape[1:], tf.float32),
     )

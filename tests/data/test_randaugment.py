@@ -77,28 +77,35 @@ def test_solarize_add_is_timms_lut():
     np.testing.assert_array_equal(out, np.array(lut)[NOISE])
 
 
-def _pil_affine(matrix):
-    return Image.fromarray(RAMP).transform((20, 16), Image.AFFINE, matrix, resample=Image.BILINEAR, fillcolor=FILL)
+RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+
+
+def _pil_affine(image, matrix, interpolation):
+    return Image.fromarray(image).transform(
+        (20, 16), Image.AFFINE, matrix, resample=RESAMPLE[interpolation], fillcolor=FILL)
 
 
 GEOMETRIC_OPS = [
-    ("rotate", lambda x: ra.rotate(x, 17.0),
-     lambda: Image.fromarray(RAMP).rotate(17.0, resample=Image.BILINEAR, fillcolor=FILL)),
-    ("shear_x", lambda x: ra.shear_x(x, 0.21), lambda: _pil_affine((1, 0.21, 0, 0, 1, 0))),
-    ("shear_y", lambda x: ra.shear_y(x, -0.21), lambda: _pil_affine((1, 0, 0, -0.21, 1, 0))),
-    ("translate_x", lambda x: ra.translate_x(x, 0.315 * 20), lambda: _pil_affine((1, 0, 0.315 * 20, 0, 1, 0))),
-    ("translate_y", lambda x: ra.translate_y(x, -0.315 * 16), lambda: _pil_affine((1, 0, 0, 0, 1, -0.315 * 16))),
+    ("rotate", lambda x, i: ra.rotate(x, 17.0, i),
+     lambda p, i: Image.fromarray(p).rotate(17.0, resample=RESAMPLE[i], fillcolor=FILL)),
+    ("shear_x", lambda x, i: ra.shear_x(x, 0.21, i), lambda p, i: _pil_affine(p, (1, 0.21, 0, 0, 1, 0), i)),
+    ("shear_y", lambda x, i: ra.shear_y(x, -0.21, i), lambda p, i: _pil_affine(p, (1, 0, 0, -0.21, 1, 0), i)),
+    ("translate_x", lambda x, i: ra.translate_x(x, 0.315 * 20, i),
+     lambda p, i: _pil_affine(p, (1, 0, 0.315 * 20, 0, 1, 0), i)),
+    ("translate_y", lambda x, i: ra.translate_y(x, -0.315 * 16, i),
+     lambda p, i: _pil_affine(p, (1, 0, 0, 0, 1, -0.315 * 16), i)),
 ]
 
 
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("name, ours, pil", GEOMETRIC_OPS, ids=[op[0] for op in GEOMETRIC_OPS])
-def test_geometric_ops_equal_pil_bilinear(name, ours, pil):
-    """timm's calls with PIL's BILINEAR resampling (timm with BNext's bicubic differs by a
-    few grey levels inside the image), fill = timm's img_mean."""
-    out = ours(tf.constant(RAMP, tf.float32)).numpy()
-    reference = np.asarray(pil(), np.float32)
-    np.testing.assert_array_equal(out, reference)
-    assert (out == np.array(FILL, np.float32)).all(-1).any()  # the fill is visible
+def test_geometric_ops_equal_pil(name, ours, pil, interpolation):
+    """timm's calls (BNext: resample=BICUBIC), fill = timm's img_mean, on a ramp and on
+    noise (where bicubic overshoots and PIL clips)."""
+    for image in (RAMP, NOISE):
+        out = ours(tf.constant(image, tf.float32), interpolation).numpy()
+        np.testing.assert_array_equal(out, np.asarray(pil(image, interpolation), np.float32))
+        assert (out == np.array(FILL, np.float32)).all(-1).any()  # the fill is visible
 
 
 def test_rand_augment_is_a_function_of_the_key():
@@ -114,3 +121,7 @@ def test_rand_augment_is_a_function_of_the_key():
     assert 0.05 <= unchanged <= 0.6  # both ops skipped with probability 1/4
     single = ra.rand_augment(images[0], tf.constant(9, tf.int64), "rand-m7-mstd0.5-inc1")
     np.testing.assert_array_equal(single, ra.rand_augment(images[0], tf.constant(9, tf.int64), config))
+    bicubic = ra.rand_augment_batch(images, tf.constant(5, tf.int64), config, "bicubic").numpy()
+    assert not np.array_equal(a, bicubic)  # the same draws, resampled bicubic
+    geometric = [i for i in range(24) if not np.array_equal(a[i], bicubic[i])]
+    assert 0 < len(geometric) < 24
