@@ -4,8 +4,9 @@ place, and their application after the crop and flip.
 ``color_jitter`` (BCDNet, :func:`lq_ext.data.color.color_jitter`), ``color_jitter_epochs``
 (jitter only in the first epochs: BCDNet's step 1), ``lighting`` (ReActNet,
 :func:`lq_ext.data.color.lighting`), ``randaugment`` (BNext, :mod:`lq_ext.data.randaugment`)
-and ``interpolation`` (``"bicubic"``: BNext, PokeBNN). Applied in that order after the crop
-and flip: RandAugment, colour jitter, lighting. Guide: docs/guides/data.md.
+``interpolation`` (``"bicubic"``: BNext, PokeBNN) and the evaluation ``crop_fraction`` (BNext:
+0.95). Applied in this order after the crop and flip: RandAugment, colour jitter, lighting.
+Guide: docs/guides/data.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import tensorflow as tf
 
 from lq_ext._validate import is_int, is_number
+from lq_ext.data.augment import CROP_FRACTION
 from lq_ext.data.color import color_jitter, lighting
 from lq_ext.data.epochs import element_key
 from lq_ext.data.randaugment import (
@@ -28,7 +30,9 @@ from lq_ext.data.randaugment import (
 __all__ = ["AUGMENT_KEYWORDS", "INTERPOLATIONS", "LIGHTING_RELEASED", "AugmentOptions", "augment_options"]
 
 #: The keywords of :func:`lq_ext.data.load_dataset` this module checks.
-AUGMENT_KEYWORDS = ("color_jitter", "color_jitter_epochs", "lighting", "randaugment", "interpolation")
+AUGMENT_KEYWORDS = (
+    "color_jitter", "color_jitter_epochs", "lighting", "randaugment", "interpolation", "crop_fraction",
+)
 #: ``lighting=LIGHTING_RELEASED``: ReActNet's released ``Lighting(0.1)`` (see :func:`lighting`).
 LIGHTING_RELEASED = "reactnet"
 
@@ -42,6 +46,7 @@ class AugmentOptions:
     lighting: float | str | None = None
     randaugment: RandAugmentConfig | None = None
     interpolation: str = "bilinear"
+    crop_fraction: float = CROP_FRACTION
 
     @property
     def any(self) -> bool:
@@ -73,7 +78,7 @@ def _bad(parameter, value, allowed):
 
 
 def augment_options(color_jitter=None, color_jitter_epochs=None, lighting=None, randaugment=None,
-                    interpolation="bilinear") -> AugmentOptions:
+                    interpolation="bilinear", crop_fraction=None) -> AugmentOptions:
     """Check the optional augmentation keywords of ``load_dataset``; a ``ValueError`` names
     the bad one.
 
@@ -87,6 +92,9 @@ def augment_options(color_jitter=None, color_jitter_epochs=None, lighting=None, 
         randaugment: None or timm's RandAugment string (BNext: ``"rand-m7-mstd0.5-inc1"``).
         interpolation: of every resize (crops, the evaluation crop, a changed
             ``image_size``): ``"bilinear"`` or ``"bicubic"`` (BNext, PokeBNN).
+        crop_fraction: the evaluation crop of the random-resized-crop datasets, a number
+            in (0, 1]: the central ``crop_fraction`` of the resized image (None: 0.875,
+            224 of 256; BNext's timm evaluation: 0.95).
     """
     jitter = None
     if color_jitter is not None:
@@ -115,10 +123,15 @@ def augment_options(color_jitter=None, color_jitter_epochs=None, lighting=None, 
     config = None if randaugment is None else parse_randaugment(randaugment)
     if interpolation not in INTERPOLATIONS:
         raise _bad("interpolation", interpolation, f"one of {list(INTERPOLATIONS)}")
+    if crop_fraction is not None and (
+        isinstance(crop_fraction, bool) or not is_number(crop_fraction) or not 0 < crop_fraction <= 1
+    ):
+        raise _bad("crop_fraction", crop_fraction, "None (0.875) or a number in (0, 1]")
     return AugmentOptions(
         color_jitter=jitter,
         color_jitter_epochs=None if color_jitter_epochs is None else int(color_jitter_epochs),
         lighting=lighting if lighting in (None, LIGHTING_RELEASED) else float(lighting),
         randaugment=config,
         interpolation=interpolation,
+        crop_fraction=CROP_FRACTION if crop_fraction is None else float(crop_fraction),
     )

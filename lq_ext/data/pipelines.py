@@ -208,6 +208,7 @@ def load_dataset(
     lighting=None,
     randaugment=None,
     interpolation: str = "bilinear",
+    crop_fraction=None,
 ):
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches of ``name``.
 
@@ -244,6 +245,8 @@ def load_dataset(
             ``randaugment="rand-m7-mstd0.5-inc1"`` (BNext); see
             :func:`lq_ext.data.options.augment_options`.
         interpolation: ``"bilinear"`` (default) or ``"bicubic"``, of every resize.
+        crop_fraction: the evaluation crop of stl10, oxford_flowers102 and imagenet2012:
+            the central ``crop_fraction`` of the resized image (None: 0.875).
 
     # Returns
         ``tf.data.Dataset`` yielding float32 images (B, H, W, C) in [-1, 1] and int64
@@ -255,7 +258,8 @@ def load_dataset(
             ``download=True``, could not be downloaded / prepared).
     """
     extras = dict(color_jitter=color_jitter, color_jitter_epochs=color_jitter_epochs,
-                  lighting=lighting, randaugment=randaugment, interpolation=interpolation)
+                  lighting=lighting, randaugment=randaugment, interpolation=interpolation,
+                  crop_fraction=crop_fraction)
     args = _check_args(name, split, batch_size, image_size, channels, augment, shuffle,
                        seed, data_dir, limit, drop_remainder, download, extras)
     family, buffer, encoded = _RECIPES[name]
@@ -346,7 +350,8 @@ def _crop_then_batch(ds, args, key, epoch):
         ds = _with_keys(ds, key).map(crop, num_parallel_calls=autotune)
     else:
         ds = ds.map(
-            lambda x, y: (resize_central_crop(x, size, method=method), y), num_parallel_calls=autotune
+            lambda x, y: (resize_central_crop(x, size, options.crop_fraction, method), y),
+            num_parallel_calls=autotune,
         )
     ds = ds.batch(args["batch_size"], drop_remainder=args["drop_remainder"])
     return ds.map(lambda x, y: (to_unit_range(x), tf.cast(y, tf.int64)),

@@ -322,24 +322,29 @@ def rand_augment(image, key, config: RandAugmentConfig, interpolation: str = "bi
         config = parse_randaugment(config)
     image = _round(tf.convert_to_tensor(image, tf.float32))
     shape, ops = image.shape, config.ops
-    for layer in range(config.num_layers):
-        seeds = [tf.stack([tf.cast(key, tf.int64), tf.constant(4 * layer + i, tf.int64)]) for i in range(4)]
-        index = tf.random.stateless_uniform([], seeds[0], minval=0, maxval=len(ops), dtype=tf.int32)
+
+    def layer(index, image):  # one op: a loop body, so the graph holds the 15 ops once
+        seeds = [tf.stack([tf.cast(key, tf.int64), 4 * tf.cast(index, tf.int64) + i]) for i in range(4)]
+        choice = tf.random.stateless_uniform([], seeds[0], minval=0, maxval=len(ops), dtype=tf.int32)
         apply, negate = tf.unstack(tf.random.stateless_uniform([2], seeds[1]) < 0.5)
-        magnitude = float(config.magnitude)
+        magnitude = tf.constant(float(config.magnitude))
         if math.isinf(config.magnitude_std):
             magnitude = tf.random.stateless_uniform([], seeds[2], 0.0, magnitude)
         elif config.magnitude_std > 0:
             magnitude = magnitude + config.magnitude_std * tf.random.stateless_normal([], seeds[2])
         magnitude = tf.clip_by_value(magnitude, 0.0, float(config.magnitude_max))
         branches = [
-            (lambda name=name, image=image, magnitude=magnitude, negate=negate:
-             _apply(name, image, op_arguments(name, magnitude, negate), interpolation))
+            (lambda name=name: _apply(name, image, op_arguments(name, magnitude, negate), interpolation))
             for name in ops
         ]
-        image = tf.cond(apply, lambda branches=branches, index=index: tf.switch_case(index, branches),
-                        lambda image=image: image)
-        image.set_shape(shape)
+        out = tf.cond(apply, lambda: tf.switch_case(choice, branches), lambda: image)
+        out.set_shape(shape)
+        return index + 1, out
+
+    _, image = tf.while_loop(
+        lambda index, _: index < config.num_layers, layer, (tf.constant(0), image),
+        shape_invariants=(tf.TensorShape([]), shape),
+    )
     return image
 
 

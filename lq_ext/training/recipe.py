@@ -79,7 +79,8 @@ class Recipe:
             :class:`~lq_ext.training.ProgressiveBinarization`). None: not used.
         augmentation: the training data's optional augmentations, a dict of
             :data:`RECIPE_AUGMENTATIONS` keywords of :func:`lq_ext.data.load_dataset`
-            (BNext: ``{"randaugment": "rand-m7-mstd0.5-inc1", "interpolation": "bicubic"}``);
+            (BNext: ``{"randaugment": "rand-m7-mstd0.5-inc1", "interpolation": "bicubic",
+            "crop_fraction": 0.95}``);
             None: the pipeline's default. ``step2`` may drop ``color_jitter`` (BCDNet), the
             one change a pipeline built once for both steps can make (it jitters only the
             epochs of step 1). :meth:`data_options` gives ``load_dataset``'s keywords.
@@ -193,12 +194,12 @@ class Recipe:
         """The keywords of :func:`lq_ext.data.load_dataset` for this recipe's ``split``
         pipeline: the training augmentations of :attr:`augmentation`, with
         ``color_jitter_epochs=epochs`` when step 2 drops the colour jitter; for
-        ``"test"`` only the ``interpolation`` (of the evaluation crop)."""
+        ``"test"`` only ``interpolation`` and ``crop_fraction`` (the evaluation crop)."""
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got split={split!r}.")
         first = dict(self.augmentation or {})
         if split == "test":
-            return {"interpolation": first["interpolation"]} if "interpolation" in first else {}
+            return {key: first[key] for key in ("interpolation", "crop_fraction") if key in first}
         if self.two_step and self.step2 and "augmentation" in self.step2:
             second = dict(self.step2["augmentation"] or {})
             without_jitter = {key: value for key, value in first.items() if key != "color_jitter"}
@@ -329,13 +330,13 @@ RECIPES = {
     # teacher weights and no labels (:271-336, :758-785): pass teacher=[b0, b2] (yours:
     # ImageNet weights cannot be downloaded here; MultiTeacherDistillationModel);
     # kd_reduction="released" is the released script's batch-mean reduction (:768-785).
-    # Augmentation: timm's RRC + flip + RandAugment "rand-m7-mstd0.5-inc1", bicubic (:136,
-    # :166-167, :532-577; RandAugment's rotate / shear / translate are bilinear here).
+    # Augmentation: timm's RRC + flip + RandAugment "rand-m7-mstd0.5-inc1", bicubic, evaluation
+    # crop 0.95 (:136, :166-167, :532-577).
     "bnext": Recipe(
         epochs=512, optimizer="adamw", learning_rate=1e-3, schedule="cosine",
         warmup_epochs=5, warmup_lr=1e-5, final_lr=1e-7, decay_on="conv_kernels", weight_decay=1e-8,
         other_weight_decay=1e-3, clipnorm=5.0, weight_temperature_decay=0.9, kd_reduction="released",
-        augmentation={"randaugment": "rand-m7-mstd0.5-inc1", "interpolation": "bicubic"},
+        augmentation={"randaugment": "rand-m7-mstd0.5-inc1", "interpolation": "bicubic", "crop_fraction": 0.95},
     ),
     # BCDNet (Sense-GVT/BCDNet @ 243ee07, model_zoo_exp/BCDNet/{a_3f,a_3}/config.yaml,
     # prototype/solver/cls_solver_dist*.py), 300k + 600k iterations at batch 256 ≈ 60 + 120

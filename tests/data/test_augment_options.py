@@ -30,7 +30,8 @@ def plain():
     [("color_jitter", (0.2, 0.2), "color_jitter"), ("color_jitter", (0.2, 0.2, 0.2, 0.6), "hue ≤ 0.5"),
      ("color_jitter_epochs", 2, "needs color_jitter"), ("lighting", "alexnet", "lighting"),
      ("lighting", -0.1, "lighting"), ("randaugment", "rand-w0", "randaugment"),
-     ("interpolation", "nearest", "interpolation")],
+     ("interpolation", "nearest", "interpolation"), ("crop_fraction", 1.2, "crop_fraction"),
+     ("crop_fraction", 0, "crop_fraction")],
 )
 def test_bad_keywords_are_refused_before_reading_data(keyword, value, match):
     with pytest.raises(ValueError, match=match):
@@ -75,8 +76,10 @@ def test_bicubic_resize_follows_pil():
 def test_recipes_state_the_official_augmentations():
     assert RECIPES["bcdnet"].data_options() == {"color_jitter": [0.2, 0.2, 0.2, 0.1], "color_jitter_epochs": 60}
     assert RECIPES["bcdnet"].with_epochs(4).data_options()["color_jitter_epochs"] == 4
-    assert RECIPES["bnext"].data_options() == {"randaugment": "rand-m7-mstd0.5-inc1", "interpolation": "bicubic"}
-    assert RECIPES["bnext"].data_options("test") == {"interpolation": "bicubic"}
+    assert RECIPES["bnext"].data_options() == {
+        "randaugment": "rand-m7-mstd0.5-inc1", "interpolation": "bicubic", "crop_fraction": 0.95}
+    assert RECIPES["bnext"].data_options("test") == {"interpolation": "bicubic", "crop_fraction": 0.95}
+    assert RECIPES["pokebnn"].data_options("test") == {"interpolation": "bicubic"}
     assert RECIPES["pokebnn"].data_options() == {"interpolation": "bicubic"}
     assert RECIPES["reactnet"].data_options() == {"lighting": "reactnet"}
     assert RECIPES["quick"].data_options() == {} == RECIPES["bcdnet"].data_options("test")
@@ -92,3 +95,25 @@ def test_recipe_augmentation_is_checked():
     recipe = Recipe(two_step=True, epochs=3, augmentation={"color_jitter": (0.4, 0.4, 0.4)},
                     step2={"augmentation": {}})
     assert recipe.data_options() == {"color_jitter": [0.4, 0.4, 0.4], "color_jitter_epochs": 3}
+
+
+def test_optional_augmentations_and_crop_fraction_on_tfds_mock_data():
+    """The random-resized-crop family (per image): colour jitter and lighting run and are a
+    function of (seed, epoch) (RandAugment per image: tests/data/test_randaugment.py); the
+    evaluation crop follows crop_fraction."""
+    from tensorflow_datasets.testing import mock_data  # tfds' offline mock (the tests extra)
+
+    extras = dict(color_jitter=(0.4, 0.4, 0.4, 0.1), lighting=0.1, interpolation="bicubic")
+    kwargs = dict(batch_size=3, image_size=32, seed=2, download=False)
+    test = dict(split="test", batch_size=3, download=False, interpolation="bicubic")
+    with mock_data(num_examples=3):
+        plain = load_dataset("stl10", "train", **kwargs)
+        ds = load_dataset("stl10", "train", **kwargs, **extras)
+        first, again = _epoch(ds, 0), _epoch(ds, 0)
+        whole = next(iter(load_dataset("stl10", crop_fraction=1.0, image_size=96, **test)))[0].numpy()
+        half = next(iter(load_dataset("stl10", crop_fraction=0.5, image_size=48, **test)))[0].numpy()
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - _epoch(plain, 0)).max() > 0.05 and first.min() >= -1 and first.max() <= 1
+    # stl10's 96-px images: crop_fraction 1 at 96 px is the image itself, 0.5 at 48 px its centre
+    np.testing.assert_allclose(half, whole[:, 24:72, 24:72], atol=1e-5)
+    assert np.abs(whole[:, 24:72, 24:72] - whole[:, :48, :48]).max() > 0.1
