@@ -172,16 +172,18 @@ def run_train(args) -> None:
     teacher = args.teacher if args.teacher is None or len(args.teacher) > 1 else args.teacher[0]
 
     data = dict(batch_size=args.batch_size, seed=args.seed, limit=args.limit, data_dir=args.data_dir)
+    augmentation = recipe.data_options("train")
     try:
-        train_data = load_dataset(args.dataset, "train", **data, **recipe.data_options("train"))
+        train_data = load_dataset(args.dataset, "train", **data, **augmentation)
         val_data = load_dataset(args.dataset, "test", **data, **recipe.data_options("test"))
     except DatasetNotAvailableError as error:
         raise _for_cli(error) from None
 
     steps = " in two steps" if recipe.two_step else ""
+    extra = f"training-data augmentation (load_dataset keywords): {augmentation}\n" if augmentation else ""
     print(
         f"Training {args.model} on {args.dataset}{f' (first {args.limit} images)' if args.limit else ''} "
-        f"with recipe {args.recipe!r}{steps}: {recipe}\ninto {output_dir} (a killed run resumes when "
+        f"with recipe {args.recipe!r}{steps}: {recipe}\n{extra}into {output_dir} (a killed run resumes when "
         f"started again with the same arguments)",
         flush=True,
     )
