@@ -2,6 +2,9 @@
 the real Fashion-MNIST pipeline: checked keywords, a function of (seed, epoch), jitter in
 the first epochs only, and the recipes' data options."""
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -83,6 +86,9 @@ def test_recipes_state_the_official_augmentations():
     assert RECIPES["pokebnn"].data_options() == {"interpolation": "bicubic"}
     assert RECIPES["reactnet"].data_options() == {"lighting": "reactnet"}
     assert RECIPES["quick"].data_options() == {} == RECIPES["bcdnet"].data_options("test")
+    for recipe in RECIPES.values():  # recipe.json (the resume check) round-trips
+        fields = dataclasses.asdict(recipe)
+        assert json.loads(json.dumps(fields)) == fields
 
 
 def test_recipe_augmentation_is_checked():
