@@ -3,7 +3,8 @@
 A thin layer over :func:`lq_ext.training.train`: the model is built for the dataset's
 input (``dataset_info``: image size, channels, classes) with logits outputs, the recipe
 is ``RECIPES[--recipe]`` with the given flags replacing its fields, the data come from
-:func:`lq_ext.data.load_dataset` (the test split is the validation data). At the end it
+:func:`lq_ext.data.load_dataset` with the recipe's augmentations (``Recipe.data_options``;
+the test split is the validation data). At the end it
 prints the test top-1, the files of the output directory and the conversion report.
 
 A killed run resumes when started again with the same arguments (see
@@ -171,16 +172,18 @@ def run_train(args) -> None:
     teacher = args.teacher if args.teacher is None or len(args.teacher) > 1 else args.teacher[0]
 
     data = dict(batch_size=args.batch_size, seed=args.seed, limit=args.limit, data_dir=args.data_dir)
+    augmentation = recipe.data_options("train")
     try:
-        train_data = load_dataset(args.dataset, "train", **data)
-        val_data = load_dataset(args.dataset, "test", **data)
+        train_data = load_dataset(args.dataset, "train", **data, **augmentation)
+        val_data = load_dataset(args.dataset, "test", **data, **recipe.data_options("test"))
     except DatasetNotAvailableError as error:
         raise _for_cli(error) from None
 
     steps = " in two steps" if recipe.two_step else ""
+    extra = f"training-data augmentation (load_dataset keywords): {augmentation}\n" if augmentation else ""
     print(
         f"Training {args.model} on {args.dataset}{f' (first {args.limit} images)' if args.limit else ''} "
-        f"with recipe {args.recipe!r}{steps}: {recipe}\ninto {output_dir} (a killed run resumes when "
+        f"with recipe {args.recipe!r}{steps}: {recipe}\n{extra}into {output_dir} (a killed run resumes when "
         f"started again with the same arguments)",
         flush=True,
     )

@@ -1,7 +1,9 @@
 """Data for ``lq_ext``: training pipelines and the real sample images shipped with it.
 
 - :func:`load_dataset` (:mod:`~lq_ext.data.pipelines`): ``tf.data`` pipelines with the
-  papers' augmentations (:mod:`~lq_ext.data.augment`) for the datasets of
+  papers' augmentations (:mod:`~lq_ext.data.augment`; optional colour jitter and lighting,
+  :mod:`~lq_ext.data.color`, RandAugment, :mod:`~lq_ext.data.randaugment`, checked in
+  :mod:`~lq_ext.data.options`) for the datasets of
   :data:`DATASETS` / :func:`dataset_info` (:mod:`~lq_ext.data.datasets`), read from
   TensorFlow Datasets (:mod:`~lq_ext.data.tfds`) or, for Fashion-MNIST, offline from its
   IDX files (:func:`load_fashion_mnist`, :mod:`~lq_ext.data.fashion_mnist`).

@@ -39,9 +39,10 @@ def _seed_pair(key, index: int):
     return tf.stack([tf.cast(key, tf.int64), tf.constant(index, tf.int64)])
 
 
-def resize(images, size):
-    """Bilinear, antialiased resize (as PIL's in torchvision), clipped to [0, 255]."""
-    resized = tf.image.resize(images, size, method="bilinear", antialias=True)
+def resize(images, size, method: str = "bilinear"):
+    """Bilinear (or ``method="bicubic"``), antialiased resize (as PIL's in torchvision),
+    clipped to [0, 255]."""
+    resized = tf.image.resize(images, size, method=method, antialias=True)
     return tf.clip_by_value(resized, 0.0, 255.0)  # antialiasing can overshoot slightly
 
 
@@ -74,13 +75,13 @@ def _decode(image):
     return image
 
 
-def random_resized_crop_flip(image, key, size):
+def random_resized_crop_flip(image, key, size, method: str = "bilinear"):
     """ReActNet / Bi-Real Net ImageNet training crop of one image, then a random flip.
 
     A crop of area fraction :data:`RRC_SCALE` and aspect ratio :data:`RRC_RATIO`
     (TensorFlow's ``stateless_sample_distorted_bounding_box``; the whole image after
-    :data:`RRC_ATTEMPTS` failed attempts), resized to ``size``. ``image`` may be an
-    encoded string (decoded to RGB first).
+    :data:`RRC_ATTEMPTS` failed attempts), resized to ``size`` (``method``: "bilinear" or
+    "bicubic"). ``image`` may be an encoded string (decoded to RGB first).
     """
     image = _decode(image)
     begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
@@ -94,21 +95,21 @@ def random_resized_crop_flip(image, key, size):
         use_image_if_no_bounding_boxes=True,
     )
     crop = tf.slice(image, begin, crop_size)
-    out = resize(crop, size)
+    out = resize(crop, size, method)
     flip = tf.random.stateless_uniform([], _seed_pair(key, 1)) < 0.5
     out = tf.where(flip, tf.reverse(out, axis=[1]), out)
     out.set_shape([size[0], size[1], 3])
     return out
 
 
-def resize_central_crop(image, size, crop_fraction: float = CROP_FRACTION):
-    """Evaluation: resize so that ``size`` is ``crop_fraction`` of it, central crop."""
+def resize_central_crop(image, size, crop_fraction: float = CROP_FRACTION, method: str = "bilinear"):
+    """Evaluation: resize (``method``) so that ``size`` is ``crop_fraction`` of it, central crop."""
     image = _decode(image)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     target = tf.constant(size, tf.float32) / crop_fraction
     scale = tf.reduce_max(target / shape)
     new = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), tf.constant(size, tf.int32))
-    out = resize(image, new)
+    out = resize(image, new, method)
     top = (new[0] - size[0]) // 2
     left = (new[1] - size[1]) // 2
     out = out[top : top + size[0], left : left + size[1], :]

@@ -39,6 +39,7 @@ from lq_ext.data.augment import (  # noqa: F401  (the constants: lq_ext.data.pip
 from lq_ext.data.datasets import DATASETS, DatasetInfo, DatasetNotAvailableError, dataset_info
 from lq_ext.data.epochs import DataEpoch, attach, element_key, epoch_key
 from lq_ext.data.fashion_mnist import fashion_mnist_dirs, load_fashion_mnist, to_cifar_shape
+from lq_ext.data.options import augment_options
 from lq_ext.data.preprocessing import to_unit_range
 from lq_ext.data.tfds import tfds_dataset
 
@@ -77,7 +78,7 @@ def _bad(parameter: str, value, allowed: str):
 
 
 def _check_args(name, split, batch_size, image_size, channels, augment, shuffle, seed,
-                data_dir, limit, drop_remainder, download):
+                data_dir, limit, drop_remainder, download, extras):
     info = dataset_info(name)
     if split not in _SPLITS:
         raise _bad("split", split, f"one of {list(_SPLITS)}")
@@ -122,7 +123,9 @@ def _check_args(name, split, batch_size, image_size, channels, augment, shuffle,
         raise _bad("data_dir", data_dir, "None or a directory path (str or os.PathLike)")
     augment = split == "train" if augment is None else bool(augment)
     shuffle = split == "train" if shuffle is None else bool(shuffle)
+    options = augment_options(**extras)
     return dict(
+        options=options,
         info=info, size=size, channels=int(channels), augment=augment, shuffle=shuffle,
         seed=None if seed is None else int(seed), limit=None if limit is None else int(limit),
         batch_size=int(batch_size), drop_remainder=bool(drop_remainder),
@@ -200,6 +203,12 @@ def load_dataset(
     limit=None,
     drop_remainder: bool = False,
     download: bool = True,
+    color_jitter=None,
+    color_jitter_epochs=None,
+    lighting=None,
+    randaugment=None,
+    interpolation: str = "bilinear",
+    crop_fraction=None,
 ):
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches of ``name``.
 
@@ -230,6 +239,14 @@ def load_dataset(
         drop_remainder: drop the last, smaller batch.
         download: let tfds download and prepare a missing dataset (needs the network;
             imagenet2012 needs its manual download). Ignored for Fashion-MNIST.
+        color_jitter, color_jitter_epochs, lighting, randaugment: optional training
+            augmentations after the crop and flip (with ``augment``), e.g.
+            ``color_jitter=(0.2, 0.2, 0.2, 0.1)`` (BCDNet), ``lighting=0.1`` (ReActNet),
+            ``randaugment="rand-m7-mstd0.5-inc1"`` (BNext); see
+            :func:`lq_ext.data.options.augment_options`.
+        interpolation: ``"bilinear"`` (default) or ``"bicubic"``, of every resize.
+        crop_fraction: the evaluation crop of stl10, oxford_flowers102 and imagenet2012:
+            the central ``crop_fraction`` of the resized image (None: 0.875).
 
     # Returns
         ``tf.data.Dataset`` yielding float32 images (B, H, W, C) in [-1, 1] and int64
@@ -240,14 +257,17 @@ def load_dataset(
         DatasetNotAvailableError: the data are not on this machine (and, with
             ``download=True``, could not be downloaded / prepared).
     """
+    extras = dict(color_jitter=color_jitter, color_jitter_epochs=color_jitter_epochs,
+                  lighting=lighting, randaugment=randaugment, interpolation=interpolation,
+                  crop_fraction=crop_fraction)
     args = _check_args(name, split, batch_size, image_size, channels, augment, shuffle,
-                       seed, data_dir, limit, drop_remainder, download)
+                       seed, data_dir, limit, drop_remainder, download, extras)
     family, buffer, encoded = _RECIPES[name]
     examples, native = _examples(name, split, data_dir, args, encoded)
     if not (args["shuffle"] or args["augment"]):
         ds = examples if isinstance(examples, tf.data.Dataset) else (
             tf.data.Dataset.from_tensor_slices(examples))
-        return _augment_and_batch(ds, args, family, native, None).prefetch(tf.data.AUTOTUNE)
+        return _augment_and_batch(ds, args, family, native, None, None).prefetch(tf.data.AUTOTUNE)
 
     seed = args["seed"]
     if seed is None:  # drawn from TensorFlow's global generator: tf.random.set_seed applies
@@ -276,7 +296,7 @@ def load_dataset(
 
     def one_epoch(epoch):
         key = epoch_key(seed, epoch)
-        return _augment_and_batch(ordered(key), args, family, native, key)
+        return _augment_and_batch(ordered(key), args, family, native, key, epoch)
 
     batches = None
     if count >= 0:
@@ -303,11 +323,11 @@ def _examples(name, split, data_dir, args, encoded):
     return ds, info.image_size
 
 
-def _augment_and_batch(ds, args, family, native, key):
+def _augment_and_batch(ds, args, family, native, key, epoch):
     """Augment (when ``key``, the epoch's key, is given and ``args["augment"]``) and batch."""
     if family == "resized_crop":
-        return _crop_then_batch(ds, args, key)
-    return _batch_then_pad_crop(ds, args, native, key)
+        return _crop_then_batch(ds, args, key, epoch)
+    return _batch_then_pad_crop(ds, args, native, key, epoch)
 
 
 def _with_keys(ds, key):
@@ -316,38 +336,45 @@ def _with_keys(ds, key):
     return ds.enumerate().map(lambda index, element: (element, element_key(key, index)))
 
 
-def _crop_then_batch(ds, args, key):
-    """Per image: random-resized crop + flip (augment) or the central crop; then batch."""
-    size, autotune = args["size"], tf.data.AUTOTUNE
+def _crop_then_batch(ds, args, key, epoch):
+    """Per image: random-resized crop + flip and the optional augmentations (augment) or
+    the central crop; then batch."""
+    size, autotune, options = args["size"], tf.data.AUTOTUNE, args["options"]
+    method = options.interpolation
     if args["augment"] and key is not None:
-        ds = _with_keys(ds, key).map(
-            lambda xy, element: (random_resized_crop_flip(xy[0], element, size), xy[1]),
-            num_parallel_calls=autotune,
-        )
+
+        def crop(xy, element):
+            image = random_resized_crop_flip(xy[0], element, size, method)
+            return (options.apply(image, element, epoch) if options.any else image), xy[1]
+
+        ds = _with_keys(ds, key).map(crop, num_parallel_calls=autotune)
     else:
         ds = ds.map(
-            lambda x, y: (resize_central_crop(x, size), y), num_parallel_calls=autotune
+            lambda x, y: (resize_central_crop(x, size, options.crop_fraction, method), y),
+            num_parallel_calls=autotune,
         )
     ds = ds.batch(args["batch_size"], drop_remainder=args["drop_remainder"])
     return ds.map(lambda x, y: (to_unit_range(x), tf.cast(y, tf.int64)),
                   num_parallel_calls=autotune)
 
 
-def _batch_then_pad_crop(ds, args, native, key):
-    """Batch; resize when ``image_size`` is not the stored size; pad-crop-flip (augment)."""
-    size, autotune = args["size"], tf.data.AUTOTUNE
+def _batch_then_pad_crop(ds, args, native, key, epoch):
+    """Batch; resize when ``image_size`` is not the stored size; pad-crop-flip and the
+    optional augmentations (augment)."""
+    size, autotune, options = args["size"], tf.data.AUTOTUNE, args["options"]
     ds = ds.batch(args["batch_size"], drop_remainder=args["drop_remainder"])
 
     def to_size(x):
-        return x if tuple(native) == tuple(size) else resize(x, size)
+        return x if tuple(native) == tuple(size) else resize(x, size, options.interpolation)
 
     if args["augment"] and key is not None:
-        return _with_keys(ds, key).map(
-            lambda xy, element: (
-                to_unit_range(pad_crop_flip(to_size(xy[0]), element)),
-                tf.cast(xy[1], tf.int64),
-            ),
-            num_parallel_calls=autotune,
-        )
+
+        def crop(xy, element):
+            images = pad_crop_flip(to_size(xy[0]), element)
+            if options.any:
+                images = options.apply(tf.cast(images, tf.float32), element, epoch)
+            return to_unit_range(images), tf.cast(xy[1], tf.int64)
+
+        return _with_keys(ds, key).map(crop, num_parallel_calls=autotune)
     return ds.map(lambda x, y: (to_unit_range(to_size(x)), tf.cast(y, tf.int64)),
                   num_parallel_calls=autotune)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 
 from lq_ext._validate import is_int, is_number
+from lq_ext.data.options import AUGMENT_KEYWORDS, augment_options
 from lq_ext.distillation import KD_REDUCTIONS
 from lq_ext.training.optimizers import DECAY_GROUPS, OPTIMIZERS
 from lq_ext.training.schedules import DECAYS
 
-__all__ = ["RECIPES", "STEP_FIELDS", "Recipe"]
+__all__ = ["RECIPES", "RECIPE_AUGMENTATIONS", "STEP_FIELDS", "Recipe"]
 
 _INT_FIELDS = ("epochs", "warmup_epochs", "weight_binarization_epoch", "reference_batch")
 _NUMBER_FIELDS = (
@@ -24,7 +25,10 @@ _NUMBER_FIELDS = (
 STEP_FIELDS = (
     "epochs", "optimizer", "learning_rate", "schedule", "warmup_epochs", "warmup_lr", "final_lr",
     "weight_decay", "decay_on", "other_weight_decay", "beta_2", "clipnorm", "label_smoothing",
+    "augmentation",
 )
+#: The ``augmentation`` keys: :func:`lq_ext.data.load_dataset`'s optional augmentations.
+RECIPE_AUGMENTATIONS = tuple(key for key in AUGMENT_KEYWORDS if key != "color_jitter_epochs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +77,13 @@ class Recipe:
             ``ProgressiveSign`` kernels are ``clamp(w/T, −1, 1)`` with T = decay^epoch,
             hard ``sign`` once T < 1e-7 (BNext: 0.9, hard from epoch 153;
             :class:`~lq_ext.training.ProgressiveBinarization`). None: not used.
+        augmentation: the training data's optional augmentations, a dict of
+            :data:`RECIPE_AUGMENTATIONS` keywords of :func:`lq_ext.data.load_dataset`
+            (BNext: ``{"randaugment": "rand-m7-mstd0.5-inc1", "interpolation": "bicubic",
+            "crop_fraction": 0.95}``);
+            None: the pipeline's default. ``step2`` may drop ``color_jitter`` (BCDNet), the
+            one change a pipeline built once for both steps can make (it jitters only the
+            epochs of step 1). :meth:`data_options` gives ``load_dataset``'s keywords.
     """
 
     epochs: int = 10
@@ -98,6 +109,7 @@ class Recipe:
     weight_temperature_decay: float | None = None
     kd_reduction: str = "per_sample"
     distillation_head: bool = False
+    augmentation: dict | None = None
 
     def __post_init__(self):
         def fail(field, allowed):
@@ -153,8 +165,53 @@ class Recipe:
             value = getattr(self, field)
             if value is not None and not isinstance(value, (int, float)):
                 object.__setattr__(self, field, float(value))
+        object.__setattr__(self, "augmentation", self._checked_augmentation(self.augmentation, "augmentation"))
         if self.step2 is not None:
             self._check_step2()
+        self.data_options()  # step 2's augmentation must be one the pipeline can make
+
+    @staticmethod
+    def _checked_augmentation(augmentation, field):
+        """``augmentation`` checked, as a new dict with ``color_jitter`` a list (recipe.json
+        round-trips)."""
+        if augmentation is None:
+            return None
+        if not isinstance(augmentation, dict) or not set(augmentation) <= set(RECIPE_AUGMENTATIONS):
+            raise ValueError(
+                f"{field} must be None or a dict with keys among {list(RECIPE_AUGMENTATIONS)}, "
+                f"got {field}={augmentation!r}."
+            )
+        try:
+            augment_options(**augmentation)
+        except ValueError as error:
+            raise ValueError(f"{field}: {error}") from None
+        augmentation = dict(augmentation)
+        if augmentation.get("color_jitter") is not None:
+            augmentation["color_jitter"] = [float(v) for v in augmentation["color_jitter"]]
+        return augmentation
+
+    def data_options(self, split: str = "train") -> dict:
+        """The keywords of :func:`lq_ext.data.load_dataset` for this recipe's ``split``
+        pipeline: the training augmentations of :attr:`augmentation`, with
+        ``color_jitter_epochs=epochs`` when step 2 drops the colour jitter; for
+        ``"test"`` only ``interpolation`` and ``crop_fraction`` (the evaluation crop)."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got split={split!r}.")
+        first = dict(self.augmentation or {})
+        if split == "test":
+            return {key: first[key] for key in ("interpolation", "crop_fraction") if key in first}
+        if self.two_step and self.step2 and "augmentation" in self.step2:
+            second = dict(self.step2["augmentation"] or {})
+            without_jitter = {key: value for key, value in first.items() if key != "color_jitter"}
+            if first.get("color_jitter") is not None and second == without_jitter:
+                first["color_jitter_epochs"] = self.epochs
+            elif second != first:
+                raise ValueError(
+                    f"step2['augmentation']={second!r} is not allowed with augmentation={first!r}: the "
+                    f"data pipeline is built once for both steps, so step 2 may only drop color_jitter "
+                    f"(it is then applied in step 1's epochs only)."
+                )
+        return first
 
     def _check_step2(self):
         step2 = self.step2
@@ -176,6 +233,8 @@ class Recipe:
             raise ValueError(f"step2: {error}") from None
         # Stored normalised (Python numbers) so recipe.json round-trips.
         object.__setattr__(self, "step2", {key: getattr(stage, key) for key in step2})
+        if "augmentation" in step2:
+            self.step2["augmentation"] = self._checked_augmentation(step2["augmentation"], "step2['augmentation']")
 
     def for_step(self, step: int) -> Recipe:
         """The single-step recipe of ``step`` (1 or 2): step 2 takes ``step2_weight_decay``
@@ -237,10 +296,13 @@ RECIPES = {
     # 1.25e-3 for 128), linear decay to 0 (train.py:90, stepped per epoch there), weight
     # decay 1e-5 then 0 (run.sh) on the 4-D conv weights only, the FC and everything else
     # undecayed (train.py:77-88), distribution loss only from a ResNet-34 (train.py:33, 60).
+    # Augmentation in both steps: RRC(0.08) + Lighting(0.1) + flip (train.py:114-121), the
+    # released Lighting (utils/utils.py:29-53) adds ImageNet's [0, 1]-scale PCA increment to
+    # uint8 pixels and truncates: lighting="reactnet" (lighting=0.1 is AlexNet's intent).
     "reactnet": Recipe(
         epochs=256, optimizer="adam", learning_rate=5e-4, schedule="linear",
         weight_decay=1e-5, decay_on="conv_kernels", two_step=True, step2_weight_decay=0.0,
-        kd_label_weight=0.0,
+        kd_label_weight=0.0, augmentation={"lighting": "reactnet"},
     ),
     # PokeBNN (google/aqt @ 9d1667e, aqt/jax_legacy/jax/imagenet/): Adam β1 0.9, β2 0.99
     # (train.py:414-417, configs/pokebnn/pokebnn_config.py:113-115); lr 2e-5 × batch/256
@@ -248,10 +310,12 @@ RECIPES = {
     # decaying linearly to 0 at epoch 750 (pokebnn_config.py:103-109; the official run adds
     # 50 epochs at lr 0, dropped here); coupled L2 0.5·5e-5·Σw² on ndim > 1 parameters
     # (train_utils.py:107-111); kernels binary from epoch 50; pure distillation from an
-    # 8-bit ResNet-50 whose checkpoint is unpublished (bring your own teacher).
+    # 8-bit ResNet-50 whose checkpoint is unpublished (bring your own teacher). Inception
+    # crop + flip, resized bicubic: interpolation="bicubic".
     "pokebnn": Recipe(
         epochs=750, optimizer="adam", learning_rate=2e-5, reference_batch=256, beta_2=0.99,
         schedule="linear", weight_decay=5e-5, weight_binarization_epoch=50,
+        augmentation={"interpolation": "bicubic"},
     ),
     # BNext / ES-BNN (imfinethanks/ESBNN @ 972eecd, src/train_assistant_group_amp_rep_ops.py
     # and script/BNext-Tiny/*_aa_rep_ops.sh): AdamW lr 1e-3 at batch 512 (.sh:5, :430-434);
@@ -266,11 +330,13 @@ RECIPES = {
     # teacher weights and no labels (:271-336, :758-785): pass teacher=[b0, b2] (yours:
     # ImageNet weights cannot be downloaded here; MultiTeacherDistillationModel);
     # kd_reduction="released" is the released script's batch-mean reduction (:768-785).
-    # Not reproduced: RandAugment m7 with bicubic resizing (:136).
+    # Augmentation: timm's RRC + flip + RandAugment "rand-m7-mstd0.5-inc1", bicubic, evaluation
+    # crop 0.95 (:136, :166-167, :532-577).
     "bnext": Recipe(
         epochs=512, optimizer="adamw", learning_rate=1e-3, schedule="cosine",
         warmup_epochs=5, warmup_lr=1e-5, final_lr=1e-7, decay_on="conv_kernels", weight_decay=1e-8,
         other_weight_decay=1e-3, clipnorm=5.0, weight_temperature_decay=0.9, kd_reduction="released",
+        augmentation={"randaugment": "rand-m7-mstd0.5-inc1", "interpolation": "bicubic", "crop_fraction": 0.95},
     ),
     # BCDNet (Sense-GVT/BCDNet @ 243ee07, model_zoo_exp/BCDNet/{a_3f,a_3}/config.yaml,
     # prototype/solver/cls_solver_dist*.py), 300k + 600k iterations at batch 256 ≈ 60 + 120
@@ -283,12 +349,14 @@ RECIPES = {
     # their mean (a_3.py:361-368): a BCDNet*(distillation_head=True) student with a teacher
     # (the dual-head DistillationModel; lq-ext train builds it; saved and converted folded
     # into one head). A one-head student takes both terms on its head. The ResNet-50 teacher is
-    # yours to pass; ColorJitter of step 1 is not reproduced.
+    # yours to pass. ColorJitter(0.2, 0.2, 0.2, 0.1) in step 1 only (imagenet_dataloader.py:23-30).
     "bcdnet": Recipe(
         epochs=60, optimizer="adamw", learning_rate=4e-3, schedule="cosine", warmup_epochs=3,
         warmup_lr=1e-3, weight_decay=0.01, decay_on="all", label_smoothing=0.1,
         kd_label_weight=1.0, two_step=True, distillation_head=True,
-        step2=dict(epochs=120, learning_rate=5e-4, warmup_epochs=0, warmup_lr=0.0, weight_decay=0.0),
+        augmentation={"color_jitter": (0.2, 0.2, 0.2, 0.1)},
+        step2=dict(epochs=120, learning_rate=5e-4, warmup_epochs=0, warmup_lr=0.0, weight_decay=0.0,
+                   augmentation={}),
     ),
     # A single-step recipe for quick runs on small data: Adam, cosine decay, labels only.
     "quick": Recipe(epochs=10, optimizer="adam", learning_rate=2e-3, schedule="cosine"),
