@@ -371,7 +371,7 @@ def convert(
         parity = agreement = diagnosis = None
         if verify:
             kernel = "indirect_bgemm" if ops.has_grouped_bconv else "optimized"
-            defaults = FLOAT_TOLERANCES if plan is None else options.tolerances(plan.output_step, portable=engine == PORTABLE)
+            defaults = FLOAT_TOLERANCES if plan is None else options.tolerances(plan.output_step)
             tolerances = defaults.overridden(rtol=rtol, **given)
             reference = model if plan is None else converted
             try:

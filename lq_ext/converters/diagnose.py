@@ -36,6 +36,7 @@ from lq_ext.converters._quantized_boundaries import (
     without_input_quantizer,
 )
 from lq_ext.converters._roundoff_terms import summed_terms
+from lq_ext.converters._tensor_names import untruncated
 from lq_ext.converters.verify import parity_inputs
 
 __all__ = ["DEFAULT_SEGMENT_RTOL", "DEFAULT_TIE_RTOL", "INT8_MIDPOINT", "INT8_STEPS", "Diagnosis", "Segment", "diagnosable", "diagnose"]
@@ -354,6 +355,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
     if kernel not in parity.KERNELS:
         raise ValueError(f"kernel={kernel!r} is not one of {sorted(parity.KERNELS)}.")
     buf, graph = read_model(flatbuffer_or_path)
+    graph = untruncated(graph, model)
     if inputs is None:
         inputs, _ = parity_inputs(model, None)
     inputs = np.asarray(inputs, np.float32)

@@ -13,9 +13,7 @@ from lq_ext._validate import check_int, check_number
 from lq_ext.converters.int8 import DEFAULT_PERCENTILE
 from lq_ext.converters.verify import (
     DEFAULT_MAX_OUTLIER_FRACTION_INT8,
-    DEFAULT_MAX_OUTLIER_FRACTION_PORTABLE,
     DEFAULT_MIN_TOP1_AGREEMENT_INT8,
-    DEFAULT_MIN_TOP1_AGREEMENT_PORTABLE,
     DEFAULT_RTOL,
     Tolerances,
 )
@@ -46,14 +44,14 @@ class Int8Options:
             int8 only.
         min_top1_agreement: the whole-output check against the int8 Keras clone needs at
             least this fraction of classes to agree; None (default): 0.9 as in float mode
-            (0.5 for the portable target, ``engine="builtin"``).
+            (the portable target, ``engine="builtin"``, too).
         max_outlier_fraction: fraction of samples allowed above ``rtol`` against the
-            clone; None (default): 0 as in float mode (1.0 for the portable target). TFLite's
+            clone; None (default): 0 as in float mode (the portable target too). TFLite's
             integer kernels round some values one step away from the clone and a deep BNN
             turns that into sign flips, so the whole output often fails: ``convert`` then
             runs the per-layer diagnosis against the clone, which passes the conversion when
-            every difference is such a rounding step (the measurements, and why the portable
-            target keeps its allowances, are in :mod:`lq_ext.converters.verify`).
+            every difference is such a rounding step (the measurements are in
+            :mod:`lq_ext.converters.verify`).
         atol: absolute error allowed against the clone; None (default): two int8 steps
             of the clone's output.
 
@@ -98,14 +96,16 @@ class Int8Options:
         if self.atol is not None:
             check_number("atol", self.atol, low=0)
 
-    def tolerances(self, output_step: float, rtol: float = DEFAULT_RTOL, *, portable: bool = False) -> Tolerances:
+    def tolerances(self, output_step: float, rtol: float = DEFAULT_RTOL) -> Tolerances:
         """The parity tolerances of a clone whose outputs have int8 steps of ``output_step``
-        (``portable``: of the portable target, whose defaults are looser)."""
-        outliers = DEFAULT_MAX_OUTLIER_FRACTION_PORTABLE if portable else DEFAULT_MAX_OUTLIER_FRACTION_INT8
-        top1 = DEFAULT_MIN_TOP1_AGREEMENT_PORTABLE if portable else DEFAULT_MIN_TOP1_AGREEMENT_INT8
+        (int8 mode and the portable target alike)."""
         return Tolerances(
             rtol=rtol,
-            max_outlier_fraction=outliers if self.max_outlier_fraction is None else self.max_outlier_fraction,
-            min_top1_agreement=top1 if self.min_top1_agreement is None else self.min_top1_agreement,
+            max_outlier_fraction=(
+                DEFAULT_MAX_OUTLIER_FRACTION_INT8 if self.max_outlier_fraction is None else self.max_outlier_fraction
+            ),
+            min_top1_agreement=(
+                DEFAULT_MIN_TOP1_AGREEMENT_INT8 if self.min_top1_agreement is None else self.min_top1_agreement
+            ),
             atol=2 * output_step if self.atol is None else self.atol,
         )

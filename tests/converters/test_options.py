@@ -48,9 +48,7 @@ def test_defaults_are_visible():
     assert options.min_top1_agreement is None and options.max_outlier_fraction is None  # the target's
     strict = options.tolerances(1 / 256)
     assert (strict.min_top1_agreement, strict.max_outlier_fraction) == (DEFAULT_MIN_TOP1_AGREEMENT_INT8, DEFAULT_MAX_OUTLIER_FRACTION_INT8) == (0.9, 0.0)
-    portable = options.tolerances(1 / 256, portable=True)
-    assert (portable.min_top1_agreement, portable.max_outlier_fraction) == (0.5, 1.0)
-    given = Int8Options(min_top1_agreement=0.7, max_outlier_fraction=0.1).tolerances(1 / 256, portable=True)
+    given = Int8Options(min_top1_agreement=0.7, max_outlier_fraction=0.1).tolerances(1 / 256)
     assert (given.min_top1_agreement, given.max_outlier_fraction) == (0.7, 0.1)
     assert "percentile=99.9" in repr(options) and "batch_size=8" in repr(options)
 

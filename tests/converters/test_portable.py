@@ -140,7 +140,21 @@ def test_bdnet_portable_has_builtin_int8_ops_only(bdnet_portable):
     assert "Custom ops: none (runs on stock TFLite / LiteRT and TFLite Micro)" in text
     assert "Builtin ops to register (TFLite Micro op resolver): " + ", ".join(ops.builtin_ops) in text
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "QUANTIZE", "DEQUANTIZE"} <= set(ops.builtin_ops)
-    assert bdnet_portable.parity.passed and len(bdnet_portable.int8_plan.lowered) >= 13 + 13
+    assert len(bdnet_portable.int8_plan.lowered) >= 13 + 13
+
+
+def test_bdnet_portable_is_verified_per_layer_at_the_strict_defaults(bdnet_portable):
+    """The portable target has int8 mode's defaults (no outlier sample, top-1 ≥ 0.9): the
+    whole output fails here (4 of 8 samples: one-step roundings that this deep random BNN
+    turns into sign flips), and the per-layer diagnosis against the portable clone passes
+    with every tensor mapped. Before the converter's truncated tensor names (50 characters:
+    ``bdnet_mobilenet_int8_portable/block1_dw_conv_built1``) were read back, 81 tensors
+    were unmapped and segments spanning several roundings gave 51,427 mismatches."""
+    result = bdnet_portable
+    assert result.verified and not result.parity.passed and result.diagnosis is not None
+    report = result.diagnosis
+    assert report.passed and report.mismatches == 0 and not report.unmapped, str(report)
+    assert len(report.segments) > 8 * 26  # every lowered op of the 26 binary units apart
 
 
 def test_bdnet_portable_runs_in_litert_and_tflite_micro(bdnet_portable, bdnet_images):
