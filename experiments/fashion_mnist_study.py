@@ -1,9 +1,9 @@
 """What the Fashion-MNIST claim studies share: one training run → one JSON row, the
 ``--summary`` table, the accuracy-vs-OPs plot and the command line.
 
-Used by ``fashion_mnist_bdnet.py`` and ``fashion_mnist_esbnn.py``; a study gives its
+Used by ``fashion_mnist_bdnet.py``, ``fashion_mnist_esbnn.py`` and ``fashion_mnist_pokebnn.py``; a study gives its
 ``CONFIGS``, a ``build(config, args, input_shape, num_classes)`` and the row fields of
-its own (``extra``).  Pages: docs/results/fashion_mnist.md, fashion_mnist_esbnn.md.
+its own (``extra``).  Pages: docs/results/fashion_mnist.md, fashion_mnist_esbnn.md, fashion_mnist_pokebnn.md.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def run(config, seed, args, build, extra):
         "ops": cost.ops,
         "bops": cost.bops,
         "flops": cost.flops,
+        "ace": cost.ace,
+        "elementwise": cost.elementwise,
         "train_acc_last": result.history["train"][-1]["accuracy"],
         "history": result.history["train"],
         "tflite_parity": None if result.conversion is None else result.conversion.parity.passed,
@@ -81,9 +83,13 @@ def _by_config(rows, configs):
 
 
 def summary(rows, configs):
+    """The results table; an ACE column (M) when every row has one (rows since ACE was
+    recorded; older result files keep their table)."""
+    ace = bool(rows) and all("ace" in r for r in rows)
     lines = [
-        "| config | runs | top-1 (%) mean ± std | per seed | OPs (M) | BOPs (M) | FLOPs (M) | min/run |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
+        "| config | runs | top-1 (%) mean ± std | per seed | OPs (M) | BOPs (M) | FLOPs (M) | "
+        + ("ACE (M) | " if ace else "") + "min/run |",
+        "|---|---:|---:|---|---:|---:|---:|" + ("---:|" if ace else "") + "---:|",
     ]
     for config, runs, top1 in _by_config(rows, configs):
         std = top1.std(ddof=1) if len(top1) > 1 else float("nan")
@@ -91,7 +97,8 @@ def summary(rows, configs):
         minutes = np.mean([r["seconds"] for r in runs]) / 60
         lines.append(
             f"| {config} | {len(runs)} | {top1.mean():.2f} ± {std:.2f} | {per_seed} | "
-            f"{runs[0]['ops'] / 1e6:.2f} | {runs[0]['bops'] / 1e6:.1f} | {runs[0]['flops'] / 1e6:.2f} | {minutes:.1f} |"
+            f"{runs[0]['ops'] / 1e6:.2f} | {runs[0]['bops'] / 1e6:.1f} | {runs[0]['flops'] / 1e6:.2f} | "
+            + (f"{runs[0]['ace'] / 1e6:.1f} | " if ace else "") + f"{minutes:.1f} |"
         )
     return "\n".join(lines)
 
