@@ -287,6 +287,9 @@ _POKEBNN_ARGS = """\
             ResNet block shortcut of each bottleneck's third conv stays).
         squeeze_excite: keep the 4-bit SE gate of every PokeConv (default); False is the
             ablation without it.
+        small_input: PokeInit's first conv: None (default) picks the 3×3 stride-1 one
+            for inputs ≤ 64 px and the official 4×4/4 one above; True / False force one
+            (False on 32 px: an 8×8 PokeInit output, 16× cheaper, for quick experiments).
         pad_value: deprecated spelling of ``pad_values``.
 """
 
@@ -320,6 +323,7 @@ def PokeBNN(
     activation: str = "dprelu",
     reshape_add: bool = True,
     squeeze_excite: bool = True,
+    small_input=None,
     pad_value=_common.UNSET,
     name=None,
 ) -> tf.keras.Model:
@@ -334,6 +338,8 @@ def PokeBNN(
     check_choice("activation", activation, ACTIVATIONS)
     check_bool("reshape_add", reshape_add)
     check_bool("squeeze_excite", squeeze_excite)
+    if small_input is not None:
+        check_bool("small_input", small_input)
     ablations = "".join(
         suffix for suffix, on in (("_prelu", activation == "prelu"), ("_no_reshape_add", not reshape_add),
                                   ("_no_se", not squeeze_excite)) if on
@@ -352,9 +358,10 @@ def PokeBNN(
         squeeze_excite=bool(squeeze_excite),
     )
 
-    def body(inputs, small_input):
+    def body(inputs, small):
         x = poke_init(
-            inputs, init_group=init_group, small_input=small_input, int8_outputs=int8_outputs,
+            inputs, init_group=init_group, int8_outputs=int8_outputs,
+            small_input=small if small_input is None else bool(small_input),
             activation=activation,
         )
         for stage, (blocks, filters) in enumerate(zip(stage_blocks, stage_widths(width_multiplier))):
