@@ -52,7 +52,10 @@ def run(config, seed, args, build, extra):
         try:
             conversion = converters.convert(result.model, output_dir / "model.tflite", samples=samples, overwrite=True)
         except Exception as error:  # noqa: BLE001 (ParityError or an unsupported op: recorded)
-            conversion_error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            lines = str(error).splitlines() or [""]
+            # the headline plus what the parity check and the per-layer diagnosis found first
+            keep = [lines[0]] + [line.strip() for line in lines if "top-1 agreement" in line or "first divergence" in line]
+            conversion_error = f"{type(error).__name__}: " + " | ".join(keep)
     cost = lq_ext.profile(result.model)
     return {
         "config": config,
