@@ -7,7 +7,8 @@ bottlenecks of three PokeConvs (binary conv → BN → local and block shortcuts
 → × 4-bit SE gate → BN) → 8-bit classifier. ``lq_ext.profile`` reproduces the official
 ACE exactly; the 0.75× and 1.4× width multipliers are inferred from the abstract's ACE.
 Deployment choices for TFLite (``int8_outputs``, per-tensor bounds, a 1×1-conv
-classifier, ``pad_values``) are listed in :func:`PokeBNN`'s arguments.
+classifier, ``pad_values``) are listed in :func:`PokeBNN`'s arguments, and so are the
+ablations (``activation="prelu"``, ``reshape_add=False``, ``squeeze_excite=False``).
 
 Provenance, ACE accounting and deployment notes: docs/models/pokebnn.md.
 """
