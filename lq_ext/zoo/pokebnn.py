@@ -7,7 +7,8 @@ bottlenecks of three PokeConvs (binary conv → BN → local and block shortcuts
 → × 4-bit SE gate → BN) → 8-bit classifier. ``lq_ext.profile`` reproduces the official
 ACE exactly; the 0.75× and 1.4× width multipliers are inferred from the abstract's ACE.
 Deployment choices for TFLite (``int8_outputs``, per-tensor bounds, a 1×1-conv
-classifier, ``pad_values``) are listed in :func:`PokeBNN`'s arguments.
+classifier, ``pad_values``) are listed in :func:`PokeBNN`'s arguments, and so are the
+ablations (``activation="prelu"``, ``reshape_add=False``, ``squeeze_excite=False``).
 
 Provenance, ACE accounting and deployment notes: docs/models/pokebnn.md.
 """
@@ -22,6 +23,7 @@ import warnings
 import larq as lq
 import tensorflow as tf
 
+from lq_ext._validate import check_bool, check_choice
 from lq_ext.fake_quant import IntActivationQuantizer, IntWeightQuantizer
 from lq_ext.layers import DPReLU, HardSigmoid, ReshapeAdd
 from lq_ext.quantizers import BoundedSign, MaxAbsSign
@@ -30,6 +32,7 @@ from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
 
 __all__ = [
+    "ACTIVATIONS",
     "PAD_VALUES",
     "PokeBNN",
     "PokeBNN075",
@@ -50,6 +53,8 @@ STAGE_BASE_WIDTHS = (64, 128, 256, 512)
 INIT_FEATURES = 64
 #: Allowed ``pad_values`` of the binary convs (0.0: official same-zero, 1.0: LCE's same-one).
 PAD_VALUES = (0.0, 1.0)
+#: ``activation`` choices: the paper's DPReLU, or the per-channel PReLU of its ablation.
+ACTIVATIONS = ("dprelu", "prelu")
 
 
 def stage_widths(width_multiplier: float) -> list[int]:
@@ -73,6 +78,17 @@ def _no_starvation_warning():
 def _batch_norm(name, gamma="ones"):
     # flax.linen.BatchNorm(momentum=0.9, epsilon=1e-5) as in the official code.
     return tf.keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, gamma_initializer=gamma, name=name)
+
+
+def _activation(activation, name):
+    """DPReLU ``name`` (the paper), or its ablation: a per-channel PReLU (``name`` with
+    "prelu" for "dprelu"), negative slope initialised to 0.25 like DPReLU's."""
+    if activation == "prelu":
+        return tf.keras.layers.PReLU(
+            alpha_initializer=tf.keras.initializers.Constant(0.25), shared_axes=[1, 2],
+            name=name.replace("dprelu", "prelu"),
+        )
+    return DPReLU(name=name)
 
 
 def _int8_output(x, int8_outputs, name):
@@ -119,10 +135,17 @@ def squeeze_excite(r, filters, *, int8_outputs=True, quantized_weights=True, nam
     return HardSigmoid(name=f"{name}_gate")(s)
 
 
+_se_gate = squeeze_excite  # poke_conv's keyword of the same name hides the function
+
+
 def poke_conv(x, r1, filters, kernel_size, strides=1, *, is_third=False, bound=3.0,
-              pad_values=0.0, binarized_weights=True, int8_outputs=True, name,
+              pad_values=0.0, binarized_weights=True, int8_outputs=True, activation="dprelu",
+              reshape_add=True, squeeze_excite=True, name,
               pad_value=_common.UNSET, binarized=_common.UNSET):
     """One PokeConv; ``r1`` is the bottleneck input for the third conv, else None.
+
+    ``activation``, ``reshape_add`` (the local shortcut around the conv) and
+    ``squeeze_excite`` (the SE gate) are the ablations of :func:`PokeBNN`.
 
     ``pad_value`` and ``binarized`` are deprecated spellings of ``pad_values`` and
     ``binarized_weights``.
@@ -146,12 +169,14 @@ def poke_conv(x, r1, filters, kernel_size, strides=1, *, is_third=False, bound=3
         )(x)
     # "ResNet does this. It is important." (official code): zero γ on the third conv.
     y = _batch_norm(f"{name}_bn", gamma="zeros" if is_third else "ones")(y)
-    y = ReshapeAdd("zeropad", name=f"{name}_local_add")([x, y])
+    if reshape_add:
+        y = ReshapeAdd("zeropad", name=f"{name}_local_add")([x, y])
     if r1 is not None:
         y = ReshapeAdd("tile", name=f"{name}_block_add")([r1, y])
-    y = DPReLU(name=f"{name}_dprelu")(y)
-    gate = squeeze_excite(x, filters, int8_outputs=int8_outputs, quantized_weights=binarized_weights, name=f"{name}_se")
-    y = tf.keras.layers.Multiply(name=f"{name}_gated")([y, gate])
+    y = _activation(activation, f"{name}_dprelu")(y)
+    if squeeze_excite:
+        gate = _se_gate(x, filters, int8_outputs=int8_outputs, quantized_weights=binarized_weights, name=f"{name}_se")
+        y = tf.keras.layers.Multiply(name=f"{name}_gated")([y, gate])
     return _batch_norm(f"{name}_bn_split")(y)
 
 
@@ -164,7 +189,7 @@ def bottleneck(x, filters, strides=1, *, name, **poke_kwargs):
 
 
 def poke_init(x, *, init_group=32, small_input=False, int8_outputs=True, quantized_weights=True,
-              name="poke_init"):
+              activation="dprelu", name="poke_init"):
     """PokeInit: 8-bit 4×4/4 VALID conv to ``init_group``, BN, DPReLU, then an 8-bit
     3×3 conv to 64 with ``init_group`` groups (one input channel per group), BN, DPReLU.
 
@@ -179,12 +204,12 @@ def poke_init(x, *, init_group=32, small_input=False, int8_outputs=True, quantiz
                       name=f"{name}_conv1")
     y = _int8_output(y, int8_outputs, f"{name}_conv1_out")
     y = _batch_norm(f"{name}_bn1")(y)
-    y = DPReLU(name=f"{name}_dprelu1")(y)
+    y = _activation(activation, f"{name}_dprelu1")(y)
     y = _int_conv(y, INIT_FEATURES, 3, groups=init_group, bits=8, quantized=quantized_weights,
                   name=f"{name}_conv2")
     y = _int8_output(y, int8_outputs, f"{name}_conv2_out")
     y = _batch_norm(f"{name}_bn2")(y)
-    return DPReLU(name=f"{name}_dprelu2")(y)
+    return _activation(activation, f"{name}_dprelu2")(y)
 
 
 def _check_args(width_multiplier, init_group, bound, pad_values, binarized_weights, int8_outputs):
@@ -267,6 +292,17 @@ _POKEBNN_ARGS = """\
         int8_outputs: fake-quantize the outputs of the 8-/4-bit layers so that TFLite
             runs them as int8 ops (default); False keeps them in float like the
             official model, and TFLite then runs these layers in float.
+        activation: ``"dprelu"`` (the paper) or ``"prelu"`` (ablation: Keras' per-channel
+            PReLU, negative slope initialised to 0.25, positive slope fixed at 1, no
+            shifts), in PokeInit and every PokeConv.
+        reshape_add: keep the local shortcut the paper adds around every binary conv
+            (``ReshapeAdd("zeropad")``, default); False is the ablation without it (the
+            ResNet block shortcut of each bottleneck's third conv stays).
+        squeeze_excite: keep the 4-bit SE gate of every PokeConv (default); False is the
+            ablation without it.
+        small_input: PokeInit's first conv: None (default) picks the 3×3 stride-1 one
+            for inputs ≤ 64 px and the official 4×4/4 one above; True / False force one
+            (False on 32 px: an 8×8 PokeInit output, 16× cheaper, for quick experiments).
         pad_value: deprecated spelling of ``pad_values``.
 """
 
@@ -297,6 +333,10 @@ def PokeBNN(
     pad_values: float = 0.0,
     binarized_weights: bool = True,
     int8_outputs: bool = True,
+    activation: str = "dprelu",
+    reshape_add: bool = True,
+    squeeze_excite: bool = True,
+    small_input=None,
     pad_value=_common.UNSET,
     name=None,
 ) -> tf.keras.Model:
@@ -308,8 +348,17 @@ def PokeBNN(
     pad_values = _common.renamed_keyword("pad_value", pad_value, "pad_values", pad_values, 0.0)
     _check_args(width_multiplier, init_group, bound, pad_values, binarized_weights, int8_outputs)
     stage_blocks = _check_stage_blocks(stage_blocks)
+    check_choice("activation", activation, ACTIVATIONS)
+    check_bool("reshape_add", reshape_add)
+    check_bool("squeeze_excite", squeeze_excite)
+    if small_input is not None:
+        check_bool("small_input", small_input)
+    ablations = "".join(
+        suffix for suffix, on in (("_prelu", activation == "prelu"), ("_no_reshape_add", not reshape_add),
+                                  ("_no_se", not squeeze_excite)) if on
+    )
     args = ZooArgs(
-        name or f"pokebnn_{width_multiplier:g}x".replace(".", "_"),
+        name or f"pokebnn_{width_multiplier:g}x{ablations}".replace(".", "_"),
         input_shape, input_tensor, weights, include_top, num_classes, pooling, classifier_activation,
     )
     poke_options = dict(
@@ -317,12 +366,16 @@ def PokeBNN(
         pad_values=float(pad_values),
         binarized_weights=binarized_weights,
         int8_outputs=int8_outputs,
+        activation=activation,
+        reshape_add=bool(reshape_add),
+        squeeze_excite=bool(squeeze_excite),
     )
 
-    def body(inputs, small_input):
+    def body(inputs, small):
         x = poke_init(
-            inputs, init_group=init_group, small_input=small_input, int8_outputs=int8_outputs,
-            quantized_weights=binarized_weights,
+            inputs, init_group=init_group, int8_outputs=int8_outputs,
+            small_input=small if small_input is None else bool(small_input),
+            activation=activation, quantized_weights=binarized_weights,
         )
         for stage, (blocks, filters) in enumerate(zip(stage_blocks, stage_widths(width_multiplier))):
             for block in range(blocks):
