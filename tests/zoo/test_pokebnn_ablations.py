@@ -95,8 +95,9 @@ def test_no_se_removes_the_4_bit_gates(models, costs):
     assert costs["no_se"].bops == costs["default"].bops  # the binary convs are untouched
     se_params = sum(c_in * max(c_in // 8, 1) + max(c_in // 8, 1) + max(c_in // 8, 1) * c_out + c_out
                     for c_in, c_out, _ in _poke_convs())
-    # + the scalar bound / running max / steps of the 2 input and 2 output quantizers a gate
-    assert default.count_params() - no_se.count_params() == se_params + 12 * 4 * 3
+    # + the scalar bound / running max / steps of the 2 input and 2 output quantizers a gate,
+    # + the weight-quantization switch of its 2 kernel quantizers (lq_ext.weight_phases)
+    assert default.count_params() - no_se.count_params() == se_params + 12 * 4 * 3 + 12 * 2
     # element-wise: ReLU (C_in // 8), hard sigmoid (C_out), the gating multiply (pixels · C_out)
     se_elementwise = sum(max(c_in // 8, 1) + c_out + pixels * c_out for c_in, c_out, pixels in _poke_convs())
     assert costs["default"].elementwise - costs["no_se"].elementwise == se_elementwise
