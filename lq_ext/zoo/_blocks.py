@@ -14,7 +14,7 @@ import math
 import larq as lq
 import tensorflow as tf
 
-from lq_ext._validate import check_choice
+from lq_ext._validate import check_choice, check_number
 from lq_ext.layers import ChannelBroadcast, RPReLU
 from lq_ext.layers.embedding import (
     EMBEDDING_ACTIVATIONS,
@@ -43,6 +43,7 @@ __all__ = [
     "reactnet_body",
     "residual_block",
     "residual_unit",
+    "scale_widths",
     "stem",
 ]
 
@@ -60,6 +61,46 @@ PAD_VALUES = (1.0, 0.0)
 
 #: Weight clip / straight-through clip of ReActNet's binary kernels (the code's clamp(W, −1, 1)).
 CLIP_VALUE = 1.0
+
+
+#: Stage widths of a narrowed / widened network are multiples of this (see :func:`scale_widths`):
+#: BCDNet's shift block moves channel quarters.
+WIDTH_DIVISOR = 4
+
+#: Largest ``width_multiplier`` the ReActNet-A family accepts.
+MAX_WIDTH_MULTIPLIER = 4.0
+
+
+def scale_widths(widths, width_multiplier, *, model_name):
+    """``widths`` (stem first) scaled by ``width_multiplier`` (MobileNet's α), doublings kept.
+
+    The stem width ``widths[0] · m`` is rounded half up to a multiple of
+    :data:`WIDTH_DIVISOR` (4, at least 4); every other width keeps its ratio to the stem
+    (``c // widths[0] · stem``), so each channel doubling of the layout stays an exact
+    doubling (ReActNet-A's ``concat_dup``) and every width stays divisible by 4 (BCDNet's
+    shift quarters). For the base widths 32, 64, …, 1024 and ``m`` a multiple of 0.125
+    this is ``int(c · m)``: m = 0.125 gives 4, 8, 16, …, 128; m = 0.25 gives 8, …, 256;
+    m = 0.5 gives 16, …, 512. ``m = 1.0`` returns ``widths`` unchanged.
+
+    # Raises
+        ValueError: ``width_multiplier`` not a number in (0, 4], or so small that the
+            stem rounds to 0 channels (m < 0.0625 for a 32-wide stem).
+    """
+    multiplier = check_number(
+        "width_multiplier", width_multiplier, low=0, high=MAX_WIDTH_MULTIPLIER, low_inclusive=False
+    )
+    base = widths[0]
+    if any(c % base for c in widths):
+        raise AssertionError(f"{model_name}: widths {widths} are not multiples of the stem width {base}.")
+    stem_width = WIDTH_DIVISOR * math.floor(base * multiplier / WIDTH_DIVISOR + 0.5)
+    if stem_width < WIDTH_DIVISOR:
+        raise ValueError(
+            f"{model_name}: width_multiplier={width_multiplier!r} is too small: the stem width "
+            f"{base} × {width_multiplier!r} rounds to 0 channels (widths are multiples of "
+            f"{WIDTH_DIVISOR}); allowed: {WIDTH_DIVISOR / 2 / base:g} <= width_multiplier <= "
+            f"{MAX_WIDTH_MULTIPLIER:g}."
+        )
+    return tuple(c // base * stem_width for c in widths)
 
 
 def block_strides(widths):
@@ -322,7 +363,7 @@ def reactnet_body(
     def body(inputs, small_input):
         stem_stride, strides = layout_strides(widths, small_input)
         x = inputs if input_stage is None else input_stage(inputs)
-        x = stem(x, strides=stem_stride, bn_epsilon=bn_epsilon)
+        x = stem(x, strides=stem_stride, filters=widths[0], bn_epsilon=bn_epsilon)
         for i, (filters, block_stride) in enumerate(zip(widths[1:], strides)):
             x = reactnet_block(
                 x,

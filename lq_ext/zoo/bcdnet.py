@@ -23,7 +23,7 @@ from lq_ext.layers import SpatialFlip
 from lq_ext.layers.embedding import LearnableBias, embedding_units
 from lq_ext.layers.shift import CircularShift
 from lq_ext.zoo import _common, catalog, official_weights
-from lq_ext.zoo._blocks import BN_EPSILON, binary_conv, final_size, reactnet_body, residual_unit
+from lq_ext.zoo._blocks import BN_EPSILON, binary_conv, final_size, reactnet_body, residual_unit, scale_widths
 from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
 
@@ -238,7 +238,7 @@ def fold_distillation_head(model, *, name=None) -> tf.keras.Model:
     return tf.keras.Model(model.inputs, outputs, name=name or model.name)
 
 
-def _bcdnet(args: ZooArgs, *, distillation_head, pad_values, official=False, **embedding):
+def _bcdnet(args: ZooArgs, widths, *, distillation_head, pad_values, official=False, **embedding):
     _common.check_flag("distillation_head", distillation_head, args.model_name)
     if distillation_head and not args.include_top:
         raise ValueError(
@@ -254,7 +254,7 @@ def _bcdnet(args: ZooArgs, *, distillation_head, pad_values, official=False, **e
         stage = _mlp_stage(bn_epsilon, unflip=True)
     else:
         stage = _mlp_stage()
-    body = reactnet_body(BCDNET_A_WIDTHS, pad_values=pad_values, stage=stage, **options, **embedding)
+    body = reactnet_body(widths, pad_values=pad_values, stage=stage, **options, **embedding)
     return _common.build_model(body, args, check_shape=_check_input_shape(args.model_name), top=top)
 
 
@@ -273,6 +273,11 @@ _BCDNET_A_ARGS = """\
             :func:`fold_distillation_head` folds it into the inference classifier.
         pad_values: padding of the binary 3×3 convs, 1.0 (LCE "same-one", default) or
             0.0 (the code's zero padding).
+        width_multiplier: every stage width × m (default 1.0, the released network),
+            conv and MLP stages alike: the stem width 32·m rounded to a multiple of 8,
+            the others its multiples (:func:`lq_ext.zoo._blocks.scale_widths`; 0.25 →
+            8 … 256, 0.5 → 16 … 512), so binary BOPs scale by about m². Ours, for
+            reduced-budget experiments.
 """
 
 _NUMERICS_ARG = """\
@@ -282,7 +287,8 @@ _NUMERICS_ARG = """\
             ``weights`` is the official PyTorch checkpoint (``a_3``, step 2; read without
             PyTorch; ``fc`` and ``fc_dist`` folded into ``logits`` as the official
             inference output unless ``distillation_head``), else ``"lce"``.
-            Guide: docs/guides/pretrained_weights.md.
+            Guide: docs/guides/pretrained_weights.md. Official checkpoints load only
+            at ``width_multiplier=1.0``.
 """
 
 _BCDNET_B_ARGS = _BCDNET_A_ARGS + """\
@@ -310,6 +316,7 @@ def BCDNetA(
     distillation_head=False,
     pad_values=None,
     numerics=None,
+    width_multiplier=1.0,
     name=None,
 ) -> tf.keras.Model:
     """BCDNet-A, the released model (published figures: ``lq_ext.zoo.catalog.card("bcdnet_a")``).
@@ -318,18 +325,21 @@ def BCDNetA(
     then 3 MLP blocks of 3 shift blocks + 1 point block (see the module docstring).
     """
     check_choice("numerics", numerics, (None, *official_weights.NUMERICS))
+    model_name = name or "bcdnet_a"
+    widths = scale_widths(BCDNET_A_WIDTHS, width_multiplier, model_name=model_name)
     state = None
     if weights is not None and torch_checkpoint.is_torch_checkpoint(weights):
+        official_weights.check_full_width(width_multiplier, entry="BCDNetA")
         expected = official_weights.bcdnet_a_shapes(BCDNET_A_WIDTHS, num_classes)
         state = official_weights.read_checkpoint(weights, expected, include_top=include_top, entry="BCDNetA")
     official = (numerics or ("official" if state is not None else "lce")) == "official"
     if pad_values is None:
         pad_values = 0.0 if official else 1.0
     args = ZooArgs(
-        name or "bcdnet_a", input_shape, input_tensor, None if state is not None else weights,
+        model_name, input_shape, input_tensor, None if state is not None else weights,
         include_top, num_classes, pooling, classifier_activation,
     )
-    model = _bcdnet(args, distillation_head=distillation_head, pad_values=pad_values, official=official)
+    model = _bcdnet(args, widths, distillation_head=distillation_head, pad_values=pad_values, official=official)
     if state is not None:
         tf.keras.backend.batch_set_value(
             official_weights.bcdnet_a_assignments(state, model, widths=BCDNET_A_WIDTHS, flip=official)
@@ -353,6 +363,7 @@ def BCDNetB(
     embedding_reduction=4,
     embedding_activation="relu",
     share_embedding=False,
+    width_multiplier=1.0,
     reduction=_common.UNSET,
     name=None,
 ) -> tf.keras.Model:
@@ -371,8 +382,17 @@ def BCDNetB(
         model_name, input_shape, input_tensor, weights, include_top, num_classes, pooling, classifier_activation
     )
     embedding_units(min(BCDNET_A_WIDTHS), embedding_reduction)  # None would silently give A
+    widths = scale_widths(BCDNET_A_WIDTHS, width_multiplier, model_name=model_name)
+    if min(widths) // embedding_reduction < 1:
+        raise ValueError(
+            f"{model_name}: width_multiplier={width_multiplier!r} narrows the first stage to "
+            f"{min(widths)} channels (widths {widths}), leaving no hidden units for "
+            f"embedding_reduction={embedding_reduction!r} (C // embedding_reduction = 0); "
+            f"allowed: embedding_reduction <= {min(widths)}, or a larger width_multiplier."
+        )
     return _bcdnet(
         args,
+        widths,
         distillation_head=distillation_head,
         pad_values=pad_values,
         embedding_reduction=embedding_reduction,

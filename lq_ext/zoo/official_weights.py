@@ -27,6 +27,7 @@ __all__ = [
     "bcdnet_a_assignments",
     "bcdnet_a_shapes",
     "mlp_unit_assignments",
+    "check_full_width",
     "check_keys",
     "check_official_shape",
     "official_input",
@@ -70,6 +71,15 @@ def check_official_shape(input_shape, *, entry):
             f"{entry}: numerics='official' reproduces the official network for inputs whose "
             f"height and width are multiples of 32 and larger than {_SMALL_INPUT_MAX} px "
             f"(e.g. 224); got input_shape={tuple(input_shape)}."
+        )
+
+
+def check_full_width(width_multiplier, *, entry):
+    """Official checkpoints hold the paper's widths: they load only at ``width_multiplier=1.0``."""
+    if width_multiplier != 1:
+        raise ValueError(
+            f"{entry}: official PyTorch checkpoints hold the full-width network and load only "
+            f"with width_multiplier=1.0, got width_multiplier={width_multiplier!r}."
         )
 
 

@@ -27,6 +27,7 @@ from lq_ext.zoo._blocks import (  # noqa: F401  (re-exported: their old home)
     layout_strides,
     reactnet_block,
     reactnet_body,
+    scale_widths,
 )
 from lq_ext.zoo._common import ZooArgs
 from lq_ext.zoo._registry import register_model
@@ -58,6 +59,11 @@ _REACTNET_ARGS = """\
             ``"official"`` when ``weights`` is an official PyTorch checkpoint
             (``liuzechun/ReActNet`` ``mobilenet/2_step2``, zip or legacy format,
             read without PyTorch), else ``"lce"``. Guide: docs/guides/pretrained_weights.md.
+        width_multiplier: every stage width × m (default 1.0, the paper's network):
+            the stem width 32·m rounded to a multiple of 8, the others its multiples
+            (:func:`lq_ext.zoo._blocks.scale_widths`; 0.25 → 8 … 256, 0.5 → 16 … 512),
+            so binary-conv BOPs scale by about m². Ours, for reduced-budget
+            experiments; official checkpoints load only at 1.0.
 """
 
 
@@ -74,6 +80,7 @@ def ReActNetA(
     classifier_activation="softmax",
     pad_values=None,
     numerics=None,
+    width_multiplier=1.0,
     name=None,
 ) -> tf.keras.Model:
     """ReActNet-A (published figures: ``lq_ext.zoo.catalog.card("reactnet_a")``).
@@ -84,8 +91,11 @@ def ReActNetA(
     layout (32×32 ends at 4×4), larger ones the ImageNet layout (224×224 ends at 7×7).
     """
     check_choice("numerics", numerics, (None, *NUMERICS))
+    model_name = name or "reactnet_a"
+    widths = scale_widths(REACTNET_A_WIDTHS, width_multiplier, model_name=model_name)
     state = None
     if weights is not None and torch_checkpoint.is_torch_checkpoint(weights):
+        official_weights.check_full_width(width_multiplier, entry="ReActNetA")
         expected = official_weights.reactnet_a_shapes(REACTNET_A_WIDTHS, num_classes)
         state = official_weights.read_checkpoint(weights, expected, include_top=include_top, entry="ReActNetA")
     if numerics is None:
@@ -94,14 +104,14 @@ def ReActNetA(
     if pad_values is None:
         pad_values = 0.0 if official else 1.0
     args = ZooArgs(
-        name or "reactnet_a", input_shape, input_tensor, None if state is not None else weights,
+        model_name, input_shape, input_tensor, None if state is not None else weights,
         include_top, num_classes, pooling, classifier_activation,
     )
     options = {}
     if official:
         official_weights.check_official_shape(args.input_shape, entry="ReActNetA")
         options = dict(bn_epsilon=official_weights.OFFICIAL_BN_EPSILON, input_stage=official_weights.official_input)
-    model = build_reactnet(args, REACTNET_A_WIDTHS, pad_values=pad_values, **options)
+    model = build_reactnet(args, widths, pad_values=pad_values, **options)
     if state is not None:
         assignments = official_weights.reactnet_a_assignments(
             state, model, widths=REACTNET_A_WIDTHS, flip=official

@@ -79,7 +79,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     err = _usage_error(["train", "bdnet_mobilenet", *TINY[2:], *out], capsys)
     assert "--dataset" in err
     # Models without a width multiplier: a fixed signature, and **kwargs (PokeBNN075 fixes it).
-    for model in ("reactnet_a", "pokebnn_075"):
+    for model in ("es_reactnet", "pokebnn_075"):
         err = _usage_error(["train", model, *TINY, *out, "--width-multiplier", "0.5"], capsys)
         assert f"--width-multiplier: model '{model}' has no width_multiplier argument" in err
     err = _usage_error(["train", "quicknet_small", *TINY, *out], capsys)
