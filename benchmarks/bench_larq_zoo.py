@@ -1,6 +1,7 @@
 """Every larq-zoo model through :func:`lq_ext.converters.convert`: bit-packed share and parity.
 
     python benchmarks/bench_larq_zoo.py [--size 224] [--models XNORNet QuickNet ...] [--output table.md]
+    python benchmarks/bench_larq_zoo.py --source lq_ext --size 32   # lq_ext's own zoo the same way
 
 Builds each model of ``larq_zoo.literature`` and ``larq_zoo.sota`` (random weights and
 BatchNorm statistics, :func:`lq_ext.testing.randomize_weights`, seed 0, 1000 classes),
@@ -12,6 +13,10 @@ binarizer ties) and the conversion time. Each model converts in a child process 
 own: a model that fails, even by crashing LCE's converter (DoReFaNet at 224 px: a
 segmentation fault), is a row with the error, not an abort. The record is in
 docs/results/larq_zoo.md.
+
+``--source lq_ext`` does the same for every model of :func:`lq_ext.zoo.list_models`; a
+model with 8-/4-bit activation quantizers (PokeBNN) has their bounds calibrated on the
+sample images first (:func:`lq_ext.fake_quant.calibrate`), as ``convert`` requires.
 """
 
 from __future__ import annotations
@@ -31,13 +36,21 @@ import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 import larq_zoo as lqz
 import tensorflow as tf
 
+from lq_ext import zoo
 from lq_ext.bench.compare import machine_description
 from lq_ext.converters import ParityError, convert
+from lq_ext.converters.verify import parity_inputs
+from lq_ext.fake_quant import calibrate, int_quantizers
 from lq_ext.testing import randomize_weights
 
+SOURCES = ("larq_zoo", "lq_ext")
 
-def zoo_models() -> dict:
-    """Name → entry point of every larq-zoo model (literature, then sota)."""
+
+def zoo_models(source: str = "larq_zoo") -> dict:
+    """Name → entry point of every larq-zoo model (literature, then sota), or of every
+    registered lq_ext model."""
+    if source == "lq_ext":
+        return {name: zoo.get_model_spec(name).build for name in zoo.list_models()}
     return {name: getattr(module, name) for module in (lqz.literature, lqz.sota) for name in module.__all__}
 
 
@@ -56,6 +69,8 @@ def measure(name, fn, size: int, directory: str) -> str:
     tf.keras.backend.clear_session()
     model = fn(input_shape=(size, size, 3), weights=None)
     randomize_weights(model, seed=0)
+    if int_quantizers(model):  # PokeBNN: convert refuses uncalibrated 8-/4-bit bounds
+        calibrate(model, parity_inputs(model, None)[0])
     start = time.perf_counter()
     try:
         result = convert(model, os.path.join(directory, f"{name}.tflite"), overwrite=True)
@@ -73,9 +88,10 @@ def measure(name, fn, size: int, directory: str) -> str:
     )
 
 
-def _child_row(name: str, size: int) -> str:
+def _child_row(name: str, size: int, source: str) -> str:
     """``measure`` in a fresh process; a crash of the converter becomes the row's error."""
-    command = [sys.executable, os.path.abspath(__file__), "--row", "--size", str(size), "--models", name]
+    command = [sys.executable, os.path.abspath(__file__), "--row", "--size", str(size), "--models", name,
+               "--source", source]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     rows = [line for line in done.stdout.splitlines() if line.startswith(f"| {name} |")]
     if done.returncode == 0 and rows:
@@ -90,11 +106,12 @@ def _child_row(name: str, size: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--models", nargs="+", default=None, help="larq-zoo names (default: all)")
+    parser.add_argument("--models", nargs="+", default=None, help="model names (default: all of --source)")
+    parser.add_argument("--source", choices=SOURCES, default="larq_zoo", help="larq-zoo's models or lq_ext's zoo")
     parser.add_argument("--output", default="", help="also write the table to this markdown file ('' for none)")
     parser.add_argument("--row", action="store_true", help="(internal) print the row of the one model given")
     args = parser.parse_args()
-    models = zoo_models()
+    models = zoo_models(args.source)
     if args.row:
         with tempfile.TemporaryDirectory() as directory:
             print(measure(args.models[0], models[args.models[0]], args.size, directory), flush=True)
@@ -102,9 +119,10 @@ def main() -> None:
     names = args.models or list(models)
     unknown = sorted(set(names) - set(models))
     if unknown:
-        parser.error(f"unknown larq-zoo model(s) {unknown}; choose from {sorted(models)}")
+        parser.error(f"unknown {args.source} model(s) {unknown}; choose from {sorted(models)}")
+    source = f"larq-zoo {lqz.__version__}" if args.source == "larq_zoo" else "lq_ext's zoo"
     header = [
-        f"larq-zoo {lqz.__version__} at {args.size} px, random weights and BatchNorm statistics (seed 0); "
+        f"{source} at {args.size} px, random weights and BatchNorm statistics (seed 0); "
         f"{machine_description()}.",
         "",
         "| model | file | bit floor | binary MACs bit-packed | float CONV_2D | parity | convert() |",
@@ -113,7 +131,7 @@ def main() -> None:
     print("\n".join(header), flush=True)
     rows = []
     for name in names:
-        rows.append(_child_row(name, args.size))
+        rows.append(_child_row(name, args.size, args.source))
         print(rows[-1], flush=True)
     if args.output:
         with open(args.output, "w") as handle:
