@@ -274,7 +274,7 @@ _BCDNET_A_ARGS = """\
         pad_values: padding of the binary 3×3 convs, 1.0 (LCE "same-one", default) or
             0.0 (the code's zero padding).
         width_multiplier: every stage width × m (default 1.0, the released network),
-            conv and MLP stages alike: the stem width 32·m rounded to a multiple of 8,
+            conv and MLP stages alike: the stem width 32·m rounded to a multiple of 4,
             the others its multiples (:func:`lq_ext.zoo._blocks.scale_widths`; 0.25 →
             8 … 256, 0.5 → 16 … 512), so binary BOPs scale by about m². Ours, for
             reduced-budget experiments.

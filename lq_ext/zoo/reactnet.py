@@ -60,7 +60,7 @@ _REACTNET_ARGS = """\
             (``liuzechun/ReActNet`` ``mobilenet/2_step2``, zip or legacy format,
             read without PyTorch), else ``"lce"``. Guide: docs/guides/pretrained_weights.md.
         width_multiplier: every stage width × m (default 1.0, the paper's network):
-            the stem width 32·m rounded to a multiple of 8, the others its multiples
+            the stem width 32·m rounded to a multiple of 4, the others its multiples
             (:func:`lq_ext.zoo._blocks.scale_widths`; 0.25 → 8 … 256, 0.5 → 16 … 512),
             so binary-conv BOPs scale by about m². Ours, for reduced-budget
             experiments; official checkpoints load only at 1.0.
