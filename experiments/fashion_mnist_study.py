@@ -169,13 +169,14 @@ def cli(argv, doc, configs, build, *, results, title, width, width_help, **defau
     return main(args, configs, build, {"width_multiplier": args.width}, title=title)
 
 
-def main(args, configs, build, extra, *, title):
-    """Run the jobs of ``args`` (``--shard``), appending a row per finished run, or summarize."""
+def main(args, configs, build, extra, *, title, plot_fn=None):
+    """Run the jobs of ``args`` (``--shard``), appending a row per finished run, or summarize
+    (``plot_fn(rows, path, configs, title=)`` draws the plot, default :func:`plot`)."""
     if args.summary:
         rows = load_results(args.results)
         print(summary(rows, configs))
         if args.plot:
-            plot(rows, args.plot, configs, title=title)
+            (plot_fn or plot)(rows, args.plot, configs, title=title)
         return 0
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)

@@ -103,7 +103,7 @@ def test_no_se_removes_the_4_bit_gates(models, costs):
     assert costs["default"].elementwise - costs["no_se"].elementwise == se_elementwise
 
 
-def test_small_input_false_forces_the_official_pokeinit():
+def test_small_input_false_forces_the_official_pokeinit(models, costs):
     """4×4/4 VALID on 32 px: 8×8 after PokeInit, then 8, 4, 2, 1 px (the 3×3 stride-1 one
     keeps 32×32); binary ACE shrinks by the 16× fewer positions of stages 1–3 (stage 4's
     3×3 conv at 1 px sees 1/16 of them too)."""
@@ -112,9 +112,8 @@ def test_small_input_false_forces_the_official_pokeinit():
     assert conv1.kernel_size == (4, 4) and conv1.strides == (4, 4) and conv1.padding == "valid"
     assert model.get_layer("poke_init_dprelu2").output_shape[1:3] == (8, 8)
     assert model.get_layer("stage4_block1_3_bn_split").output_shape[1:3] == (1, 1)
-    assert PokeBNN(**TINY, small_input=True).get_layer("poke_init_conv1").kernel_size == (3, 3)
-    default_bops = lq_ext.profile(PokeBNN(**TINY)).bops
-    assert lq_ext.profile(model).bops * 16 == default_bops
+    assert models["default"].get_layer("poke_init_conv1").kernel_size == (3, 3)  # automatic on 32 px
+    assert lq_ext.profile(model).bops * 16 == costs["default"].bops
 
 
 @pytest.mark.parametrize(
