@@ -11,6 +11,8 @@ failed parity there.  ``pad_values=1.0`` (same-one, LCE's native padding) is exa
 
 from __future__ import annotations
 
+import argparse
+
 # isort: split
 import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 
@@ -26,6 +28,7 @@ CASES = [(2, 2, 0.0), (2, 1, 0.0), (1, 1, 0.0), (3, 2, 0.0), (4, 2, 0.0), (2, 2,
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     rng = np.random.default_rng(0)
     print("| input | stride | pad_values | output | max abs(tflite − keras) | outputs differing |")
     print("|---|---:|---:|---|---:|---:|")
