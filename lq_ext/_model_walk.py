@@ -6,7 +6,9 @@ Shared by the schedules that change quantizer state during training
 
 from __future__ import annotations
 
-__all__ = ["built_quantizers", "owner_names"]
+import contextlib
+
+__all__ = ["assigned", "built_quantizers", "owner_names"]
 
 
 def built_quantizers(model, kind) -> list:
@@ -34,3 +36,17 @@ def owner_names(model, quantizers) -> tuple[str, ...]:
     for layer in model._flatten_layers(include_self=False):
         owners.setdefault(id(getattr(layer, "kernel_quantizer", None)), layer.name)
     return tuple(owners.get(id(q), q.name) for q in quantizers)
+
+
+@contextlib.contextmanager
+def assigned(variables, value: float):
+    """Inside the block every scalar variable of ``variables`` holds ``value``; their
+    previous values are restored on exit, also after an error. Yields the previous values."""
+    saved = [float(variable.numpy()) for variable in variables]
+    try:
+        for variable in variables:
+            variable.assign(value)
+        yield saved
+    finally:
+        for variable, previous in zip(variables, saved):
+            variable.assign(previous)

@@ -39,7 +39,7 @@ import math
 import larq as lq
 import tensorflow as tf
 
-from lq_ext._model_walk import built_quantizers, owner_names
+from lq_ext._model_walk import assigned, built_quantizers, owner_names
 from lq_ext._serialization import register
 from lq_ext._validate import check_int, check_number
 
@@ -148,12 +148,5 @@ def hard_sign(model):
     Yields the names of the layers whose kernel quantizer was not hard (T ≥ 1e-7) before
     (the quantizer's own name for one that is no layer's ``kernel_quantizer``)."""
     quantizers = progressive_quantizers(model)
-    saved = [float(q.temperature.numpy()) for q in quantizers]
-    soft = tuple(name for name, value in zip(owner_names(model, quantizers), saved) if value >= HARD_SIGN_BELOW)
-    try:
-        for quantizer in quantizers:
-            quantizer.temperature.assign(0.0)
-        yield soft
-    finally:
-        for quantizer, value in zip(quantizers, saved):
-            quantizer.temperature.assign(value)
+    with assigned([q.temperature for q in quantizers], 0.0) as saved:
+        yield tuple(name for name, value in zip(owner_names(model, quantizers), saved) if value >= HARD_SIGN_BELOW)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 
-from lq_ext._model_walk import built_quantizers, owner_names
+from lq_ext._model_walk import assigned, built_quantizers, owner_names
 from lq_ext.fake_quant import IntWeightQuantizer, deployed_kernels
 from lq_ext.quantizers import MaxAbsSign
 
@@ -46,13 +46,5 @@ def quantized_weights(model):
     layers whose kernels were not quantized before (the quantizer's own name for one that
     is no layer's ``kernel_quantizer``)."""
     quantizers = switched_quantizers(model)
-    saved = [float(q.switch.numpy()) for q in quantizers]
-    off = tuple(name for name, value in zip(owner_names(model, quantizers), saved) if value < 0.5)
-    try:
-        for quantizer in quantizers:
-            quantizer.switch.assign(1.0)
-        with deployed_kernels():
-            yield off
-    finally:
-        for quantizer, value in zip(quantizers, saved):
-            quantizer.switch.assign(value)
+    with assigned([q.switch for q in quantizers], 1.0) as saved, deployed_kernels():
+        yield tuple(name for name, value in zip(owner_names(model, quantizers), saved) if value < 0.5)
