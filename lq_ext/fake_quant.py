@@ -41,6 +41,7 @@ import tensorflow as tf
 
 from lq_ext._serialization import register
 from lq_ext._validate import check_bool, is_int, is_number
+from lq_ext.quantizers import switch_variable
 
 __all__ = [
     "BIT_CHOICES",
@@ -139,12 +140,7 @@ class IntWeightQuantizer(lq.quantizers.Quantizer):
 
     def build(self, input_shape):
         if self.quantized is not None:
-            self.switch = self.add_weight(
-                name="quantized",
-                shape=(),
-                initializer=tf.keras.initializers.Constant(float(self.quantized)),
-                trainable=False,
-            )
+            self.switch = switch_variable(self, "quantized", self.quantized)
         super().build(input_shape)
 
     def call(self, inputs):

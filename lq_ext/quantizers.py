@@ -35,6 +35,7 @@ __all__ = [
     "bounded_sign",
     "max_abs_sign",
     "ternarize",
+    "switch_variable",
 ]
 
 #: Named threshold rules of :class:`Ternary`: Δ = factor · mean|w|.
@@ -362,6 +363,14 @@ def max_abs_sign(w, channel_axes=(-1,)):
     return _call(tf.convert_to_tensor(w))  # a variable read inside would need grad(variables=)
 
 
+def switch_variable(layer, name: str, on: bool):
+    """A quantizer's non-trainable scalar switch (1.0: quantized kernels), created with
+    ``layer.add_weight``; a callback sets it without retracing (:mod:`lq_ext.weight_phases`)."""
+    return layer.add_weight(
+        name=name, shape=(), initializer=tf.keras.initializers.Constant(float(on)), trainable=False
+    )
+
+
 @register
 class MaxAbsSign(lq.quantizers.Quantizer):
     r"""Binary weights ±max|w_c|/2 per output channel with an identity gradient (PokeBNN).
@@ -392,12 +401,7 @@ class MaxAbsSign(lq.quantizers.Quantizer):
         super().__init__(**kwargs)
 
     def build(self, input_shape):
-        self.switch = self.add_weight(
-            name="binarized",
-            shape=(),
-            initializer=tf.keras.initializers.Constant(float(self.binarized)),
-            trainable=False,
-        )
+        self.switch = switch_variable(self, "binarized", self.binarized)
         super().build(input_shape)
 
     def call(self, inputs):

@@ -161,8 +161,7 @@ def _soft_kernels_message(layers) -> str:
     return (
         f"{len(layers)} layer(s) with progressively binarized kernels not yet binary (temperature "
         f">= 1e-7: clamp(w/T, -1, 1)) were converted with sign(w) kernels, and parity checked "
-        f"against the same model at temperature 0 (its hard-sign twin): {', '.join(layers[:5])}"
-        f"{', ...' if len(layers) > 5 else ''}"
+        f"against the same model at temperature 0 (its hard-sign twin): {_first_names(layers)}"
     )
 
 
@@ -170,8 +169,12 @@ def _float_kernels_message(layers) -> str:
     return (
         f"{len(layers)} layer(s) still training with float kernels (a weight-quantization switch "
         f"at 0, e.g. PokeBNN before epoch 50) were converted, and parity checked, with quantized "
-        f"kernels (switches at 1): {', '.join(layers[:5])}{', ...' if len(layers) > 5 else ''}"
+        f"kernels (switches at 1): {_first_names(layers)}"
     )
+
+
+def _first_names(layers) -> str:
+    return f"{', '.join(layers[:5])}{', ...' if len(layers) > 5 else ''}"
 
 
 def _int8_clone(model, converted, options: Int8Options, calibration):
