@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from lq_ext.precision import is_one_bit
 
-__all__ = ["BCONV_CHANNEL_MULTIPLE", "ENGINES", "grouped_bconv_error", "is_binary_quantizer", "valid_groups"]
+__all__ = [
+    "BCONV_CHANNEL_MULTIPLE",
+    "ENGINES",
+    "grouped_bconv_error",
+    "is_binary_quantizer",
+    "small_map_bconv_error",
+    "valid_groups",
+]
 
 #: The converters a model can go through: LCE's (binary models, bit-packed), the standard
 #: TFLite converter (float reference models), or "builtin": the portable target, TFLite
@@ -59,4 +66,30 @@ def grouped_bconv_error(layer_name, layer_type, groups, per_group, filters) -> s
         f"groups={nearest_groups} ({channels_in // nearest_groups} channels per group), "
         f"or {nearest_per_group} channels per group ({nearest_per_group * groups} input "
         f"channels at groups={groups})."
+    )
+
+
+def small_map_bconv_error(layer_name, layer_type, map_size, kernel_size) -> str | None:
+    """The error message for a binary conv with zero "same" padding on a map smaller than its
+    kernel, or None if the map is large enough.
+
+    LCE 0.16's ``LceBconv2d`` computes such a conv wrong: 94–97 % of the outputs differ on
+    2×2 and 1×1 maps under a 3×3 kernel, while 3×3 and 4×4 maps and one-padding are exact
+    (experiments/lce_same_zero_small_input.py; found by the PokeBNN Fashion-MNIST study,
+    whose 32-px networks with the official 4×4/4 stem reach 2×2 maps in stage 4).
+    ``map_size`` and ``kernel_size`` are (height, width); an unknown size is None.
+    """
+    small = [m is not None and m < k for m, k in zip(map_size, kernel_size)]
+    if not any(small):
+        return None
+    h, w = ("?" if m is None else m for m in map_size)
+    kh, kw = kernel_size
+    return (
+        f"Layer {layer_name!r} ({layer_type}) is a binary conv with padding='same' and "
+        f"pad_values=0 on a {h}x{w} map, smaller than its {kh}x{kw} kernel: LCE computes it "
+        f"wrong there (94-97 % of the outputs differ on 2x2 and 1x1 maps; "
+        f"experiments/lce_same_zero_small_input.py), so it is not converted. Options: a larger "
+        f"input, so that every binary conv sees a map at least its kernel's size; "
+        f"pad_values=1.0 (LCE's native padding, exact, but another function: retrain or "
+        f"fine-tune); or engine='tflite', a float file that is not bit-packed."
     )

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
+from tensorflow.lite.python import schema_py_generated as schema
 
 from lq_ext import fake_quant
 from lq_ext.converters import convert, inspect
@@ -162,3 +163,40 @@ def test_int8_conv_converts_to_an_int8_op_within_one_step():
     # TFLite requantizes with integer arithmetic (BN folded into weights and an int32
     # bias): a value may round to the neighbouring int8 level, never further.
     assert diff.max() <= 1.0 + 1e-3 and np.mean(diff > 0.5) < 0.05
+
+
+def _file_kernel_levels(flatbuffer, layer_name):
+    """The int8 levels TFLite stores for ``layer_name``'s conv kernel (OHWI)."""
+    model = schema.Model.GetRootAsModel(flatbuffer, 0)
+    graph = model.Subgraphs(0)
+    for i in range(graph.TensorsLength()):
+        tensor = graph.Tensors(i)
+        buffer = model.Buffers(tensor.Buffer())
+        if f"/{layer_name}/".encode() in tensor.Name() and tensor.Type() == schema.TensorType.INT8 \
+                and tensor.ShapeLength() == 4 and buffer.DataLength():
+            return buffer.DataAsNumpy().view(np.int8).reshape(tensor.ShapeAsNumpy())
+    raise AssertionError(f"no int8 kernel of {layer_name!r} in the flatbuffer")
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_a_weight_at_a_rounding_tie_takes_the_same_level_in_the_file(bits):
+    # bound / levels and bound · (1/levels) are different floats for this bound, and
+    # w = bound / 2 lies on the tie between two levels by one and off it by the other
+    # (found by search over float32 bounds; the converter folds the division into the
+    # product: with kernel_step Keras computes the step the same way).
+    levels = 2 ** (bits - 1) - 1
+    bound = next(np.float32(b) for b in np.linspace(0.5, 0.7, 20001, dtype=np.float32)
+                 if b / np.float32(levels) != b * np.float32(1 / levels)
+                 and np.round(b / 2 / (b / np.float32(levels))) != np.round(b / 2 / (b * np.float32(1 / levels))))
+    kernel = np.full((1, 1, 2, 3), 0.25 * bound, np.float32)
+    kernel[0, 0, 0, :] = bound
+    kernel[0, 0, 1, 0] = bound / 2  # the tie
+    inputs = tf.keras.Input((4, 4, 2))
+    conv = lq.layers.QuantConv2D(3, 1, input_quantizer=IntActivationQuantizer(8),
+                                 kernel_quantizer=IntWeightQuantizer(bits), use_bias=False, name="conv")
+    model = tf.keras.Model(inputs, IntActivationQuantizer(8, name="out")(conv(inputs)))
+    conv.kernel.assign(kernel)
+    calibrate(model, np.random.default_rng(0).uniform(-1, 1, (4, 4, 4, 2)).astype(np.float32))
+    keras_levels = conv.kernel_quantizer(conv.kernel).numpy() / fake_quant.kernel_step(bound, levels)
+    file_levels = np.transpose(_file_kernel_levels(to_flatbuffer(model).data, "conv"), (1, 2, 3, 0))
+    assert np.array_equal(np.round(keras_levels), file_levels)

@@ -20,7 +20,7 @@ from lq_ext.converters.engines import FRONT_ENDS
 from lq_ext.converters.options import Int8Options
 from lq_ext.converters.rewrite import BINARY_DENSE_MODES, all_layers
 from lq_ext.fake_quant import uncalibrated
-from lq_ext.lce_rules import ENGINES, grouped_bconv_error, is_binary_quantizer
+from lq_ext.lce_rules import ENGINES, grouped_bconv_error, is_binary_quantizer, small_map_bconv_error
 
 __all__ = [
     "ENGINES",
@@ -33,6 +33,7 @@ __all__ = [
     "check_model",
     "check_path",
     "check_precision",
+    "check_small_map_binary_convs",
     "check_tolerances",
 ]
 
@@ -120,6 +121,21 @@ def check_grouped_binary_convs(model) -> None:
         message = grouped_bconv_error(layer.name, type(layer).__name__, groups, per_group, layer.filters)
         if message:
             raise ValueError(message)
+
+
+def check_small_map_binary_convs(model) -> None:
+    """No binary conv with zero "same" padding sees a map smaller than its kernel (LCE computes
+    it wrong: :func:`lq_ext.lce_rules.small_map_bconv_error`)."""
+    for layer in all_layers(model):
+        if not isinstance(layer, lq.layers.QuantConv2D) or layer.padding != "same":
+            continue
+        if float(getattr(layer, "pad_values", 0.0)) != 0.0 or not is_binary_quantizer(getattr(layer, "input_quantizer", None)):
+            continue
+        for node in layer.inbound_nodes:
+            shape = tf.TensorShape(node.input_shapes)
+            message = small_map_bconv_error(layer.name, type(layer).__name__, tuple(shape[1:3]), tuple(layer.kernel_size))
+            if message:
+                raise ValueError(message)
 
 
 def check_calibrated(model) -> None:
@@ -218,6 +234,7 @@ def check_convert_arguments(
     check_input_shapes(model)
     if engine == "lce":
         check_grouped_binary_convs(model)
+        check_small_map_binary_convs(model)
     check_calibrated(model)
     rtol = tolerances.pop("rtol")
     options = check_int8(int8, engine=engine, calibration=calibration, fine_tune=fine_tune, **tolerances)

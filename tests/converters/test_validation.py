@@ -10,7 +10,11 @@ from converter_models import BINARY, build_grouped_bnn
 import lq_ext.converters.conversion as conversion_module
 from lq_ext.converters import convert
 from lq_ext.converters.engines import Flatbuffer
-from lq_ext.converters.validation import check_grouped_binary_convs, check_tolerances
+from lq_ext.converters.validation import (
+    check_grouped_binary_convs,
+    check_small_map_binary_convs,
+    check_tolerances,
+)
 
 
 def test_model_must_be_tf_keras(tmp_path, no_conversion):
@@ -117,3 +121,27 @@ def test_grouped_float_conv_passes_the_grouped_bconv_rule():
     binary_model = tf.keras.Model(inputs, binary(inputs))
     with pytest.raises(ValueError, match=r"Layer 'binary_grouped' \(QuantConv2D, groups=2\).*16 input channels"):
         check_grouped_binary_convs(binary_model)
+
+
+def _small_map_model(size, pad_values=0.0, binary=True):
+    inputs = tf.keras.Input((size, size, 64))
+    quantizers = BINARY if binary else dict(use_bias=False)
+    conv = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=pad_values, name="small_bconv", **quantizers)
+    return tf.keras.Model(inputs, conv(inputs))
+
+
+def test_binary_conv_on_a_map_smaller_than_its_kernel(tmp_path, no_conversion):
+    """LCE computes a zero-padded binary conv wrong on a map smaller than its kernel
+    (experiments/lce_same_zero_small_input.py): convert refuses it with the ways out."""
+    expected = (
+        r"Layer 'small_bconv' \(QuantConv2D\) is a binary conv with padding='same' and pad_values=0 "
+        r"on a 2x2 map, smaller than its 3x3 kernel: LCE computes it wrong.*a larger input.*"
+        r"pad_values=1\.0.*engine='tflite'"
+    )
+    with pytest.raises(ValueError, match=expected):
+        convert(_small_map_model(2), tmp_path / "m.tflite")
+    with pytest.raises(ValueError, match=r"on a 1x1 map"):
+        check_small_map_binary_convs(_small_map_model(1))
+    # exact in LCE: a map of the kernel's size, one-padding, a float conv
+    for model in (_small_map_model(3), _small_map_model(2, pad_values=1.0), _small_map_model(1, binary=False)):
+        assert check_small_map_binary_convs(model) is None
