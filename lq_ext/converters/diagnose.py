@@ -35,6 +35,7 @@ from lq_ext.converters._quantized_boundaries import (
     range_after,
     without_input_quantizer,
 )
+from lq_ext.converters._requantization import midpoint_allowances
 from lq_ext.converters._roundoff_terms import summed_terms
 from lq_ext.converters._tensor_names import untruncated
 from lq_ext.converters.verify import parity_inputs
@@ -294,7 +295,7 @@ def _tie_flipped(x, tie_rtol):
     return tf.where(tie, other, x)
 
 
-def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=None):
+def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=None, midpoint=INT8_MIDPOINT):
     """(ties, mismatches, max |diff|, scale, step, elements one int8 step off, their largest
     distance from the midpoint in steps) of one segment.
 
@@ -306,8 +307,10 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
     An int8 tensor (``step`` > 0) may differ by one step where TFLite's integer arithmetic
     rounds the other way: where ``raw`` (the value the segment's last layer rounds, if it is an
     int8 clone's range or a fake-quant quantizer: ``_quantized_boundaries.before_rounding``)
-    lies within :data:`INT8_MIDPOINT` steps of the midpoint between the two grid values; a
-    one-step difference elsewhere is a mismatch."""
+    lies within ``midpoint`` steps of the midpoint between the two grid values (default
+    :data:`INT8_MIDPOINT`; an int8 conv's output: its requantization slack per output channel,
+    :func:`~lq_ext.converters._requantization.midpoint_allowances`); a one-step difference
+    elsewhere is a mismatch."""
     k = np.asarray(keras, np.float64).reshape(len(keras), -1)
     f = np.asarray(tflite, np.float64).reshape(k.shape)
     moved = np.asarray(normal_flipped, np.float64).reshape(k.shape)
@@ -324,11 +327,22 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
     steps = (diff > 0.5 * step) & ~differs if step else np.zeros_like(differs)
     farthest = 0.0
     if step and raw is not None:
-        midpoint = np.abs(np.asarray(raw, np.float64).reshape(k.shape) - (k + f) / 2)
-        mismatches |= steps & ~(midpoint <= INT8_MIDPOINT * step + roundoff)
-        farthest = float(midpoint[steps].max(initial=0.0) / step)
+        distance = np.abs(np.asarray(raw, np.float64).reshape(k.shape) - (k + f) / 2)
+        mismatches |= steps & ~(distance <= _per_element(midpoint, k.shape) * step + roundoff)
+        farthest = float(distance[steps].max(initial=0.0) / step)
     return (int(tie.sum()), int(mismatches.sum()), float(np.nan_to_num(diff, nan=np.inf).max(initial=0.0)),
             float(scale.max(initial=0.0)), step, int(steps.sum()), farthest)
+
+
+def _per_element(midpoint, shape):
+    """``midpoint`` (a number, or one per channel of the last axis) over ``shape`` (n, elements);
+    the largest one where the channels do not divide the elements."""
+    midpoint = np.asarray(midpoint, np.float64)
+    if midpoint.ndim == 0:
+        return float(midpoint)
+    if shape[1] % midpoint.size:
+        return float(midpoint.max())
+    return np.tile(midpoint, shape[1] // midpoint.size)[None, :]
 
 
 def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized", rtol: float = DEFAULT_SEGMENT_RTOL,
@@ -361,6 +375,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
     inputs = np.asarray(inputs, np.float32)
     outputs = _subgraph_outputs(buf)
     int8 = _int8_params(buf)
+    allowances = midpoint_allowances(buf)  # per int8 conv output, else INT8_MIDPOINT
     found, unmapped, quantized_in = _boundaries(model, graph, outputs, int8)
     producer = {t: op.op_type for op in graph.operators if op.subgraph == 0 for t in op.outputs}
     steps = {index: scale for index, (scale, _) in int8.items()}
@@ -415,7 +430,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                 if target is not None:
                     index, op_type = target
                     fb = values[index].reshape(a.shape)
-                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed))
+                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed, allowances.get(index, INT8_MIDPOINT)))
                     if segment.mismatches and output_id in successor and not isinstance(layer, ROUNDING):
                         # the tensor may be this layer's successor's output (fused, named after this one)
                         deferred[successor[output_id]] = (target, segment)

@@ -1,0 +1,70 @@
+"""How far an int8 conv of a flatbuffer may round away from the exact value of its inputs.
+
+TFLite scales an int8 ``CONV_2D`` / ``DEPTHWISE_CONV_2D`` / ``FULLY_CONNECTED`` accumulator
+to the output grid with the fixed-point multiplier M = s_in·s_w/s_out = M₀·2^e (M₀ in [½, 1),
+per output channel): it rounds ``acc·M₀`` to an integer, then divides by 2^−e and rounds
+again. For e < 0 the first rounding moves the result by up to 2^(e−1) output steps. Its int32
+bias is rounded to the grid s_in·s_w: up to ½·M steps more (a bias of zeros, what the converter
+adds to a conv without one, is taken as exact). A float clone that rounds its
+exact value once may therefore differ by one step where that value lies within
+2^(e−1)·[e < 0] + ½·M·[bias] steps of the midpoint between the two grid values, and nowhere
+else (measured: experiments/tflite_requantization.py; docs/guides/parity.md, "Two causes of
+one-step differences").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
+
+__all__ = ["INT8_ACCUMULATING_OPS", "midpoint_allowances", "requantization_slack"]
+
+#: The int8 ops whose output is a requantized int32 accumulator.
+INT8_ACCUMULATING_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+_NAMES = {getattr(schema.BuiltinOperator, name): name for name in INT8_ACCUMULATING_OPS}
+
+
+def requantization_slack(multiplier, bias: bool) -> np.ndarray:
+    """Per output channel, in output steps: how far from the midpoint between two grid values
+    the exact value may lie where TFLite rounds it to the other one (module docstring)."""
+    multiplier = np.asarray(multiplier, np.float64)
+    exponent = np.frexp(multiplier)[1]
+    slack = np.where(exponent < 0, np.ldexp(0.5, exponent), 0.0)
+    return slack + (0.5 * multiplier if bias else 0.0)
+
+
+def _scales(tensor) -> np.ndarray | None:
+    quantization = tensor.Quantization()
+    if tensor.Type() != schema.TensorType.INT8 or quantization is None or not quantization.ScaleLength():
+        return None
+    return quantization.ScaleAsNumpy().astype(np.float64)
+
+
+def _nonzero(model, tensor) -> bool:
+    buffer = model.Buffers(tensor.Buffer())
+    return buffer is None or not buffer.DataLength() or bool(buffer.DataAsNumpy().any())
+
+
+def midpoint_allowances(buf: bytes) -> dict[int, np.ndarray]:
+    """{output tensor index: :func:`requantization_slack` per output channel} of every int8
+    accumulating op of subgraph 0 (int8 input, kernel and output); a ``DEQUANTIZE`` of such an
+    output gets the same."""
+    model = schema.Model.GetRootAs(buf, 0)
+    subgraph = model.Subgraphs(0)
+    allowances = {}
+    for position in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(position)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        inputs, outputs = op.InputsAsNumpy(), op.OutputsAsNumpy()
+        if builtin == schema.BuiltinOperator.DEQUANTIZE and inputs[0] in allowances:
+            allowances[int(outputs[0])] = allowances[int(inputs[0])]
+        if builtin not in _NAMES or len(inputs) < 2:
+            continue
+        x, w, y = (_scales(subgraph.Tensors(int(i))) for i in (inputs[0], inputs[1], outputs[0]))
+        if x is None or w is None or y is None or len(x) != 1 or len(y) != 1:
+            continue
+        bias = len(inputs) > 2 and inputs[2] >= 0 and _nonzero(model, subgraph.Tensors(int(inputs[2])))
+        allowances[int(outputs[0])] = requantization_slack(x[0] * w / y[0], bias)
+    return allowances
