@@ -106,7 +106,12 @@ def _fake_quant(x, bound, bits, signed, rounding):
     shift = step / 2 if rounding == "floor" else 0.0
     x = x - shift
     if bits < 8:
-        x = tf.minimum(x, levels * step - shift)
+        # The top level: the floor rule's top after the shift, 14.5 steps for uint4, is a
+        # midpoint the converter rounds either way once it is an int8 constant (to 14: TFLite
+        # then clipped at the level below); any clip in (14.5, 15.5) steps gives the same levels
+        # here, and 14.75 becomes 15 in the file (the straight-through gradient stops at 15.25
+        # steps of the input instead of 15).
+        x = tf.minimum(x, levels * step - shift / 2)
     return tf.quantization.fake_quant_with_min_max_vars(
         x, tf.zeros_like(step), 255 * step, num_bits=8, narrow_range=False
     )

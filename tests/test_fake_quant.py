@@ -200,3 +200,29 @@ def test_a_weight_at_a_rounding_tie_takes_the_same_level_in_the_file(bits):
     keras_levels = conv.kernel_quantizer(conv.kernel).numpy() / fake_quant.kernel_step(bound, levels)
     file_levels = np.transpose(_file_kernel_levels(to_flatbuffer(model).data, "conv"), (1, 2, 3, 0))
     assert np.array_equal(np.round(keras_levels), file_levels)
+
+
+def test_the_floor_rules_top_level_is_the_same_in_the_file():
+    """uint4 with floor rounding clips at the top level. Clipped at 14.5 steps after the floor
+    shift (a midpoint), the converter rounded that constant to 14 for this bound (PokeBNN's SE
+    expand input; every input above the range then lost a level in TFLite); at 14.75 steps
+    it is 15, the level Keras gives."""
+    inputs = tf.keras.Input((1, 1, 8))
+    x = IntActivationQuantizer(8, name="pre")(inputs)
+    conv = lq.layers.QuantConv2D(4, 1, input_quantizer=IntActivationQuantizer(4, signed=False),
+                                 kernel_quantizer=IntWeightQuantizer(4), name="conv")
+    model = tf.keras.Model(inputs, IntActivationQuantizer(8, name="out")(conv(x)))
+    images = np.random.default_rng(0).uniform(0, 1, (8, 1, 1, 8)).astype(np.float32)
+    calibrate(model, images)
+    conv.input_quantizer.bound.assign(0.38496196)
+    flatbuffer = to_flatbuffer(model).data
+    graph = schema.Model.GetRootAsModel(flatbuffer, 0)
+    subgraph = graph.Subgraphs(0)
+    codes = [graph.OperatorCodes(i).BuiltinCode() for i in range(graph.OperatorCodesLength())]
+    (minimum,) = [subgraph.Operators(i) for i in range(subgraph.OperatorsLength())
+                  if codes[subgraph.Operators(i).OpcodeIndex()] == schema.BuiltinOperator.MINIMUM]
+    constant = subgraph.Tensors(int(minimum.Inputs(1)))
+    level = graph.Buffers(constant.Buffer()).DataAsNumpy().view(np.int8)[0] - constant.Quantization().ZeroPoint(0)
+    assert level == 15
+    top = conv.input_quantizer(tf.constant(np.full((1, 1, 1, 8), 0.38496196, np.float32))).numpy()
+    assert np.allclose(top / (0.38496196 / 16), 15)  # Keras: the same top level
