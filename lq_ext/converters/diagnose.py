@@ -308,9 +308,11 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
     rounds the other way: where ``raw`` (the value the segment's last layer rounds, if it is an
     int8 clone's range or a fake-quant quantizer: ``_quantized_boundaries.before_rounding``)
     lies within ``midpoint`` steps of the midpoint between the two grid values (default
-    :data:`INT8_MIDPOINT`; an int8 conv's output: its requantization slack per output channel,
-    :func:`~lq_ext.converters._requantization.midpoint_allowances`); a one-step difference
-    elsewhere is a mismatch."""
+    :data:`INT8_MIDPOINT`); a one-step difference elsewhere is a mismatch. On an int8 conv's
+    output ``midpoint`` is its requantization slack per output channel
+    (:func:`~lq_ext.converters._requantization.midpoint_allowances`), and any element within
+    ½ + slack steps of ``raw`` is explained, also more than one step away (a bias on a grid
+    coarser than the output's)."""
     k = np.asarray(keras, np.float64).reshape(len(keras), -1)
     f = np.asarray(tflite, np.float64).reshape(k.shape)
     moved = np.asarray(normal_flipped, np.float64).reshape(k.shape)
@@ -327,8 +329,14 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
     steps = (diff > 0.5 * step) & ~differs if step else np.zeros_like(differs)
     farthest = 0.0
     if step and raw is not None:
-        distance = np.abs(np.asarray(raw, np.float64).reshape(k.shape) - (k + f) / 2)
-        mismatches |= steps & ~(distance <= _per_element(midpoint, k.shape) * step + roundoff)
+        raw = np.asarray(raw, np.float64).reshape(k.shape)
+        slack = _per_element(midpoint, k.shape)
+        distance = np.abs(raw - (k + f) / 2)
+        mismatches |= steps & ~(distance <= slack * step + roundoff)
+        if np.ndim(midpoint):
+            # an int8 conv's output: TFLite's value lies within ½ + slack steps of the exact one;
+            # with a multiplier above 1 the int32 bias's grid spans several output steps
+            mismatches &= ~(np.abs(raw - f) <= (0.5 + slack) * step + roundoff)
         farthest = float(distance[steps].max(initial=0.0) / step)
     return (int(tie.sum()), int(mismatches.sum()), float(np.nan_to_num(diff, nan=np.inf).max(initial=0.0)),
             float(scale.max(initial=0.0)), step, int(steps.sum()), farthest)

@@ -70,3 +70,28 @@ def test_diagnosis_passes_tflite_rounding_and_catches_one_channel_scale(se_like)
     first = corrupted.first_divergence
     assert first is not None and first.layer == "out" and first.max_abs_diff <= 1.001 * first.step, str(corrupted)
     assert first.midpoint <= 0.4  # within the fixed allowance: caught only by the slack per channel
+
+
+def test_a_bias_on_a_grid_coarser_than_the_output_is_explained():
+    """With M = s_in·s_w/s_out above 1 the int32 bias's grid (s_in·s_w) spans several output
+    steps: TFLite's output differs from the float bias's by up to ½ + M/2 steps, more than
+    one step, and the diagnosis explains it (PokeBNN's SE reduce convs under random biases)."""
+    tf.keras.utils.set_random_seed(1)
+    inputs = tf.keras.Input((1, 1, 96))
+    x = IntActivationQuantizer(8, name="pre")(inputs)
+    conv = lq.layers.QuantConv2D(24, 1, input_quantizer=IntActivationQuantizer(4),
+                                 kernel_quantizer=IntWeightQuantizer(4), name="conv")
+    x = IntActivationQuantizer(8, name="out")(conv(x))
+    model = tf.keras.Model(inputs, tf.keras.layers.Activation("sigmoid")(x))
+    images = np.random.default_rng(1).normal(0, 0.3, (64, 1, 1, 96)).astype(np.float32)
+    calibrate(model, images)
+    conv.bias.assign(np.random.default_rng(2).normal(0, 0.3, 24).astype(np.float32))
+    out = model.get_layer("out")
+    out.bound.assign(out.bound * 0.1)  # a fine output grid: M ≈ 4
+    flatbuffer = to_flatbuffer(model).data
+    (op,) = [op for op in parse(flatbuffer).operators if op.op_type == "CONV_2D"]
+    assert midpoint_allowances(flatbuffer)[op.outputs[0]].min() > 0.5  # the bias's half step
+    report = diagnose(model, flatbuffer, images)
+    segment = {s.layer: s for s in report.segments}["out"]
+    assert report.passed and report.mismatches == 0, str(report)
+    assert segment.max_abs_diff > 1.5 * segment.step, str(report)  # more than one step: the bias
