@@ -83,6 +83,17 @@ def _round_to_grid(x, step):
     return x + tf.stop_gradient(tf.round(x / step) * step - x)
 
 
+def _unsigned_top(levels, step, shift):
+    """Where an unsigned k-bit range (k < 8) clips its input less the floor ``shift``.
+
+    The floor rule's top after the shift, 14.5 steps for uint4, is a midpoint the converter
+    rounds either way once it is an int8 constant (to 14: TFLite then clipped at the level
+    below); any clip in (14.5, 15.5) steps gives the same levels here, and 14.75 becomes 15 in
+    the file (the straight-through gradient stops at 15.25 steps of the input instead of 15).
+    """
+    return levels * step - shift / 2
+
+
 def _fake_quant(x, bound, bits, signed, rounding):
     r"""``bits``-bit fake quantization of ``x``, carried by an 8-bit fake-quant op.
 
@@ -106,12 +117,7 @@ def _fake_quant(x, bound, bits, signed, rounding):
     shift = step / 2 if rounding == "floor" else 0.0
     x = x - shift
     if bits < 8:
-        # The top level: the floor rule's top after the shift, 14.5 steps for uint4, is a
-        # midpoint the converter rounds either way once it is an int8 constant (to 14: TFLite
-        # then clipped at the level below); any clip in (14.5, 15.5) steps gives the same levels
-        # here, and 14.75 becomes 15 in the file (the straight-through gradient stops at 15.25
-        # steps of the input instead of 15).
-        x = tf.minimum(x, levels * step - shift / 2)
+        x = tf.minimum(x, _unsigned_top(levels, step, shift))
     return tf.quantization.fake_quant_with_min_max_vars(
         x, tf.zeros_like(step), 255 * step, num_bits=8, narrow_range=False
     )
@@ -287,6 +293,10 @@ class IntActivationQuantizer(lq.quantizers.Quantizer):
     def quantize(self, x, bound):
         """Fake-quantize ``x`` with ``bound`` (a positive scalar); see the class docstring."""
         return _fake_quant(x, bound, self.bits, self.signed, self.rounding)
+
+    def unsigned_top(self):
+        """Where :meth:`quantize` clips its input less :meth:`floor_shift` (unsigned, k < 8)."""
+        return _unsigned_top(2**self.bits - 1, tf.maximum(self.bound, _TINY) / 2**self.bits, self.floor_shift())
 
     def floor_shift(self):
         """What :meth:`quantize` subtracts before rounding to the nearest level: half a step

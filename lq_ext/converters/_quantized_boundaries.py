@@ -77,10 +77,9 @@ def feeds_input_quantizer(index, consumers, tensors, quantized_inputs):
 def before_rounding(layer, x):
     """What a rounding layer (:data:`ROUNDING`) rounds to the nearest grid value, or None for
     another layer: an :class:`Int8Range`'s input; a fake-quant quantizer's input less its floor
-    shift, clipped to its k-bit range as it clips it (the floor rule's top at 2^k − 1 − ¼ steps,
-    :func:`lq_ext.fake_quant._fake_quant`), where a value below −127.5 steps of an 8-bit signed
-    range is a tie between levels TFLite may take either of (the fake-quant op stops at −127
-    steps, TFLite's int8 tensor at −128)."""
+    shift, clipped to its k-bit range as it clips it (``IntActivationQuantizer.unsigned_top``),
+    where a value below −127.5 steps of an 8-bit signed range is a tie between levels TFLite
+    may take either of (the fake-quant op stops at −127 steps, TFLite's int8 tensor at −128)."""
     if isinstance(layer, Int8Range):
         return x
     if not isinstance(layer, IntActivationQuantizer):
@@ -94,7 +93,7 @@ def before_rounding(layer, x):
         return tf.clip_by_value(x, low, levels * step)
     raw = x - layer.floor_shift()
     if layer.bits < 8:
-        raw = tf.minimum(raw, (2**layer.bits - 1) * bound / 2**layer.bits - layer.floor_shift() / 2)
+        raw = tf.minimum(raw, layer.unsigned_top())
     return raw
 
 

@@ -22,7 +22,7 @@ __all__ = ["INT8_ACCUMULATING_OPS", "midpoint_allowances", "requantization_slack
 #: The int8 ops whose output is a requantized int32 accumulator.
 INT8_ACCUMULATING_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
-_NAMES = {getattr(schema.BuiltinOperator, name): name for name in INT8_ACCUMULATING_OPS}
+_CODES = {getattr(schema.BuiltinOperator, name) for name in INT8_ACCUMULATING_OPS}
 
 
 def requantization_slack(multiplier, bias: bool) -> np.ndarray:
@@ -60,7 +60,7 @@ def midpoint_allowances(buf: bytes) -> dict[int, np.ndarray]:
         inputs, outputs = op.InputsAsNumpy(), op.OutputsAsNumpy()
         if builtin == schema.BuiltinOperator.DEQUANTIZE and inputs[0] in allowances:
             allowances[int(outputs[0])] = allowances[int(inputs[0])]
-        if builtin not in _NAMES or len(inputs) < 2:
+        if builtin not in _CODES or len(inputs) < 2:
             continue
         x, w, y = (_scales(subgraph.Tensors(int(i))) for i in (inputs[0], inputs[1], outputs[0]))
         if x is None or w is None or y is None or len(x) != 1 or len(y) != 1:
