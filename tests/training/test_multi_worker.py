@@ -12,12 +12,14 @@ of two half-batch gradients, and the global statistics computed from all-reduced
 (E[x²] − E[x]²) where one worker computes them directly; sign flips of near-zero
 activations amplify it. Measured here: per-epoch loss within 3.6e-5 relative, final weights
 within 3.4e-5 absolute (largest weight 0.48), equal accuracies; asserted: 1e-4 for both. Collective ops hang when a
-peer dies: every wait has a timeout and every process group is killed at teardown.
+peer dies: a worker that dies fails the wait at once, every wait has a timeout, and every
+process group is killed at teardown.
 """
 
 import csv
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -37,20 +39,41 @@ WORKER = Path(__file__).with_name("multi_worker_worker.py")
 ROOT = WORKER.parents[2]
 # Seconds for any one phase, a guard against collective ops hanging on a dead peer. A
 # phase takes under a minute alone; in CI, five TensorFlow processes share 2 cores with
-# the other xdist worker (one CI run passed 240 s, its log lost; a hang on a port two
-# pairs shared is also possible, which Cluster now rules out).
+# the other xdist worker (one CI run passed 240 s).
 TIMEOUT = 600
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
+def _ephemeral_range():
+    """The ports the kernel hands out for ``bind(("", 0))`` and ``connect``."""
     try:
-        for sock in sockets:
-            sock.bind(("localhost", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 65535  # the usual default elsewhere
+
+
+def _free_ports(count):
+    """``count`` distinct ports, free now and below the ephemeral range.
+
+    A port from ``bind(("", 0))`` is free only until another process asks the kernel for
+    one: the SSH tests in the other xdist worker start ``sshd`` on such ports. A worker
+    whose gRPC server cannot bind its port dies at start-up, and its peer then waits for it
+    at start-up for ever (a CI run hung 600 s so). Below the ephemeral range the kernel
+    never hands a port out, so only a process naming that very port can take it.
+    """
+    low = _ephemeral_range()[0]
+    candidates = random.SystemRandom().sample(range(max(1024, low - 12000), low), 200)
+    ports = []
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # taken on any IPv4 address, loopback included
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"no {count} free ports in {low - 12000}..{low - 1}")
 
 
 class Cluster:
@@ -82,7 +105,7 @@ class Cluster:
 
     def start_pair(self, name, output_dir, kill_worker_1_at=None):
         """Two workers (worker 0 is the chief) of one cluster on fresh loopback ports."""
-        hosts = [f"localhost:{next(self.ports)}" for _ in range(2)]
+        hosts = [f"127.0.0.1:{next(self.ports)}" for _ in range(2)]
         return [
             self.start(
                 f"{name}{index}", "multi_worker", output_dir,
@@ -92,15 +115,32 @@ class Cluster:
             for index in (0, 1)
         ]
 
-    def wait(self, process):
+    def wait(self, *processes, exit_code=0):
+        """Wait for ``processes`` (one cluster's workers) to end with ``exit_code``.
+
+        A worker that ends otherwise fails the test at once: its peers would wait for it
+        for ever. On failure or timeout every worker's log is in the message."""
         deadline = time.monotonic() + TIMEOUT
-        while process.poll() is None:
-            if time.monotonic() > deadline:
-                log = self.output(process)  # before close() closes the log
-                self.close()
-                pytest.fail(f"{process.name} did not finish in {TIMEOUT} s:\n{log}")
-            time.sleep(0.2)
-        return process.returncode
+        while True:
+            codes = [process.poll() for process in processes]
+            failed = [p for p, code in zip(processes, codes) if code not in (None, exit_code)]
+            if failed:
+                problem = f"{failed[0].name} exited with {failed[0].returncode}"
+            elif None not in codes:
+                return
+            elif time.monotonic() > deadline:
+                running = [p.name for p, code in zip(processes, codes) if code is None]
+                problem = f"{', '.join(running)} did not finish in {TIMEOUT} s"
+            else:
+                time.sleep(0.2)
+                continue
+            logs = self.outputs()  # before close() closes the logs
+            self.close()
+            pytest.fail(f"{problem}:\n{logs}")
+
+    def outputs(self):
+        """The end of every worker's log, each under its name."""
+        return "\n".join(f"--- {p.name} (exit {p.poll()}):\n{self.output(p)[-2500:]}" for p in self.processes)
 
     def output(self, process):
         if not process.log.closed:
@@ -138,18 +178,15 @@ def runs(tmp_path_factory):
         single = cluster.start("single", "default", dirs["single"])
         pair = cluster.start_pair("pair", dirs["pair"])
         killed = cluster.start_pair("killed", dirs["killed"], kill_worker_1_at=(1, 1))
-        assert cluster.wait(killed[1]) == -signal.SIGKILL, cluster.output(killed[1])
+        cluster.wait(killed[1], exit_code=-signal.SIGKILL)
         cluster.kill(killed[0])  # the chief waits for its dead peer: the cluster is down
         after_kill = {
             "log": _log(dirs["killed"] / "train" / "log.csv"),
             "finished": (dirs["killed"] / "train" / "weights.h5").exists(),
             "backup": sorted(p.name for p in (dirs["killed"] / "train" / "backup").iterdir()),
         }
-        for process in (single, *pair):
-            assert cluster.wait(process) == 0, cluster.output(process)
-        resumed = cluster.start_pair("resumed", dirs["killed"])
-        for process in resumed:
-            assert cluster.wait(process) == 0, cluster.output(process)
+        cluster.wait(single, *pair)
+        cluster.wait(*cluster.start_pair("resumed", dirs["killed"]))
         yield dirs, after_kill
     finally:
         cluster.close()
