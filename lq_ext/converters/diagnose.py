@@ -35,7 +35,7 @@ from lq_ext.converters._quantized_boundaries import (
     range_after,
     without_input_quantizer,
 )
-from lq_ext.converters._requantization import midpoint_allowances
+from lq_ext.converters._requantization import requantizations
 from lq_ext.converters._roundoff_terms import summed_terms
 from lq_ext.converters._tensor_names import untruncated
 from lq_ext.converters.verify import parity_inputs
@@ -295,6 +295,23 @@ def _tie_flipped(x, tie_rtol):
     return tf.where(tie, other, x)
 
 
+def _adds_offset(layer) -> bool:
+    """Whether ``layer`` adds a nonzero constant the converter folds into a conv's int32 bias:
+    its own bias, or a BatchNormalization's shift (beta, moving mean)."""
+    return any(weight.name.rsplit("/", 1)[-1].split(":")[0] in ("bias", "beta", "moving_mean")
+               and np.any(weight.numpy()) for weight in layer.weights)
+
+
+def _midpoint(requantization, names, layers):
+    """The midpoint allowance of a segment of the Keras layers ``names``: the int8 conv's
+    requantization slack per output channel, with the bias's half step when the file's bias is
+    nonzero or any of the layers adds a float offset (which may have rounded to zeros);
+    :data:`INT8_MIDPOINT` for any other tensor."""
+    if requantization is None:
+        return INT8_MIDPOINT
+    return requantization.slack(any(_adds_offset(layers[name]) for name in names if name in layers))
+
+
 def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=None, midpoint=INT8_MIDPOINT):
     """(ties, mismatches, max |diff|, scale, step, elements one int8 step off, their largest
     distance from the midpoint in steps) of one segment.
@@ -310,7 +327,7 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
     lies within ``midpoint`` steps of the midpoint between the two grid values (default
     :data:`INT8_MIDPOINT`); a one-step difference elsewhere is a mismatch. On an int8 conv's
     output ``midpoint`` is its requantization slack per output channel
-    (:func:`~lq_ext.converters._requantization.midpoint_allowances`), and any element within
+    (:meth:`~lq_ext.converters._requantization.Requantization.slack`), and any element within
     ½ + slack steps of ``raw`` is explained, also more than one step away (a bias on a grid
     coarser than the output's)."""
     k = np.asarray(keras, np.float64).reshape(len(keras), -1)
@@ -383,7 +400,8 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
     inputs = np.asarray(inputs, np.float32)
     outputs = _subgraph_outputs(buf)
     int8 = _int8_params(buf)
-    allowances = midpoint_allowances(buf)  # per int8 conv output, else INT8_MIDPOINT
+    requantized = requantizations(buf)  # int8 conv outputs: their slack, else INT8_MIDPOINT
+    layers = {layer.name: layer for layer in model.layers}
     found, unmapped, quantized_in = _boundaries(model, graph, outputs, int8)
     producer = {t: op.op_type for op in graph.operators if op.subgraph == 0 for t in op.outputs}
     steps = {index: scale for index, (scale, _) in int8.items()}
@@ -438,7 +456,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                 if target is not None:
                     index, op_type = target
                     fb = values[index].reshape(a.shape)
-                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed, allowances.get(index, INT8_MIDPOINT)))
+                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed, _midpoint(requantized.get(index), pending, layers)))
                     if segment.mismatches and output_id in successor and not isinstance(layer, ROUNDING):
                         # the tensor may be this layer's successor's output (fused, named after this one)
                         deferred[successor[output_id]] = (target, segment)
