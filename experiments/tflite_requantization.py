@@ -29,9 +29,9 @@ import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 import larq as lq
 import numpy as np
 import tensorflow as tf
-from tensorflow.lite.python import schema_py_generated as schema
 
 from lq_ext.converters import parity
+from lq_ext.converters._flatbuffer import constant, parse, quantization
 from lq_ext.converters._flatbuffer_edit import with_outputs
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.fake_quant import IntActivationQuantizer, IntWeightQuantizer, calibrate
@@ -51,13 +51,11 @@ def _model():
 
 
 def _conv_tensors(flatbuffer):
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
-    graph = model.subgraphs[0]
-    conv = next(op for op in graph.operators if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.CONV_2D)
-    x, w, _, y = (graph.tensors[i] for i in (*conv.inputs, conv.outputs[0]))
-    kernel = np.frombuffer(bytes(model.buffers[w.buffer].data), np.int8).reshape(CHANNELS_OUT, -1).astype(np.int64)
-    params = {name: (t.quantization.scale[0], t.quantization.zeroPoint[0]) for name, t in (("x", x), ("y", y))}
-    return conv.inputs[0], conv.outputs[0], kernel, np.asarray(w.quantization.scale, np.float64), params
+    (conv,) = [op for op in parse(flatbuffer).operators if op.op_type == "CONV_2D"]
+    x, w, _, y = (*conv.inputs, conv.outputs[0])
+    kernel = constant(flatbuffer, w).reshape(CHANNELS_OUT, -1).astype(np.int64)
+    params = {name: tuple(v[0] for v in quantization(flatbuffer, i)) for name, i in (("x", x), ("y", y))}
+    return x, y, kernel, quantization(flatbuffer, w)[0], params
 
 
 def main():

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
-from tensorflow.lite.python import schema_py_generated as schema
 
 from lq_ext import fake_quant
 from lq_ext.converters import convert, inspect
+from lq_ext.converters._flatbuffer import constant, parse, quantization
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.fake_quant import (
     IntActivationQuantizer,
@@ -167,14 +167,9 @@ def test_int8_conv_converts_to_an_int8_op_within_one_step():
 
 def _file_kernel_levels(flatbuffer, layer_name):
     """The int8 levels TFLite stores for ``layer_name``'s conv kernel (OHWI)."""
-    model = schema.Model.GetRootAsModel(flatbuffer, 0)
-    graph = model.Subgraphs(0)
-    for i in range(graph.TensorsLength()):
-        tensor = graph.Tensors(i)
-        buffer = model.Buffers(tensor.Buffer())
-        if f"/{layer_name}/".encode() in tensor.Name() and tensor.Type() == schema.TensorType.INT8 \
-                and tensor.ShapeLength() == 4 and buffer.DataLength():
-            return buffer.DataAsNumpy().view(np.int8).reshape(tensor.ShapeAsNumpy())
+    for tensor in parse(flatbuffer).tensors[0]:
+        if f"/{layer_name}/" in tensor.name and tensor.dtype == "int8" and len(tensor.shape) == 4 and tensor.constant:
+            return constant(flatbuffer, tensor.index)
     raise AssertionError(f"no int8 kernel of {layer_name!r} in the flatbuffer")
 
 
@@ -216,13 +211,8 @@ def test_the_floor_rules_top_level_is_the_same_in_the_file():
     calibrate(model, images)
     conv.input_quantizer.bound.assign(0.38496196)
     flatbuffer = to_flatbuffer(model).data
-    graph = schema.Model.GetRootAsModel(flatbuffer, 0)
-    subgraph = graph.Subgraphs(0)
-    codes = [graph.OperatorCodes(i).BuiltinCode() for i in range(graph.OperatorCodesLength())]
-    (minimum,) = [subgraph.Operators(i) for i in range(subgraph.OperatorsLength())
-                  if codes[subgraph.Operators(i).OpcodeIndex()] == schema.BuiltinOperator.MINIMUM]
-    constant = subgraph.Tensors(int(minimum.Inputs(1)))
-    level = graph.Buffers(constant.Buffer()).DataAsNumpy().view(np.int8)[0] - constant.Quantization().ZeroPoint(0)
-    assert level == 15
+    (minimum,) = [op for op in parse(flatbuffer).operators if op.op_type == "MINIMUM"]
+    _, zero_point = quantization(flatbuffer, minimum.inputs[1])
+    assert constant(flatbuffer, minimum.inputs[1]).ravel()[0] - zero_point[0] == 15
     top = conv.input_quantizer(tf.constant(np.full((1, 1, 1, 8), 0.38496196, np.float32))).numpy()
     assert np.allclose(top / (0.38496196 / 16), 15)  # Keras: the same top level

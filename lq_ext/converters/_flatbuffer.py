@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
 from flatbuffers import flexbuffers
 from tensorflow.lite.python import schema_py_generated as schema
 
-__all__ = ["FILE_IDENTIFIER", "Graph", "Operator", "Tensor", "load_bytes", "parse", "read_model"]
+__all__ = [
+    "FILE_IDENTIFIER", "Graph", "Operator", "Tensor", "constant", "load_bytes", "parse", "quantization", "read_model",
+]
 
 #: Bytes 4..8 of every TFLite flatbuffer.
 FILE_IDENTIFIER = b"TFL3"
@@ -25,6 +28,11 @@ _BUILTIN_NAMES = {
     value: name
     for name, value in vars(schema.BuiltinOperator).items()
     if not name.startswith("_") and isinstance(value, int)
+}
+#: The numpy dtype of each TFLite tensor type a constant of ours is stored in.
+NUMPY_TYPES = {
+    schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT32: np.int32, schema.TensorType.INT8: np.int8,
+    schema.TensorType.UINT8: np.uint8, schema.TensorType.INT16: np.int16, schema.TensorType.INT64: np.int64,
 }
 _TYPE_NAMES = {
     value: name.lower()
@@ -196,3 +204,27 @@ def read_model(path_or_bytes) -> tuple[bytes, Graph]:
     """:func:`load_bytes` then :func:`parse`: the flatbuffer bytes and their :class:`Graph`."""
     buf, source = load_bytes(path_or_bytes)
     return buf, parse(buf, source)
+
+
+def constant(buf: bytes, tensor_index: int) -> np.ndarray | None:
+    """The stored values of constant tensor ``tensor_index`` of subgraph 0, shaped and typed as
+    the tensor (the integers of a quantized one: see :func:`quantization`); ``None`` for a
+    tensor without data."""
+    model = schema.Model.GetRootAs(buf, 0)
+    tensor = model.Subgraphs(0).Tensors(int(tensor_index))
+    buffer = model.Buffers(tensor.Buffer())
+    if buffer is None or not buffer.DataLength():
+        return None
+    if tensor.Type() not in NUMPY_TYPES:
+        raise ValueError(f"tensor_index={tensor_index} has TensorType {tensor.Type()}; "
+                         f"{sorted(_TYPE_NAMES[t] for t in NUMPY_TYPES)} are read.")
+    return buffer.DataAsNumpy().view(NUMPY_TYPES[tensor.Type()]).reshape(tensor.ShapeAsNumpy())
+
+
+def quantization(buf: bytes, tensor_index: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scales, zero points) of tensor ``tensor_index`` of subgraph 0, one per channel of a
+    per-channel tensor; ``None`` for a tensor without them."""
+    params = schema.Model.GetRootAs(buf, 0).Subgraphs(0).Tensors(int(tensor_index)).Quantization()
+    if params is None or not params.ScaleLength():
+        return None
+    return params.ScaleAsNumpy().astype(np.float64), params.ZeroPointAsNumpy().astype(np.int64)

@@ -15,7 +15,7 @@ import numpy as np
 from flatbuffers import flexbuffers
 from tensorflow.lite.python import schema_py_generated as schema
 
-from lq_ext.converters._flatbuffer import FILE_IDENTIFIER
+from lq_ext.converters._flatbuffer import FILE_IDENTIFIER, NUMPY_TYPES
 
 __all__ = ["edit_constant", "edit_custom_options", "edit_quantization", "with_outputs"]
 
@@ -45,10 +45,9 @@ def edit_constant(flatbuffer: bytes, tensor_index: int, change) -> bytes:
     buffer = model.buffers[tensor.buffer]
     if buffer.data is None or len(buffer.data) == 0:
         raise ValueError(f"tensor_index={tensor_index} is not a constant with data in this flatbuffer.")
-    dtype = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT32: np.int32, schema.TensorType.INT8: np.int8}
-    if tensor.type not in dtype:
-        raise ValueError(f"tensor_index={tensor_index} has TensorType {tensor.type}; float32, int32 and int8 are supported.")
-    values = np.frombuffer(np.asarray(buffer.data, np.uint8).tobytes(), dtype[tensor.type]).reshape(tensor.shape).copy()
+    if tensor.type not in NUMPY_TYPES:
+        raise ValueError(f"tensor_index={tensor_index} has TensorType {tensor.type}; only {sorted(NUMPY_TYPES)} are edited.")
+    values = np.frombuffer(np.asarray(buffer.data, np.uint8).tobytes(), NUMPY_TYPES[tensor.type]).reshape(tensor.shape).copy()
     changed = np.asarray(change(values), dtype=values.dtype)
     if changed.shape != values.shape:
         raise ValueError(f"change must keep the shape {values.shape}, got {changed.shape}.")

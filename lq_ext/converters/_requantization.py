@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 
+from lq_ext.converters._flatbuffer import constant
+
 __all__ = ["INT8_ACCUMULATING_OPS", "Requantization", "requantizations", "requantization_slack"]
 
 #: The int8 ops whose output is a requantized int32 accumulator.
@@ -59,9 +61,9 @@ def _scales(tensor) -> np.ndarray | None:
     return quantization.ScaleAsNumpy().astype(np.float64)
 
 
-def _nonzero(model, tensor) -> bool:
-    buffer = model.Buffers(tensor.Buffer())
-    return buffer is None or not buffer.DataLength() or bool(buffer.DataAsNumpy().any())
+def _nonzero(buf: bytes, tensor_index: int) -> bool:
+    values = constant(buf, tensor_index)
+    return values is None or bool(values.any())  # a computed bias: taken as nonzero
 
 
 def requantizations(buf: bytes) -> dict[int, Requantization]:
@@ -83,6 +85,6 @@ def requantizations(buf: bytes) -> dict[int, Requantization]:
         x, w, y = (_scales(subgraph.Tensors(int(i))) for i in (inputs[0], inputs[1], outputs[0]))
         if x is None or w is None or y is None or len(x) != 1 or len(y) != 1:
             continue
-        bias = len(inputs) > 2 and inputs[2] >= 0 and _nonzero(model, subgraph.Tensors(int(inputs[2])))
+        bias = len(inputs) > 2 and inputs[2] >= 0 and _nonzero(buf, inputs[2])
         found[int(outputs[0])] = Requantization(x[0] * w / y[0], x[0] * w, bool(bias))
     return found

@@ -12,7 +12,7 @@ import tensorflow as tf
 import lq_ext.converters.conversion as conversion_module
 from lq_ext.cli import main
 from lq_ext.converters import ParityError, convert, diagnose
-from lq_ext.converters._flatbuffer import parse
+from lq_ext.converters._flatbuffer import constant, parse, quantization
 from lq_ext.converters._flatbuffer_edit import edit_constant, with_outputs
 from lq_ext.converters.engines import Flatbuffer
 from lq_ext.converters.parity import run_interpreter
@@ -55,6 +55,17 @@ def test_convert_passes_a_flip_by_the_diagnosis(converted):
     assert result.verified  # checked and agrees: by the diagnosis, the whole output failed
     assert result.diagnosis.mismatches == 0 and result.diagnosis.n_samples == 20
     assert "per-layer diagnosis explains every difference" in str(result)
+
+
+def test_a_constant_reads_back_what_edit_constant_wrote(quicknet):
+    _, flatbuffer, _ = quicknet
+    op, _ = _producer(flatbuffer, "CONV_2D", "batch_normalization_7")
+    bias = constant(flatbuffer, op.inputs[2])
+    assert bias.dtype == np.float32 and bias.ndim == 1 and len(bias) > 1
+    edited = edit_constant(flatbuffer, op.inputs[2], lambda values: 2 * values + 1)
+    np.testing.assert_array_equal(constant(edited, op.inputs[2]), 2 * bias + 1)
+    assert constant(flatbuffer, op.inputs[0]) is None  # computed by an op: no data
+    assert quantization(flatbuffer, op.inputs[2]) is None  # a float model
 
 
 def test_convert_refuses_a_corrupted_flatbuffer(quicknet, tmp_path, monkeypatch):

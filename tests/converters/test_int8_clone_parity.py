@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from converter_models import uniform_images
-from tensorflow.lite.python import schema_py_generated as schema
 
 from lq_ext.converters import convert, diagnose
-from lq_ext.converters._flatbuffer import parse
+from lq_ext.converters._flatbuffer import constant, parse, quantization
 from lq_ext.converters.engines import to_flatbuffer
 from lq_ext.converters.int8 import Int8Range, int8_model
 from lq_ext.converters.parity import run_interpreter
@@ -25,18 +24,16 @@ STRICT = dict(rtol=1e-6, max_outlier_fraction=0.0, atol=0.0)
 
 def _constant(flatbuffer, index):
     """The int8 constant tensor ``index`` of subgraph 0, dequantized (per-tensor)."""
-    model = schema.Model.GetRootAs(flatbuffer, 0)
-    tensor = model.Subgraphs(0).Tensors(index)
-    assert tensor.Type() == schema.TensorType.INT8
-    raw = np.frombuffer(model.Buffers(tensor.Buffer()).DataAsNumpy().tobytes(), np.int8)
-    quantization = tensor.Quantization()
-    assert quantization.ScaleLength() == 1
-    return (raw.astype(np.float64) - quantization.ZeroPoint(0)) * quantization.Scale(0)
+    raw = constant(flatbuffer, index)
+    assert raw is not None and raw.dtype == np.int8
+    scales, zero_points = quantization(flatbuffer, index)
+    assert len(scales) == 1
+    return (raw.ravel().astype(np.float64) - zero_points[0]) * scales[0]
 
 
 def _quantization(flatbuffer, index):
-    q = schema.Model.GetRootAs(flatbuffer, 0).Subgraphs(0).Tensors(index).Quantization()
-    return float(q.Scale(0)), int(q.ZeroPoint(0))
+    scales, zero_points = quantization(flatbuffer, index)
+    return float(scales[0]), int(zero_points[0])
 
 
 def _convert_plain(model):
