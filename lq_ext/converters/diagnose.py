@@ -349,11 +349,13 @@ def _compare(keras, normal_flipped, tflite, rtol, step=0.0, raw=None, summed=Non
         raw = np.asarray(raw, np.float64).reshape(k.shape)
         slack = _per_element(midpoint, k.shape)
         distance = np.abs(raw - (k + f) / 2)
-        mismatches |= steps & ~(distance <= slack * step + roundoff)
         if np.ndim(midpoint):
-            # an int8 conv's output: TFLite's value lies within ½ + slack steps of the exact one;
-            # with a multiplier above 1 the int32 bias's grid spans several output steps
-            mismatches &= ~(np.abs(raw - f) <= (0.5 + slack) * step + roundoff)
+            # an int8 conv's output: TFLite's value lies within ½ + slack steps of the exact one
+            # (for a one-step element: the exact one within slack of the midpoint); with a
+            # multiplier above 1 the int32 bias's grid spans several output steps
+            mismatches = (mismatches | steps) & ~(np.abs(raw - f) <= (0.5 + slack) * step + roundoff)
+        else:
+            mismatches |= steps & ~(distance <= slack * step + roundoff)
         farthest = float(distance[steps].max(initial=0.0) / step)
     return (int(tie.sum()), int(mismatches.sum()), float(np.nan_to_num(diff, nan=np.inf).max(initial=0.0)),
             float(scale.max(initial=0.0)), step, int(steps.sum()), farthest)
