@@ -16,8 +16,9 @@ _REDUCTIONS = (
 def _conv_terms(layer, x):
     """An upper bound of Σ|w|·|x| (+|b|) per output channel of a (quantized) 2-D or depth-wise
     conv without groups: max|q(x)| of the sample times Σ|q(w)| of the channel (exact for a
-    binarized input away from the borders); shape (n, 1, 1, channels). None for another layout
-    or a layer whose outputs are not the conv's channels."""
+    binarized input away from the borders); shape (n, 1, 1, channels), tiled as the outputs of
+    ES-BNN's conv are (``replicas``). None for another layout or a layer whose outputs are
+    not the conv's channels."""
     if layer.data_format != "channels_last" or getattr(layer, "groups", 1) != 1:
         return None
     depthwise = isinstance(layer, tf.keras.layers.DepthwiseConv2D)
@@ -28,11 +29,14 @@ def _conv_terms(layer, x):
     x, kernel = (input_quantizer(x) if input_quantizer else x), (kernel_quantizer(kernel) if kernel_quantizer else kernel)
     per_channel = tf.reduce_sum(tf.abs(kernel), axis=(0, 1) if depthwise else (0, 1, 2))
     per_channel = tf.reshape(per_channel, [-1])  # depth-wise: channel-major, as its outputs
-    if per_channel.shape[0] != layer.compute_output_shape(x.shape)[-1]:
-        return None  # a subclass that changes the channels after the conv (ES-BNN's tiled output)
+    replicas = getattr(layer, "replicas", 1)  # ES-BNN's conv: its output tiled τ²·g times
+    if per_channel.shape[0] * replicas != layer.compute_output_shape(x.shape)[-1]:
+        return None  # a subclass that changes the channels after the conv otherwise
     largest = tf.reduce_max(tf.abs(tf.reshape(x, (tf.shape(x)[0], -1))), axis=1)
     terms = largest[:, None, None, None] * per_channel[None, None, None, :]
-    return terms + tf.abs(layer.bias) if layer.use_bias else terms
+    if layer.use_bias:
+        terms += tf.abs(layer.bias)
+    return tf.tile(terms, [1, 1, 1, replicas])
 
 
 def _batchnorm_terms(layer, x, terms_in):

@@ -295,6 +295,23 @@ def _tie_flipped(x, tie_rtol):
     return tf.where(tie, other, x)
 
 
+def _segment_layers(node, producers, forced, forced_inputs, order) -> tuple[str, ...]:
+    """The layers of the segment that ends at ``node``, in the walk's ``order``: ``node``'s and,
+    back through its inputs, every one whose output was not compared (``forced``: the tensor ids
+    compared and forced; ``forced_inputs``: the layers whose quantized input was). Other
+    branches walked meanwhile are not in it."""
+    found, stack = {}, [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in found:
+            continue
+        found[id(current)] = current
+        if current.layer.name in forced_inputs:
+            continue
+        stack.extend(producers[i] for i in current.flat_input_ids if i not in forced and i in producers)
+    return tuple(n.layer.name for n in sorted(found.values(), key=lambda n: order[id(n)]))
+
+
 def _adds_offset(layer) -> bool:
     """Whether ``layer`` adds a nonzero constant the converter folds into a conv's int32 bias:
     its own bias, or a BatchNormalization's shift (beta, moving mean)."""
@@ -421,13 +438,15 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
         normal[str(id(keras_input))] = flipped[str(id(keras_input))] = _Value(tf.constant(inputs))
     forced = {str(id(k)) for k in model.inputs}
     successor = _fused_successors(model, found)
-    segments, pending, deferred, reduced = [], [], {}, {}
+    segments, deferred, reduced = [], {}, {}
+    producers, order, forced_inputs = {}, {}, set()  # for _segment_layers
     for depth in sorted(model._nodes_by_depth, reverse=True):
         for node in model._nodes_by_depth[depth]:
             if node.is_input:
                 continue
             layer = node.layer
-            pending.append(layer.name)
+            order[id(node)] = len(order)
+            producers.update(dict.fromkeys(node.flat_output_ids, node))
             args, kwargs = node.map_arguments(normal)
             flipped_args, flipped_kwargs = node.map_arguments(flipped)
             if _binarizes_input(layer) and node.flat_input_ids and node.flat_input_ids[0] not in forced:
@@ -439,11 +458,12 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                 # the layer's quantized input is a boundary of its own: compare, then force it
                 fb = values[quantized].reshape(tuple(args[0].shape))
                 segments.append(Segment(
-                    tuple(pending[:-1]) + (f"{layer.name}.input_quantizer",), producer.get(quantized, "input"),
+                    _segment_layers(node, producers, forced, forced_inputs, order)[:-1] + (f"{layer.name}.input_quantizer",),
+                    producer.get(quantized, "input"),
                     graph.tensors[0][quantized].name, int(fb.size),
                     *_compare(quantizer(args[0]).numpy(), quantizer(flipped_args[0]).numpy(), fb, rtol,
                               steps.get(quantized, 0.0), before_rounding(quantizer, args[0]), terms_in)))
-                pending = [layer.name]
+                forced_inputs.add(layer.name)
                 args = (tf.constant(fb),) + tuple(args[1:])
                 flipped_args = (tf.constant(fb),) + tuple(flipped_args[1:])
                 terms_in = None
@@ -458,7 +478,10 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                 if target is not None:
                     index, op_type = target
                     fb = values[index].reshape(a.shape)
-                    segment = Segment(tuple(pending), op_type, graph.tensors[0][index].name, int(fb.size), *_compare(a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed, _midpoint(requantized.get(index), pending, layers)))
+                    names = _segment_layers(node, producers, forced, forced_inputs, order)
+                    segment = Segment(names, op_type, graph.tensors[0][index].name, int(fb.size), *_compare(
+                        a.numpy(), b.numpy(), fb, rtol, steps.get(index, 0.0), raw, summed,
+                        _midpoint(requantized.get(index), names, layers)))
                     if segment.mismatches and output_id in successor and not isinstance(layer, ROUNDING):
                         # the tensor may be this layer's successor's output (fused, named after this one)
                         deferred[successor[output_id]] = (target, segment)
@@ -466,7 +489,6 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                         if segment.mismatches and output_id in deferred:
                             segment = deferred[output_id][1]  # neither matches: report the first
                         segments.append(segment)
-                        pending = []
                         a = b = tf.constant(fb)
                         forced.add(output_id)
                 normal[output_id], flipped[output_id] = _Value(a), _Value(b)

@@ -186,3 +186,22 @@ def test_bdnet_float_mode_exact_int8_depthwise_is_compared_after_its_scale(tmp_p
     assert report.passed and report.mismatches == 0, str(report)
     dw = [s for s in report.segments if s.layer.endswith("_dw_conv")]
     assert len(dw) == 13 and all(s.op != "DEQUANTIZE" for s in dw), [(s.layer, s.op) for s in dw]
+
+
+def test_a_segment_holds_its_own_branchs_layers(tmp_path):
+    """Two branches walked side by side, each a conv whose output the file fuses away (a
+    BatchNorm folded in, a ReLU fused): each segment names its own conv, not the other
+    branch's (the walk once gave ('conv_b', 'conv_a', 'bn_a') and ('relu_b',)). The
+    diagnosis asks these layers whether a float bias rounded into a conv's int32 bias."""
+    inputs = tf.keras.Input((8, 8, 4))
+    a = tf.keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv_a")(inputs)
+    b = tf.keras.layers.Conv2D(8, 3, padding="same", name="conv_b")(inputs)
+    a = tf.keras.layers.BatchNormalization(name="bn_a")(a)
+    b = tf.keras.layers.ReLU(name="relu_b")(b)
+    model = tf.keras.Model(inputs, tf.keras.layers.Add(name="add")([a, b]))
+    randomize_weights(model, seed=0)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 4)).astype("float32")
+    result = convert(model, tmp_path / "branches.tflite", samples=images, verify=False)
+    report = diagnose(model, result.path, images)
+    assert [s.layers for s in report.segments] == [("conv_a", "bn_a"), ("conv_b", "relu_b"), ("add",)], str(report)
+    assert report.passed

@@ -2,7 +2,7 @@
 average pool of values ~3.6e3 that cancel to ~5e-5 differs between Keras and TFLite by as much
 as its output (summation order), far above 1e-5 · max|output| but far below 1e-5 · max|input|;
 the diagnosis passes it (es_bnext_tiny's SE pools raised this false alarm at 32 px). The same
-for a float Dense, and for a binary conv with its BatchNorm, whose bound follows the terms of the
+for a float Dense, and for ES-BNN's tiled conv, and for a binary conv with its BatchNorm, whose bound follows the terms of the
 conv's sum carried through the BatchNorm's affine (a trained BCDNet-A raised it)."""
 
 import larq as lq
@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from lq_ext.converters import convert, diagnose
 from lq_ext.converters.diagnose import DEFAULT_SEGMENT_RTOL
+from lq_ext.layers import ESQuantConv2D
 
 
 def test_a_mean_of_nearly_cancelling_values_is_round_off(tmp_path):
@@ -46,6 +47,29 @@ def test_a_dense_layer_of_nearly_cancelling_terms_is_round_off(tmp_path):
     terms = np.abs(samples) @ np.abs(model.get_layer("dense").get_weights()[0])
     assert dense.max_abs_diff > DEFAULT_SEGMENT_RTOL * dense.scale, str(report)  # beyond the output's bound
     assert dense.max_abs_diff < DEFAULT_SEGMENT_RTOL * terms.max() / 4  # sigmoid: at most 1/4 of the terms' error
+    assert report.passed and report.mismatches == 0, str(report)
+
+
+def test_an_es_conv_of_nearly_cancelling_terms_is_round_off(tmp_path):
+    """The same for ES-BNN's conv, whose output is its conv's channels tiled τ²·g times
+    (ES-BNext-T's SE gates under random weights at scale 0.5 raised it): the bound follows
+    each channel's terms, tiled as the outputs are."""
+    rng = np.random.default_rng(3)
+    inputs = tf.keras.Input((1, 1, 512))
+    conv = ESQuantConv2D(8, 1, tau=2, activation="sigmoid", name="es")  # 4 kernels, 4 replicas
+    model = tf.keras.Model(inputs, conv(inputs))
+    half = rng.normal(size=(1, 1, 256, 4)).astype("float32") * 1000
+    bias = rng.normal(size=4).astype("float32")
+    conv.set_weights([np.concatenate([half, -half * (1 + 1e-6)], axis=2), bias])
+    x = rng.uniform(-1, 1, size=(16, 1, 1, 256)).astype("float32")
+    samples = np.concatenate([x, x], axis=3)  # the two halves cancel up to 1e-6 of their terms
+    result = convert(model, tmp_path / "es.tflite", samples=samples, verify=False)
+    report = diagnose(model, result.path, samples)
+    (segment,) = report.segments
+    assert segment.elements == 16 * 16 and segment.op == "TILE"
+    terms = np.abs(samples).max(axis=3) * np.abs(conv.kernel.numpy()).sum(axis=(0, 1, 2)) + np.abs(bias)
+    assert segment.max_abs_diff > DEFAULT_SEGMENT_RTOL * segment.scale, str(report)  # beyond the output's bound
+    assert segment.max_abs_diff < DEFAULT_SEGMENT_RTOL * terms.max() / 4  # sigmoid: at most 1/4 of the terms' error
     assert report.passed and report.mismatches == 0, str(report)
 
 
