@@ -42,6 +42,13 @@ def input_quantizer(layer):
     return quantizer if isinstance(quantizer, IntActivationQuantizer) else None
 
 
+def float_input_quantizer(layer) -> bool:
+    """Whether ``layer`` quantizes its input to more than one bit in float ops (larq's
+    ``DoReFa``: no int8 tensor holds the result, and the converter rescales it)."""
+    quantizer = getattr(layer, "input_quantizer", None)
+    return quantizer is not None and input_quantizer(layer) is None and (getattr(quantizer, "precision", None) or 1) > 1
+
+
 def quantized_inputs(nodes, producer, tensors, int8, model_name) -> dict:
     """{layer name: tflite tensor index} of the int8 tensors that hold a layer's quantized input
     (its :class:`~lq_ext.fake_quant.IntActivationQuantizer` ``input_quantizer``): the last int8
@@ -72,6 +79,28 @@ def feeds_input_quantizer(index, consumers, tensors, quantized_inputs):
             return None
         index = ops[0].outputs[0]
     return targets.get(index)
+
+
+#: Ops that multiply-accumulate their first input (the data) with a kernel.
+MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "LceBconv2d")
+
+
+def feeds_mac(index, consumers, tensors) -> bool:
+    """Whether ``index`` becomes the data input of a :data:`MAC_OPS` op through ops each of
+    which alone reads the tensor before it, with no other non-constant input (a float input
+    quantizer's clip, scale, round or reshape: DoReFa's ``round(k·clip(x))``, whose 1/k the
+    converter moves into the conv's kernel)."""
+    for _ in range(8):
+        ops = consumers.get(index, [])
+        if len(ops) != 1:
+            return False
+        op = ops[0]
+        if op.op_type in MAC_OPS:
+            return op.inputs[0] == index
+        if len(op.outputs) != 1 or any(i >= 0 and i != index and not tensors[i].constant for i in op.inputs):
+            return False
+        index = op.outputs[0]
+    return False
 
 
 def before_rounding(layer, x):

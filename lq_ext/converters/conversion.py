@@ -19,7 +19,7 @@ from lq_ext._validate import check_bool, check_choice
 from lq_ext.converters._io import write_atomically
 from lq_ext.converters.diagnose import Diagnosis, diagnosable, diagnose
 from lq_ext.converters.engines import to_flatbuffer
-from lq_ext.converters.fold import FOLD_MODES, fold_weight_quantizers
+from lq_ext.converters.fold import FOLD_MODES, fold_kernel_quantizers, fold_weight_quantizers
 from lq_ext.converters.fold_elementwise import fold_batchnorm_thresholds
 from lq_ext.converters.fold_shifts import fold_rprelu_shifts
 from lq_ext.converters.int8 import Int8Plan, int8_model
@@ -57,7 +57,9 @@ class ConversionResult:
         bconv_dense_layers: names of the binary ``QuantDense`` layers converted as
             1×1 ``LceBconv2d`` (``binary_dense="bconv"``); empty if none.
         folded_layers: names of the binary convs whose ±α kernel quantizer was folded
-            into a ±1 kernel and a per-channel scale (``fold_weights``); empty if none.
+            into a ±1 kernel and a per-channel scale (``fold_weights``), or with
+            ``engine="tflite"`` of the layers whose kernel quantizer was folded into its
+            constant kernel; empty if none.
         folded_batchnorms: names of the BatchNormalization layers folded into the next
             binarizer's threshold (``fold_elementwise=True``); empty if none.
         folded_shifts: names of the RPReLU layers whose shifts were folded into their
@@ -120,7 +122,8 @@ class ConversionResult:
                 f"{', '.join(self.bconv_dense_layers)}"
             )
         if self.folded_layers:
-            head += f"\nKernel quantizers folded to ±1 kernels and a scale: {', '.join(self.folded_layers)}"
+            into = "into constant kernels" if self.engine == "tflite" else "to ±1 kernels and a scale"
+            head += f"\nKernel quantizers folded {into}: {', '.join(self.folded_layers)}"
         if self.hardened_layers:
             head += f"\n{_soft_kernels_message(self.hardened_layers)}"
         if self.switched_layers:
@@ -207,6 +210,8 @@ def _prepare(model, engine, binary_dense, fold_weights, fold_elementwise, option
         converted, found["bconv_dense"] = binary_dense_as_bconv(model)
     if engine == "lce" and fold_weights and options is None:  # int8 mode: its own BN folds
         converted, found["folded"] = fold_weight_quantizers(converted, only_needed=fold_weights == "auto")
+    if engine == "tflite" and fold_weights:  # no binary ops: any quantizer becomes its constant
+        converted, found["folded"] = fold_kernel_quantizers(converted, only_needed=fold_weights == "auto")
     if engine == "lce" and fold_elementwise and options is None:
         converted, found["folded_batchnorms"] = fold_batchnorm_thresholds(converted)
         converted, found["folded_shifts"] = fold_rprelu_shifts(converted)
@@ -316,8 +321,11 @@ def convert(
             (:mod:`lq_ext.converters.fold`). TensorFlow does not constant-fold large
             kernels (≥ 128 MiB measured), which LCE then runs as float ``CONV_2D``;
             ``"auto"`` folds those and kernels with a channel of zeros, True every
-            foldable conv. Ignored by ``engine="tflite"`` and in int8 mode (whose clone
-            expects a BatchNorm right after a binary conv).
+            foldable conv. With ``engine="tflite"`` (no binary ops) any kernel
+            quantizer is folded into its constant kernel instead (``"auto"``: kernels of
+            ≥ 64 MiB, whose quantizer TFLite would otherwise compute at every inference, in
+            float32; :func:`~lq_ext.converters.fold.fold_kernel_quantizers`). Ignored in
+            int8 mode (whose clone expects a BatchNorm right after a binary conv).
         int8: an :class:`~lq_ext.converters.options.Int8Options` (or True for its
             defaults) also runs everything that is not binary (stem, shortcuts, BatchNorm /
             activation chains, head) as int8 ops (``engine="lce"`` only). The parity check

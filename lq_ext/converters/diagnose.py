@@ -26,9 +26,12 @@ from lq_ext.converters import parity
 from lq_ext.converters._flatbuffer import read_model
 from lq_ext.converters._flatbuffer_edit import with_outputs
 from lq_ext.converters._quantized_boundaries import (
+    MAC_OPS,
     ROUNDING,
     before_rounding,
     feeds_input_quantizer,
+    feeds_mac,
+    float_input_quantizer,
     input_quantizer,
     layer_name,
     quantized_inputs,
@@ -219,6 +222,9 @@ def _boundaries(model, graph, outputs, int8) -> tuple[dict, list[str]]:
         if index in quantized_in.values():
             continue  # an input quantizer's output: compared inside its layer
         node = nodes.get(layer_name(tensors[index].name, model.name))
+        if node is not None and op_type not in MAC_OPS and float_input_quantizer(node.layer) \
+                and feeds_mac(index, consumers, tensors):
+            continue  # a step of the layer's own float input quantizer: the segment grows
         # an int8 tensor the clone quantizes is a layer's whole output, whoever reads it
         ranged = index in int8 and node is not None and range_after(node, node_consumers)
         # the float image of an int8 tensor is a rounded layer output too, whatever affine op

@@ -4,6 +4,7 @@ flatbuffers corrupted on purpose (one channel's bias, one kernel sign bit, two s
 channels) are caught at the layer whose op was corrupted, with the count of elements that the
 corruption touches (one channel × H × W × samples)."""
 
+import larq as lq
 import larq_zoo
 import numpy as np
 import pytest
@@ -205,3 +206,23 @@ def test_a_segment_holds_its_own_branchs_layers(tmp_path):
     report = diagnose(model, result.path, images)
     assert [s.layers for s in report.segments] == [("conv_a", "bn_a"), ("conv_b", "relu_b"), ("add",)], str(report)
     assert report.passed
+
+
+def test_a_float_input_quantizers_steps_are_inside_its_layer(tmp_path):
+    """larq's DoReFa input quantizer runs as float MINIMUM → RELU → MUL → ROUND, named after
+    the conv, the 1/3 of round(3·clip(x))/3 moved into the conv's kernel: the ROUND holds
+    3× the Keras quantizer's output. With the conv's output fused into its BatchNorm and of
+    the input's shape, that ROUND was taken for the conv's output (larq-zoo DoReFaNet: every
+    element of the layer after it a mismatch); it is a step inside the layer."""
+    inputs = tf.keras.Input((6, 6, 8))
+    x = lq.layers.QuantConv2D(8, 3, padding="same", input_quantizer=lq.quantizers.DoReFa(k_bit=2),
+                              kernel_quantizer="magnitude_aware_sign", use_bias=False, name="conv")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="bn")(x)
+    model = tf.keras.Model(inputs, tf.keras.layers.Conv2D(4, 1, name="head")(x))
+    randomize_weights(model, seed=1)
+    images = np.random.default_rng(1).uniform(-0.5, 1.5, (4, 6, 6, 8)).astype("float32")
+    result = convert(model, tmp_path / "dorefa.tflite", engine="tflite", samples=images, verify=False)
+    assert result.ops.count("ROUND") == 1
+    report = diagnose(model, result.path, images)
+    assert [s.layers for s in report.segments] == [("conv", "bn"), ("head",)], str(report)
+    assert report.passed and not report.unmapped, str(report)

@@ -1,5 +1,6 @@
 """Scaled-sign kernel quantizers folded into ±1 kernels and a per-channel scale
-(lq_ext.converters.fold), on hand-made layers and on larq-zoo's XNORNet."""
+(lq_ext.converters.fold), on hand-made layers and on larq-zoo's XNORNet; for the stock TFLite
+converter, any kernel quantizer folded into its constant."""
 
 import larq as lq
 import larq_zoo as lqz
@@ -11,6 +12,7 @@ from larq_zoo.literature.xnornet import xnor_weight_scale
 from lq_ext.converters import convert
 from lq_ext.converters.fold import (
     AUTO_MIN_KERNEL_BYTES,
+    fold_kernel_quantizers,
     fold_weight_quantizers,
     foldable_layers,
     sign_and_scale,
@@ -251,3 +253,39 @@ def test_input_quantizer_state_is_kept():
     x = _inputs()
     expected = model(x).numpy()
     np.testing.assert_allclose(folded(x).numpy(), expected, atol=1e-5 * np.abs(expected).max())
+
+
+def _dorefa_like(units=32, features=64):
+    """A DoReFaNet-like head: 2-bit DoReFa input, a whole-kernel mean|w|·sign kernel on a
+    dense layer and a DoReFa-weights kernel on a conv, each a quantizer the stock TFLite
+    converter computes in the graph unless TensorFlow constant-folds it."""
+    inputs = tf.keras.Input((4, 4, 8))
+    x = lq.layers.QuantConv2D(features // 16, 3, padding="same", input_quantizer=lq.quantizers.DoReFa(k_bit=2),
+                              kernel_quantizer=lq.quantizers.DoReFa(k_bit=2, mode="weights"), name="conv")(inputs)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(units, input_quantizer=lq.quantizers.DoReFa(k_bit=2), kernel_quantizer=tensor_scale,
+                             use_bias=False, name="dense")(x)
+    model = tf.keras.Model(inputs, x)
+    randomize_weights(model, seed=4)
+    return model
+
+
+def test_every_kernel_quantizer_folds_into_its_constant_for_tflite(tmp_path):
+    model = _dorefa_like()
+    x = np.random.default_rng(5).uniform(-1, 2, (8, 4, 4, 8)).astype(np.float32)
+    folded, names = fold_kernel_quantizers(model)
+    assert names == ("conv", "dense")
+    for name in names:
+        original, constant = model.get_layer(name), folded.get_layer(name)
+        assert constant.kernel_quantizer is None and original.kernel_quantizer is not None  # the model untouched
+        np.testing.assert_array_equal(constant.kernel.numpy(), original.kernel_quantizer(tf.convert_to_tensor(original.kernel)).numpy())
+    np.testing.assert_allclose(folded(x).numpy(), model(x).numpy(), rtol=0, atol=1e-6)
+    result = convert(model, tmp_path / "folded.tflite", engine="tflite", fold_weights=True, samples=x)
+    assert result.folded_layers == names and result.verified
+    assert "Kernel quantizers folded into constant kernels: conv, dense" in str(result)
+    assert {"MEAN", "TANH", "SIGN"}.isdisjoint(result.ops.op_counts)  # nothing left of the quantizers
+    # "auto" folds only kernels TensorFlow would not constant-fold itself
+    assert fold_kernel_quantizers(model, only_needed=True) == (model, ())
+    big = _dorefa_like(units=AUTO_MIN_KERNEL_BYTES // 4 // 4096, features=4096)
+    assert 4 * big.get_layer("dense").kernel.shape.num_elements() == AUTO_MIN_KERNEL_BYTES
+    assert fold_kernel_quantizers(big, only_needed=True)[1] == ("dense",)
