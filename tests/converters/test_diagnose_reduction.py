@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from lq_ext.converters import convert, diagnose
+from lq_ext.converters._roundoff_terms import summed_terms
 from lq_ext.converters.diagnose import DEFAULT_SEGMENT_RTOL
 from lq_ext.layers import ESQuantConv2D
 
@@ -29,6 +30,21 @@ def test_a_mean_of_nearly_cancelling_values_is_round_off(tmp_path):
     assert pool.op == "MEAN" and pool.max_abs_diff > DEFAULT_SEGMENT_RTOL * pool.scale, str(report)  # beyond the output's bound
     assert pool.max_abs_diff < DEFAULT_SEGMENT_RTOL * wide.scale  # within its input's
     assert report.passed and report.mismatches == 0, str(report)
+
+
+def test_a_mean_of_many_values_is_bounded_by_its_count():
+    """Keras and TFLite each sum a mean's n values in float32, each off by up to (n − 1)·u of
+    their size (u = 2⁻²⁴): beyond 1e-5 from 168 values on (ES-BNext-T's first SE pool at
+    224 px averages 112 × 112 values, and the two sides were 1.1e-5 of max|x| apart), so the
+    terms a mean's bound follows grow by 2·n·u / rtol; a small pool keeps its input."""
+    x = tf.constant(np.random.default_rng(4).uniform(-3, 3, (2, 112, 112, 4)).astype("float32"))
+    factor = 2 * 112 * 112 * 2.0**-24 / DEFAULT_SEGMENT_RTOL
+    assert 149 < factor < 150
+    terms = summed_terms(tf.keras.layers.GlobalAveragePooling2D(), x, rtol=DEFAULT_SEGMENT_RTOL)
+    np.testing.assert_allclose(terms.numpy(), np.abs(x.numpy()) * factor, rtol=1e-6)
+    small = x[:, :8, :8]  # 64 values: 2·64·u < 1e-5
+    np.testing.assert_array_equal(summed_terms(tf.keras.layers.GlobalAveragePooling2D(), small).numpy(), np.abs(small.numpy()))
+    np.testing.assert_array_equal(summed_terms(tf.keras.layers.AveragePooling2D(2), x).numpy(), np.abs(x.numpy()))
 
 
 def test_a_dense_layer_of_nearly_cancelling_terms_is_round_off(tmp_path):
