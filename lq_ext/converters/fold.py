@@ -136,15 +136,21 @@ def fold_weight_quantizers(model, *, only_needed: bool = False) -> tuple[tf.kera
             folded = sign_and_scale(layer)
             if folded is not None and (not only_needed or _needed(layer, folded[1])):
                 targets[id(layer)] = folded
+    return _rebuilt(model, targets, _folded_call)
+
+
+def _rebuilt(model, targets, make_call):
+    """``(model, ())`` when ``targets`` ({id(layer): arguments}) is empty, else the clone of
+    ``model`` in which ``make_call(call, *arguments)`` rebuilds each targeted layer's call,
+    and the names of those layers."""
     if not targets:
         return model, ()
 
     def rule(call):
-        folded = targets.get(id(call.layer))
-        return None if folded is None else _folded_call(call, *folded)
+        arguments = targets.get(id(call.layer))
+        return None if arguments is None else make_call(call, *arguments)
 
-    clone = rebuild(model, rule)
-    return clone, tuple(layer.name for layer in all_layers(model) if id(layer) in targets)
+    return rebuild(model, rule), tuple(layer.name for layer in all_layers(model) if id(layer) in targets)
 
 
 #: (kernel attribute, its quantizer's attribute and config key) of the layers
@@ -191,12 +197,4 @@ def fold_kernel_quantizers(model, *, only_needed: bool = False) -> tuple[tf.kera
         found = _quantized_kernel(layer)
         if found and (not only_needed or 4 * int(np.prod(getattr(layer, found[0]).shape)) >= AUTO_MIN_KERNEL_BYTES):
             targets[id(layer)] = found
-    if not targets:
-        return model, ()
-
-    def rule(call):
-        found = targets.get(id(call.layer))
-        return None if found is None else _constant_kernel_call(call, *found)
-
-    clone = rebuild(model, rule)
-    return clone, tuple(layer.name for layer in all_layers(model) if id(layer) in targets)
+    return _rebuilt(model, targets, _constant_kernel_call)
