@@ -10,9 +10,9 @@ per-layer diagnosis when the whole-output check fails) and prints one Markdown r
 model: file size and its bit floor, the binary MACs run bit-packed in ``LceBconv2d``,
 the float ``CONV_2D`` count, how parity passed (whole output, or the diagnosis with its
 binarizer ties) and the conversion time. Each model converts in a child process of its
-own: a model that fails is a row with the error, not an abort. When LCE's converter
-crashes the process (DoReFaNet at 224 px: a segmentation fault), the model is converted again
-with the stock TFLite converter (``engine="tflite"``), and the row says so. The record is in
+own: a model that fails is a row with the error, not an abort. When LCE's converter fails
+on a model (DoReFaNet at 224 px: a segmentation fault, or a ``ValueError``), the model is
+converted again with the stock TFLite converter (``engine="tflite"``), and the row says so. The record is in
 docs/results/larq_zoo.md.
 
 ``--source lq_ext`` does the same for every model of :func:`lq_ext.zoo.list_models`; a

@@ -34,7 +34,7 @@ def test_a_mean_of_nearly_cancelling_values_is_round_off(tmp_path):
 
 def test_a_mean_of_many_values_is_bounded_by_its_count():
     """Keras and TFLite each sum a mean's n values in float32, each off by up to (n − 1)·u of
-    their size (u = 2⁻²⁴): beyond 1e-5 from 168 values on (ES-BNext-T's first SE pool at
+    their size (u = 2⁻²⁴), together beyond 1e-5 from 84 values on (ES-BNext-T's first SE pool at
     224 px averages 112 × 112 values, and the two sides were 1.1e-5 of max|x| apart), so the
     terms a mean's bound follows grow by 2·n·u / rtol; a small pool keeps its input."""
     x = tf.constant(np.random.default_rng(4).uniform(-3, 3, (2, 112, 112, 4)).astype("float32"))
