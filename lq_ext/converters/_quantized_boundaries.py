@@ -64,21 +64,26 @@ def quantized_inputs(nodes, producer, tensors, int8, model_name) -> dict:
     return found
 
 
+def _chain(index, consumers, tensors, steps):
+    """``(tensor, its only reader or None)`` from ``index`` on, each next tensor the output of
+    the reader before it while that reader has one output and no other non-constant input (a
+    quantizer's QUANTIZE, MINIMUM, SUB, ROUND, RESHAPE ...); at most ``steps`` steps on."""
+    for step in range(steps + 1):
+        ops = consumers.get(index, [])
+        reader = ops[0] if len(ops) == 1 else None
+        yield index, reader
+        if reader is None or step == steps or len(reader.outputs) != 1 \
+                or any(i >= 0 and i != index and not tensors[i].constant for i in reader.inputs):
+            return
+        index = reader.outputs[0]
+
+
 def feeds_input_quantizer(index, consumers, tensors, quantized_inputs):
     """The layer whose quantized input (``quantized_inputs``) ``index`` becomes through ops each
     of which alone reads the tensor before it, with no other non-constant input (a quantizer's
     QUANTIZE, MINIMUM, SUB ...), else None."""
     targets = {target: name for name, target in quantized_inputs.items()}
-    for _ in range(8):
-        if index in targets:
-            return targets[index]
-        ops = consumers.get(index, [])
-        if len(ops) != 1 or len(ops[0].outputs) != 1:
-            return None
-        if any(i >= 0 and i != index and not tensors[i].constant for i in ops[0].inputs):
-            return None
-        index = ops[0].outputs[0]
-    return targets.get(index)
+    return next((targets[i] for i, _ in _chain(index, consumers, tensors, 8) if i in targets), None)
 
 
 #: Ops that multiply-accumulate their first input (the data) with a kernel.
@@ -90,16 +95,9 @@ def feeds_mac(index, consumers, tensors) -> bool:
     which alone reads the tensor before it, with no other non-constant input (a float input
     quantizer's clip, scale, round or reshape: DoReFa's ``round(k·clip(x))``, whose 1/k the
     converter moves into the conv's kernel)."""
-    for _ in range(8):
-        ops = consumers.get(index, [])
-        if len(ops) != 1:
-            return False
-        op = ops[0]
-        if op.op_type in MAC_OPS:
-            return op.inputs[0] == index
-        if len(op.outputs) != 1 or any(i >= 0 and i != index and not tensors[i].constant for i in op.inputs):
-            return False
-        index = op.outputs[0]
+    for tensor, reader in _chain(index, consumers, tensors, 7):
+        if reader is not None and reader.op_type in MAC_OPS:
+            return reader.inputs[0] == tensor
     return False
 
 

@@ -75,9 +75,10 @@ def mean_terms(layer, x, rtol):
     return tf.abs(x) * max(1.0, 2 * count * UNIT_ROUNDOFF / rtol)
 
 
-def summed_terms(layer, x, terms_in=None, rtol=1e-5):
+def summed_terms(layer, x, terms_in=None, *, rtol):
     """What the round-off of ``layer``'s sums follows, or None: the input of a mean
-    (:data:`_REDUCTIONS`), scaled up for a mean of many values (:func:`mean_terms`);
+    (:data:`_REDUCTIONS`), scaled up for a mean of many values beyond the segment's ``rtol``
+    (:func:`mean_terms`);
     Σ|w|·|x| (+|b|) per output of a float ``Dense``, whose
     output may be far smaller than its terms (they cancel) and which the activation after
     it (ReLU, sigmoid, tanh: at most 1-Lipschitz) cannot magnify; the same bound per

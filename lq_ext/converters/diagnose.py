@@ -474,7 +474,7 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
                 flipped_args = (tf.constant(fb),) + tuple(flipped_args[1:])
                 terms_in = None
             with without_input_quantizer(layer, quantized is not None):
-                summed = summed_terms(layer, args[0], terms_in, rtol) if args else None  # what a sum's round-off follows
+                summed = summed_terms(layer, args[0], terms_in, rtol=rtol) if args else None  # what a sum's round-off follows
                 if isinstance(layer, ROUNDING) and node.flat_input_ids:
                     summed = reduced.get(node.flat_input_ids[0])  # an int8 mean's range keeps the mean's bound
                 out = tf.nest.flatten(layer(*args, **kwargs))

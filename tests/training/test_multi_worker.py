@@ -43,13 +43,12 @@ ROOT = WORKER.parents[2]
 TIMEOUT = 600
 
 
-def _ephemeral_range():
-    """The ports the kernel hands out for ``bind(("", 0))`` and ``connect``."""
+def _ephemeral_low():
+    """The lowest port the kernel hands out for ``bind(("", 0))`` and ``connect``."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 65535  # the usual default elsewhere
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # the usual default elsewhere
 
 
 def _free_ports(count):
@@ -61,10 +60,10 @@ def _free_ports(count):
     at start-up for ever (a CI run hung 600 s so). Below the ephemeral range the kernel
     never hands a port out, so only a process naming that very port can take it.
     """
-    low = _ephemeral_range()[0]
-    candidates = random.SystemRandom().sample(range(max(1024, low - 12000), low), 200)
+    low = _ephemeral_low()
+    first = max(1024, low - 12000)
     ports = []
-    for port in candidates:
+    for port in random.SystemRandom().sample(range(first, low), 200):
         with socket.socket() as sock:
             try:
                 sock.bind(("0.0.0.0", port))  # taken on any IPv4 address, loopback included
@@ -73,7 +72,7 @@ def _free_ports(count):
         ports.append(port)
         if len(ports) == count:
             return ports
-    raise RuntimeError(f"no {count} free ports in {low - 12000}..{low - 1}")
+    raise RuntimeError(f"no {count} free ports in {first}..{low - 1}")
 
 
 class Cluster:
