@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 
-from lq_ext.converters._flatbuffer import constant
+from lq_ext.converters._flatbuffer import constant, quantization
 
 __all__ = ["INT8_ACCUMULATING_OPS", "Requantization", "requantizations", "requantization_slack"]
 
@@ -54,11 +54,11 @@ class Requantization:
         return requantization_slack(self.multiplier, self.bias_in_file or float_bias)
 
 
-def _scales(tensor) -> np.ndarray | None:
-    quantization = tensor.Quantization()
-    if tensor.Type() != schema.TensorType.INT8 or quantization is None or not quantization.ScaleLength():
+def _int8_scales(buf: bytes, subgraph, tensor_index: int) -> np.ndarray | None:
+    if subgraph.Tensors(int(tensor_index)).Type() != schema.TensorType.INT8:
         return None
-    return quantization.ScaleAsNumpy().astype(np.float64)
+    params = quantization(buf, tensor_index)
+    return None if params is None else params[0]
 
 
 def _nonzero(buf: bytes, tensor_index: int) -> bool:
@@ -82,7 +82,7 @@ def requantizations(buf: bytes) -> dict[int, Requantization]:
             found[int(outputs[0])] = found[int(inputs[0])]
         if builtin not in _CODES or len(inputs) < 2:
             continue
-        x, w, y = (_scales(subgraph.Tensors(int(i))) for i in (inputs[0], inputs[1], outputs[0]))
+        x, w, y = (_int8_scales(buf, subgraph, i) for i in (inputs[0], inputs[1], outputs[0]))
         if x is None or w is None or y is None or len(x) != 1 or len(y) != 1:
             continue
         bias = len(inputs) > 2 and inputs[2] >= 0 and _nonzero(buf, inputs[2])
