@@ -132,17 +132,35 @@ class ESQuantConv2D(lq.layers.QuantConv2D):
                 )
         super().build(input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         # Keras' Conv.call checks its result against compute_output_shape: answer with
         # the conv's own (un-tiled) shape while it runs.
         self._computing_conv = True
+        self._split_groups = training is True
         try:
             outputs = super().call(inputs)
         finally:
             self._computing_conv = False
+            self._split_groups = False
         if self.replicas == 1:
             return outputs
         return tf.tile(outputs, [1] * (outputs.shape.rank - 1) + [self.replicas])
+
+    def _jit_compiled_convolution_op(self, inputs, kernel):
+        """Keras' grouped conv (``groups > 1``), and in training g plain convs instead.
+
+        tf-keras runs every grouped conv as an XLA-compiled function, a workaround for
+        CPUs (``base_conv.py``, b/213173659); on this CPU its gradient made a training
+        step of ES-ResNet-20 with g = 2 about 40× slower than with g = 1
+        (docs/results/fashion_mnist_esbnn.md). In training the conv is computed as g
+        convs over the input's and the kernel's channel groups, concatenated: the same
+        sums, with TensorFlow's ordinary conv gradients. Inference and conversion keep
+        Keras' single grouped conv, which LCE bit-packs as one grouped ``LceBconv2d``.
+        """
+        if not getattr(self, "_split_groups", False):
+            return super()._jit_compiled_convolution_op(inputs, kernel)
+        pairs = zip(tf.split(inputs, self.groups, axis=-1), tf.split(kernel, self.groups, axis=-1))
+        return tf.concat([self.convolution_op(x, w) for x, w in pairs], axis=-1)
 
     def compute_output_shape(self, input_shape):
         shape = super().compute_output_shape(input_shape)
