@@ -1,7 +1,7 @@
 """Op count and element-wise float work per zoo model, as its flatbuffer runs it.
 
     python benchmarks/bench_elementwise.py [--models bdnet_mobilenet,quicknet_small]
-        [--sizes 224,32] [--fold-elementwise] [--output docs/results/elementwise.md]
+        [--sizes 224,32] [--fold-elementwise [--float-depthwise]] [--output docs/results/elementwise.md]
 
 For every registered model (random weights, seed 0; 1000 classes at 224 px, 10 below)
 and each input size (8-/4-bit activation quantizers calibrated on the 20 sample images,
@@ -16,7 +16,10 @@ profile counts. This is the baseline of issue 17's goal (BDNetMobileNet: element
 work and op count each at most half of it). ``--fold-elementwise`` converts with
 ``convert(..., fold_elementwise=True)`` (BatchNorm thresholds,
 :mod:`lq_ext.converters.fold_elementwise`, and RPReLU shifts,
-:mod:`lq_ext.converters.fold_shifts`) and adds the folded figures next to the baseline.
+:mod:`lq_ext.converters.fold_shifts`) and adds the folded figures next to the baseline; with ``--float-depthwise`` also those of the
+model with its exact-int8 depth-wise convs as float ones, folded
+(:func:`lq_ext.bench.compare.float_depthwise_model`: BD-Net's mean|w| then folds into the
+float depth-wise kernel; "–" for models without such convs).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import lq_ext  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 # isort: split
 import tensorflow as tf
 
-from lq_ext.bench.compare import check_model_names, command_line, machine_description
+from lq_ext.bench.compare import check_model_names, command_line, float_depthwise_model, machine_description
 from lq_ext.converters import convert
 from lq_ext.data import load_samples, preprocess
 from lq_ext.fake_quant import calibrate, uncalibrated
@@ -58,6 +61,8 @@ class Row:
     keras_elementwise: int  # profile(model).elementwise
     folded_ops: int | None = None
     folded_elementwise: int | None = None
+    float_dw_ops: int | None = None  # float depth-wise twin, folded
+    float_dw_elementwise: int | None = None
 
 
 def _convert(model, engine: str, fold: bool):
@@ -66,7 +71,7 @@ def _convert(model, engine: str, fold: bool):
         return convert(model, os.path.join(tmp, "m.tflite"), engine=engine, verify=False, **kwargs).ops
 
 
-def measure(name: str, size: int, fold: bool = False) -> Row:
+def measure(name: str, size: int, fold: bool = False, float_depthwise: bool = False) -> Row:
     spec = get_model_spec(name)
     kwargs = dict(input_shape=(size, size, 3))
     if size < 224:
@@ -80,6 +85,8 @@ def measure(name: str, size: int, fold: bool = False) -> Row:
     top = list(report.elementwise_by_type.items())[:3]
     cost = profile(model)
     folded = _convert(model, spec.engine, fold=True) if fold else None
+    twin, changed = float_depthwise_model(model) if float_depthwise else (model, ())
+    float_dw = _convert(twin, spec.engine, fold=True) if changed else None
     row = Row(
         model=name,
         size=size,
@@ -91,6 +98,8 @@ def measure(name: str, size: int, fold: bool = False) -> Row:
         keras_elementwise=int(cost.elementwise),
         folded_ops=None if folded is None else len(folded.ops),
         folded_elementwise=None if folded is None else folded.elementwise_float_work,
+        float_dw_ops=None if float_dw is None else len(float_dw.ops),
+        float_dw_elementwise=None if float_dw is None else float_dw.elementwise_float_work,
     )
     del model
     tf.keras.backend.clear_session()
@@ -104,11 +113,15 @@ def _millions(value: float) -> str:
 
 def markdown_table(rows: list[Row]) -> str:
     fold = any(r.folded_ops is not None for r in rows)
+    float_dw = any(r.float_dw_ops is not None for r in rows)
     head = ("| model | input | ops | LceBconv2d | element-wise float work / image | largest op types | OPs | "
             "element-wise / OPs | Keras-profile element-wise |")
     rule = "|---|---|---:|---:|---:|---|---:|---:|---:|"
     if fold:
         head += " ops folded | element-wise folded |"
+        rule += "---:|---:|"
+    if float_dw:
+        head += " ops float dw folded | element-wise float dw folded |"
         rule += "---:|---:|"
     lines = [head, rule]
     for r in rows:
@@ -121,6 +134,13 @@ def markdown_table(rows: list[Row]) -> str:
                 f" {r.folded_ops} ({r.folded_ops / r.ops:.0%}) | "
                 f"{_millions(r.folded_elementwise)} ({r.folded_elementwise / max(r.elementwise, 1):.0%}) |"
             )
+        if float_dw and r.float_dw_ops is None:
+            line += " – | – |"
+        elif float_dw:
+            line += (
+                f" {r.float_dw_ops} ({r.float_dw_ops / r.ops:.0%}) | "
+                f"{_millions(r.float_dw_elementwise)} ({r.float_dw_elementwise / max(r.elementwise, 1):.0%}) |"
+            )
         lines.append(line)
     return "\n".join(lines)
 
@@ -130,17 +150,21 @@ def main(argv=None) -> int:
     parser.add_argument("--models", help="comma-separated registered names (default: all)")
     parser.add_argument("--sizes", default="224,32", help="input sizes in pixels (default 224,32)")
     parser.add_argument("--fold-elementwise", action="store_true", help="also convert with fold_elementwise=True")
+    parser.add_argument("--float-depthwise", action="store_true",
+                        help="with --fold-elementwise: also the model with float depth-wise convs, folded")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="markdown file to write ('' for none)")
     args = parser.parse_args(argv)
     names = args.models.split(",") if args.models else list_models()
     check_model_names(parser, names)
     if args.fold_elementwise and "fold_elementwise" not in pyinspect.signature(convert).parameters:
         parser.error("--fold-elementwise: this lq_ext's convert() has no fold_elementwise option")
+    if args.float_depthwise and not args.fold_elementwise:
+        parser.error("--float-depthwise needs --fold-elementwise (it measures the folded float depth-wise twin)")
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     for size in sizes:
         for name in names:
-            rows.append(measure(name, size, fold=args.fold_elementwise))
+            rows.append(measure(name, size, fold=args.fold_elementwise, float_depthwise=args.float_depthwise))
             print(markdown_table(rows[-1:]).splitlines()[2], flush=True)  # the model's row
     table = markdown_table(rows)
     header = f"Machine: {machine_description()}.\nCommand: `{command_line(__file__, argv)}`\n"

@@ -2,12 +2,13 @@
 
     nice -n 19 python benchmarks/bench_op_profile.py [--models bdnet_mobilenet quicknet_small]
         [--input-shape 224,224,3] [--kernels optimized indirect_bgemm] [--rounds 5] [--runs 5]
-        [--clock cpu] [--output docs/results/op_profile.md]
+        [--clock cpu] [--fold-elementwise] [--output docs/results/op_profile.md]
 
 Each model is built with random weights and BatchNorm statistics, converted once
 (``lq_ext.converters.convert``, no parity check: latency does not depend on the values) and
 profiled with :func:`lq_ext.bench.op_profile.profile_ops` for each LCE kernel, XNNPACK off,
-one thread: every op alone as a one-op graph fed the model's own activations, minus the copy
+one thread (``--fold-elementwise``: converted with ``convert(..., fold_elementwise=True)``):
+every op alone as a one-op graph fed the model's own activations, minus the copy
 of its inputs, next to the whole model timed in the same rounds. Prints each table in the
 "Summary by node type" layout of ``lce_benchmark_model --enable_op_profiling``. x86 timings of
 LCE's binary kernels are portable C++: read the shares, not the milliseconds.
@@ -47,6 +48,7 @@ def _record(args, started, load_start, sections) -> str:
         ["nice -n 19 python benchmarks/bench_op_profile.py", f"--models {' '.join(args.models)}",
          f"--input-shape {','.join(map(str, args.input_shape))}", f"--kernels {' '.join(args.kernels)}",
          f"--rounds {args.rounds}", f"--runs {args.runs}", f"--warmup {args.warmup}", f"--clock {args.clock}"]
+        + (["--fold-elementwise"] if args.fold_elementwise else [])
     )
     record = "\n".join([
         "# Where the time goes: op profile",
@@ -77,6 +79,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                         help="cpu (default): CPU time of this process, not inflated by other jobs; wall: wall time")
+    parser.add_argument("--fold-elementwise", action="store_true",
+                        help="convert with fold_elementwise=True (issue 17's element-wise folds)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="markdown file to write ('' for none)")
     args = parser.parse_args(argv)
     check_model_names(parser, args.models)
@@ -93,7 +97,8 @@ def main(argv=None):
             if int_quantizers(model) and uncalibrated(model):  # PokeBNN's 8-/4-bit parts
                 calibrate(model, preprocess(load_samples("auto", input_shape=args.input_shape)[0]))
             path = os.path.join(directory, f"{name}.tflite")
-            convert(model, path, engine=spec.engine, overwrite=True, verify=False)
+            convert(model, path, engine=spec.engine, overwrite=True, verify=False,
+                    fold_elementwise=args.fold_elementwise)
             for kernel in args.kernels:
                 print(f"{name}: profiling with kernel={kernel}", flush=True)
                 try:

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_paired.py [--models bdnet_mobilenet quicknet_small]
         [--reference quicknet_small] [--input-shape 224,224,3] [--rounds 8] [--runs 10]
-        [--int8] [--output docs/results/paired_latency.md]
+        [--int8] [--fold-elementwise] [--float-depthwise] [--output docs/results/paired_latency.md]
 
 Each model is built with random weights and BatchNorm statistics, converted once
 (``lq_ext.converters.convert``, no parity check: latency does not depend on the values),
@@ -10,7 +10,12 @@ then timed with :func:`lq_ext.bench.paired.paired_latency` for every LCE kernel 
 XNNPACK off / on: alternating rounds (A B, then B A, ...), per-round medians, the ratio
 to the reference per round, the median ratio with a 95 % bootstrap interval and the
 min–max over rounds. ``--int8`` adds each model's full-int8 conversion as a row of its
-own. x86 timings of LCE's binary kernels are portable C++: read the ratios, not the
+own; ``--fold-elementwise`` adds each model converted with
+``convert(..., fold_elementwise=True)`` (issue 17's folds) as a row ``<name>_folded``;
+``--float-depthwise`` adds, for each model with exact-int8
+depth-wise convs (BD-Net), the same model with float ones (``exact_int8=False``,
+:func:`lq_ext.bench.compare.float_depthwise_model`) as ``<name>_float_dw`` (and
+``<name>_float_dw_folded``). x86 timings of LCE's binary kernels are portable C++: read the ratios, not the
 milliseconds, and never compare them with a board's.
 """
 
@@ -24,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from lq_ext.bench.compare import check_model_names, machine_description
+from lq_ext.bench.compare import check_model_names, float_depthwise_model, machine_description
 from lq_ext.bench.paired import paired_latency
 from lq_ext.cli import parse_shape  # the CLI's H,W,C parser
 from lq_ext.converters import convert
@@ -37,9 +42,17 @@ KERNELS = ("optimized", "indirect_bgemm")
 DEFAULT_OUTPUT = os.path.join(os.path.dirname(__file__), "..", "docs", "results", "paired_latency.md")
 
 
-def convert_models(names, input_shape, directory, *, int8):
-    """``{row name: .tflite path}``: each model (and its int8 conversion with ``int8``)."""
+def convert_models(names, input_shape, directory, *, int8, fold_elementwise=False, float_depthwise=False):
+    """``{row name: .tflite path}``: each model (and its int8 conversion with ``int8``, its
+    element-wise folded conversion with ``fold_elementwise``, its float depth-wise twin with
+    ``float_depthwise``)."""
     files = {}
+
+    def add(row, model, **kwargs):
+        path = os.path.join(directory, f"{row}.tflite")
+        convert(model, path, overwrite=True, verify=False, **kwargs)
+        files[row] = path
+
     for name in names:
         spec = get_model_spec(name)
         print(f"{name}: building at {input_shape} with random weights, converting", flush=True)
@@ -48,13 +61,16 @@ def convert_models(names, input_shape, directory, *, int8):
         samples = preprocess(load_samples("auto", input_shape=input_shape)[0])
         if int_quantizers(model) and uncalibrated(model):
             calibrate(model, samples)
-        path = os.path.join(directory, f"{name}.tflite")
-        convert(model, path, engine=spec.engine, overwrite=True, verify=False)
-        files[name] = path
+        add(name, model, engine=spec.engine)
         if int8:
-            path = os.path.join(directory, f"{name}_int8.tflite")
-            convert(model, path, engine="lce", overwrite=True, verify=False, int8=True)
-            files[f"{name}_int8"] = path
+            add(f"{name}_int8", model, engine="lce", int8=True)
+        if fold_elementwise:
+            add(f"{name}_folded", model, engine=spec.engine, fold_elementwise=True)
+        twin, changed = float_depthwise_model(model) if float_depthwise else (model, ())
+        if changed:
+            add(f"{name}_float_dw", twin, engine=spec.engine)
+            if fold_elementwise:
+                add(f"{name}_float_dw_folded", twin, engine=spec.engine, fold_elementwise=True)
     return files
 
 
@@ -67,6 +83,10 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=10, help="inferences per model per round")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--int8", action="store_true", help="also time each model's full-int8 conversion")
+    parser.add_argument("--fold-elementwise", action="store_true",
+                        help="also time each model converted with fold_elementwise=True")
+    parser.add_argument("--float-depthwise", action="store_true",
+                        help="also time models with exact-int8 depth-wise convs with float ones")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="markdown file to write ('' for none)")
     args = parser.parse_args(argv)
     check_model_names(parser, args.models)
@@ -77,7 +97,8 @@ def main(argv=None):
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sections = []
     with tempfile.TemporaryDirectory() as directory:
-        files = convert_models(args.models, args.input_shape, directory, int8=args.int8)
+        files = convert_models(args.models, args.input_shape, directory, int8=args.int8,
+                               fold_elementwise=args.fold_elementwise, float_depthwise=args.float_depthwise)
         for kernel in KERNELS:
             for xnnpack in (False, True):
                 print(f"timing: kernel={kernel}, xnnpack={'on' if xnnpack else 'off'}", flush=True)
@@ -104,6 +125,8 @@ def main(argv=None):
         ["python benchmarks/bench_paired.py", f"--models {' '.join(args.models)}", f"--reference {reference}",
          f"--input-shape {','.join(map(str, args.input_shape))}", f"--rounds {args.rounds}", f"--runs {args.runs}",
          f"--warmup {args.warmup}"] + (["--int8"] if args.int8 else [])
+        + (["--fold-elementwise"] if args.fold_elementwise else [])
+        + (["--float-depthwise"] if args.float_depthwise else [])
     )
     record = "\n".join(
         [

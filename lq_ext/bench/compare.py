@@ -116,10 +116,24 @@ def lce_alone_model(model):
     return replace_layers(model, _lce_alone_layer)
 
 
-def _lce_alone_layer(layer):
-    """``(cls, config)`` of ``layer`` as LCE alone would get it, or None if unchanged."""
+def float_depthwise_model(model):
+    """``model`` with its exact-int8 depth-wise convs as float ones (``exact_int8=False``):
+    same weights, same Keras outputs; LCE then runs them as float ``DEPTHWISE_CONV_2D``
+    into which the element-wise folds can fold the kernel scale. Returns ``(model,
+    changed layer names)`` like :func:`lce_alone_model`."""
+    return replace_layers(model, _float_depthwise_layer)
+
+
+def _float_depthwise_layer(layer):
     if isinstance(layer, BinaryDepthwiseConv2D) and layer.exact_int8:
         return type(layer), {**layer.get_config(), "exact_int8": False}
+    return None
+
+
+def _lce_alone_layer(layer):
+    """``(cls, config)`` of ``layer`` as LCE alone would get it, or None if unchanged."""
+    if isinstance(layer, BinaryDepthwiseConv2D):
+        return _float_depthwise_layer(layer)
     if isinstance(layer, BinaryDense):
         return lq.layers.QuantDense, layer.get_config()
     return None

@@ -181,6 +181,21 @@ def test_lce_alone_model_is_the_same_model_on_lces_float_path():
     assert lce_alone_model(plain) == (plain, ())
 
 
+def test_float_depthwise_model_changes_only_the_exact_int8_depthwise_convs():
+    from lq_ext.bench.compare import float_depthwise_model
+    from lq_ext.layers import BinaryDense
+
+    model = _tiny_bnn()
+    x = tf.keras.layers.Flatten()(model.layers[-2].output)
+    with_dense = tf.keras.Model(model.inputs, BinaryDense(3, name="binary_fc")(x))
+    twin, changed = float_depthwise_model(with_dense)
+    assert changed == ("dw",)
+    assert twin.get_layer("dw").exact_int8 is False and isinstance(twin.get_layer("binary_fc"), BinaryDense)
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(twin.predict(x, verbose=0), with_dense.predict(x, verbose=0), rtol=0, atol=2e-6)
+    assert float_depthwise_model(twin) == (twin, ())
+
+
 def test_measure_model_fills_the_new_columns(tmp_path):
     """End to end on a tiny model: size / bit floor and an LCE-alone latency."""
     from lq_ext.bench.compare import measure_model
