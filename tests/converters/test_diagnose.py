@@ -120,15 +120,20 @@ def _expect_first(report, layer, elements):
     assert first.mismatches == elements, str(report)
 
 
-def test_changed_bias_is_caught(quicknet):
-    model, flatbuffer, inputs = quicknet
-    op, graph = _producer(flatbuffer, "CONV_2D", "batch_normalization_7")
+def _bias_shifted(flatbuffer):
+    """The flatbuffer with channel 5 of ``batch_normalization_7``'s conv bias raised by 1."""
+    op, _ = _producer(flatbuffer, "CONV_2D", "batch_normalization_7")
 
     def shift(bias):
         bias[5] += 1.0
         return bias
 
-    report = diagnose(model, edit_constant(flatbuffer, op.inputs[2], shift), inputs)
+    return edit_constant(flatbuffer, op.inputs[2], shift)
+
+
+def test_changed_bias_is_caught(quicknet):
+    model, flatbuffer, inputs = quicknet
+    report = diagnose(model, _bias_shifted(flatbuffer), inputs)
     _expect_first(report, "batch_normalization_7", N_SAMPLES * 4 * 4)
     assert report.first_divergence.op == "CONV_2D"
     assert report.first_divergence.max_abs_diff == pytest.approx(1.0, rel=1e-3)
@@ -226,3 +231,38 @@ def test_a_float_input_quantizers_steps_are_inside_its_layer(tmp_path):
     report = diagnose(model, result.path, images)
     assert [s.layers for s in report.segments] == [("conv", "bn"), ("head",)], str(report)
     assert report.passed and not report.unmapped, str(report)
+
+
+def test_batches_of_images_give_the_same_counts(quicknet):
+    """A corrupted bias, compared 3 images at a time (3 + 3 + 2) and all 8 at once."""
+    model, flatbuffer, inputs = quicknet
+    corrupted = _bias_shifted(flatbuffer)
+    whole = diagnose(model, corrupted, inputs, batch_size=len(inputs))
+    batched = diagnose(model, corrupted, inputs, batch_size=3)
+    assert batched.n_samples == whole.n_samples == N_SAMPLES
+    assert whole.mismatches == N_SAMPLES * 4 * 4 and batched.first_divergence == whole.first_divergence
+
+    def counts(report):
+        return [(s.tensor, s.layers, s.elements, s.ties, s.mismatches, s.steps) for s in report.segments]
+
+    assert counts(batched) == counts(whole)
+    for a, b in zip(batched.segments, whole.segments):
+        assert a.max_abs_diff == pytest.approx(b.max_abs_diff, rel=1e-6, abs=1e-9)
+
+
+def test_images_per_batch_follows_the_layer_outputs():
+    from lq_ext.converters.diagnose import images_per_batch
+
+    inputs = tf.keras.Input((4, 4, 2))
+    conv = tf.keras.layers.Conv2D(3, 1)(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.ReLU()(conv))
+    per_image = 16 * (4 * 4 * 2 + 4 * 4 * 3 + 4 * 4 * 3)  # 4 float32 copies of every output
+    assert images_per_batch(model, memory=5 * per_image + 100) == 5
+    assert images_per_batch(model, memory=10) == 1
+
+
+@pytest.mark.parametrize("batch_size", [0, -2, True, 2.5, "all"])
+def test_diagnose_rejects_a_bad_batch_size(quicknet, batch_size):
+    model, flatbuffer, inputs = quicknet
+    with pytest.raises(ValueError, match=r"batch_size must be a positive int or 'auto', got batch_size="):
+        diagnose(model, flatbuffer, inputs, batch_size=batch_size)
