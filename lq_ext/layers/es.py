@@ -151,7 +151,7 @@ class ESQuantConv2D(lq.layers.QuantConv2D):
 
         tf-keras runs every grouped conv as an XLA-compiled function, a workaround for
         CPUs (``base_conv.py``, b/213173659); on this CPU its gradient made a training
-        step of ES-ResNet-20 with g = 2 about 40× slower than with g = 1
+        step of ES-ResNet-20 with g = 2 30–50× slower than with g = 1
         (docs/results/fashion_mnist_esbnn.md). In training the conv is computed as g
         convs over the input's and the kernel's channel groups, concatenated: the same
         sums, with TensorFlow's ordinary conv gradients. Inference and conversion keep
