@@ -436,11 +436,12 @@ def diagnose(model, flatbuffer_or_path, inputs=None, *, kernel: str = "optimized
     if inputs is None:
         inputs, _ = parity_inputs(model, None)
     inputs = np.asarray(inputs, np.float32)
+    plan = _tap_plan(model, buf, graph)
     batch = images_per_batch(model) if batch_size == "auto" else int(batch_size)
-    parts = [_diagnose_images(model, buf, graph, inputs[i:i + batch], kernel, rtol, tie_rtol)
+    parts = [_diagnose_images(model, buf, graph, plan, inputs[i:i + batch], kernel, rtol, tie_rtol)
              for i in range(0, len(inputs), batch)]
     segments = _merged([part[0] for part in parts])
-    return Diagnosis(segments, len(inputs), all(part[1] for part in parts), parts[0][2], rtol, tie_rtol, whole)
+    return Diagnosis(segments, len(inputs), all(part[1] for part in parts), plan.unmapped, rtol, tie_rtol, whole)
 
 
 def images_per_batch(model, memory: int = DIAGNOSIS_MEMORY) -> int:
@@ -473,29 +474,54 @@ def _merged(parts: list[tuple[Segment, ...]]) -> tuple[Segment, ...]:
     return tuple(merged.values())
 
 
-def _diagnose_images(model, buf, graph, inputs, kernel, rtol, tie_rtol):
-    """``(segments, taps exact, unmapped tensors)`` of :func:`diagnose` on one batch of images."""
+@dataclass(frozen=True)
+class _TapPlan:
+    """What :func:`diagnose` compares, read from the model and the flatbuffer once for every
+    batch of images: the Keras tensor ↔ flatbuffer tensor map and the tapped flatbuffer."""
+
+    int8: dict  # tensor index → (scale, zero point) of the int8 tensors
+    requantized: dict  # int8 conv outputs: their slack, else INT8_MIDPOINT
+    layers: dict  # layer name → layer
+    found: dict  # Keras output id → (tensor index, op type)
+    unmapped: tuple[str, ...]
+    quantized_in: dict  # layer name → tensor index of its quantized input
+    producer: dict  # tensor index → op type
+    steps: dict  # tensor index → int8 step
+    order: list  # tensor indices of the tapped flatbuffer's outputs
+    tapped: bytes  # the flatbuffer with every compared tensor an output
+    successor: dict  # Keras output id → its fused successor's
+
+
+def _tap_plan(model, buf, graph) -> _TapPlan:
     outputs = _subgraph_outputs(buf)
     int8 = _int8_params(buf)
-    requantized = requantizations(buf)  # int8 conv outputs: their slack, else INT8_MIDPOINT
-    layers = {layer.name: layer for layer in model.layers}
     found, unmapped, quantized_in = _boundaries(model, graph, outputs, int8)
-    producer = {t: op.op_type for op in graph.operators if op.subgraph == 0 for t in op.outputs}
     steps = {index: scale for index, (scale, _) in int8.items()}
     steps.update({op.outputs[0]: int8[op.inputs[0]][0] for op in graph.operators
                   if op.subgraph == 0 and op.op_type == "DEQUANTIZE" and op.inputs[0] in int8})
     taps = sorted({index for index, _ in found.values()} | set(quantized_in.values()))
+    return _TapPlan(
+        int8=int8, requantized=requantizations(buf), layers={layer.name: layer for layer in model.layers},
+        found=found, unmapped=tuple(unmapped), quantized_in=quantized_in,
+        producer={t: op.op_type for op in graph.operators if op.subgraph == 0 for t in op.outputs},
+        steps=steps, order=outputs + [t for t in taps if t not in outputs], tapped=with_outputs(buf, taps),
+        successor=_fused_successors(model, found),
+    )
+
+
+def _diagnose_images(model, buf, graph, plan: _TapPlan, inputs, kernel, rtol, tie_rtol):
+    """``(segments, taps exact)`` of :func:`diagnose` on one batch of images."""
+    int8, requantized, layers, found = plan.int8, plan.requantized, plan.layers, plan.found
+    quantized_in, producer, steps, successor = plan.quantized_in, plan.producer, plan.steps, plan.successor
     plain = parity._as_list(parity.run_interpreter(buf, inputs, kernel=kernel))
-    tapped = parity._as_list(parity.run_interpreter(with_outputs(buf, taps), inputs, kernel=kernel))
+    tapped = parity._as_list(parity.run_interpreter(plan.tapped, inputs, kernel=kernel))
     taps_exact = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(plain, tapped))
-    order = outputs + [t for t in taps if t not in outputs]
-    values = {index: _dequantized(value, int8.get(index)) for index, value in zip(order, tapped)}
+    values = {index: _dequantized(value, int8.get(index)) for index, value in zip(plan.order, tapped)}
 
     normal, flipped = {}, {}
     for keras_input in model.inputs:
         normal[str(id(keras_input))] = flipped[str(id(keras_input))] = _Value(tf.constant(inputs))
     forced = {str(id(k)) for k in model.inputs}
-    successor = _fused_successors(model, found)
     segments, deferred, reduced = [], {}, {}
     producers, order, forced_inputs = {}, {}, set()  # for _segment_layers
     for depth in sorted(model._nodes_by_depth, reverse=True):
@@ -552,4 +578,4 @@ def _diagnose_images(model, buf, graph, inputs, kernel, rtol, tie_rtol):
                 normal[output_id], flipped[output_id] = _Value(a), _Value(b)
                 if summed is not None:
                     reduced[output_id] = summed
-    return tuple(segments), taps_exact, tuple(unmapped)
+    return tuple(segments), taps_exact
