@@ -111,6 +111,13 @@ def _millions(value: float) -> str:
     return f"{value / 1e6:.2f} M"
 
 
+def _against_baseline(r: Row, ops: int | None, elementwise: int | None) -> str:
+    """Two cells: ``ops`` and ``elementwise`` with their share of the row's baseline, or "–"."""
+    if ops is None:
+        return " – | – |"
+    return f" {ops} ({ops / r.ops:.0%}) | {_millions(elementwise)} ({elementwise / max(r.elementwise, 1):.0%}) |"
+
+
 def markdown_table(rows: list[Row]) -> str:
     fold = any(r.folded_ops is not None for r in rows)
     float_dw = any(r.float_dw_ops is not None for r in rows)
@@ -130,17 +137,9 @@ def markdown_table(rows: list[Row]) -> str:
             f"{_millions(r.model_ops)} | {r.elementwise / r.model_ops:.2f} | {_millions(r.keras_elementwise)} |"
         )
         if fold:
-            line += (
-                f" {r.folded_ops} ({r.folded_ops / r.ops:.0%}) | "
-                f"{_millions(r.folded_elementwise)} ({r.folded_elementwise / max(r.elementwise, 1):.0%}) |"
-            )
-        if float_dw and r.float_dw_ops is None:
-            line += " – | – |"
-        elif float_dw:
-            line += (
-                f" {r.float_dw_ops} ({r.float_dw_ops / r.ops:.0%}) | "
-                f"{_millions(r.float_dw_elementwise)} ({r.float_dw_elementwise / max(r.elementwise, 1):.0%}) |"
-            )
+            line += _against_baseline(r, r.folded_ops, r.folded_elementwise)
+        if float_dw:
+            line += _against_baseline(r, r.float_dw_ops, r.float_dw_elementwise)
         lines.append(line)
     return "\n".join(lines)
 
