@@ -3,8 +3,8 @@
 activations (RPReLU, DPReLU, HardSigmoid), bias (LearnableBias), channels
 (ChannelBroadcast, ChannelSlice), dense (BinaryDense), depthwise (BinaryDepthwiseConv2D),
 embedding (BCDNet-B's contextual embedding builders), es (ESQuantConv2D), flip
-(SpatialFlip), mix (ClampedMix), scale (ChannelScale), shift (CircularShift), shortcut
-(ReshapeAdd).
+(SpatialFlip), grouped (GroupedQuantConv2D), mix (ClampedMix), scale (ChannelScale),
+shift (CircularShift), shortcut (ReshapeAdd).
 """
 
 from lq_ext.layers.activations import DPReLU, HardSigmoid, RPReLU
@@ -14,6 +14,7 @@ from lq_ext.layers.dense import BinaryDense
 from lq_ext.layers.depthwise import BinaryDepthwiseConv2D
 from lq_ext.layers.es import ESQuantConv2D
 from lq_ext.layers.flip import SpatialFlip
+from lq_ext.layers.grouped import GroupedQuantConv2D
 from lq_ext.layers.mix import ClampedMix
 from lq_ext.layers.scale import ChannelScale
 from lq_ext.layers.shift import CircularShift
@@ -29,6 +30,7 @@ __all__ = [
     "ClampedMix",
     "DPReLU",
     "ESQuantConv2D",
+    "GroupedQuantConv2D",
     "HardSigmoid",
     "LearnableBias",
     "RPReLU",

@@ -15,12 +15,12 @@ Provenance and reconstruction notes: docs/models/esbnn.md
 
 from __future__ import annotations
 
-import larq as lq
 import tensorflow as tf
 
 from lq_ext._serialization import register
 from lq_ext._validate import check_bool, is_int
 from lq_ext.layers.channels import ChannelSlice  # re-exported: its old home
+from lq_ext.layers.grouped import GroupedQuantConv2D
 from lq_ext.lce_rules import grouped_bconv_error, is_binary_quantizer, valid_groups
 
 __all__ = ["ChannelSlice", "ESQuantConv2D", "check_es_factors", "nearest_divisors"]
@@ -44,13 +44,14 @@ def check_es_factors(tau, groups, *, where="ES"):
 
 
 @register
-class ESQuantConv2D(lq.layers.QuantConv2D):
+class ESQuantConv2D(GroupedQuantConv2D):
     r"""Expanding-and-shrinking ``QuantConv2D``: ``filters / tau`` kernels in ``groups``
     groups, output tiled ``tau² · groups`` times to ``filters · tau · groups`` channels.
 
     A drop-in for ``QuantConv2D(filters, …)`` in a network whose feature maps are
     expanded τ·g× (module docstring). With ``tau=1, groups=1`` it *is* that
-    ``QuantConv2D``. The Keras attribute ``self.filters`` is the kernel count
+    ``QuantConv2D``; like :class:`~lq_ext.layers.GroupedQuantConv2D`, in training its
+    groups are ordinary convs. The Keras attribute ``self.filters`` is the kernel count
     ``filters // tau`` (what the kernel variable holds); ``get_config()`` stores the
     constructor's ``filters``.
 
@@ -134,33 +135,16 @@ class ESQuantConv2D(lq.layers.QuantConv2D):
 
     def call(self, inputs, training=None):
         # Keras' Conv.call checks its result against compute_output_shape: answer with
-        # the conv's own (un-tiled) shape while it runs.
+        # the conv's own (un-tiled) shape while it runs. In training the groups are
+        # computed as plain convs (GroupedQuantConv2D).
         self._computing_conv = True
-        self._split_groups = training is True
         try:
-            outputs = super().call(inputs)
+            outputs = super().call(inputs, training=training)
         finally:
             self._computing_conv = False
-            self._split_groups = False
         if self.replicas == 1:
             return outputs
         return tf.tile(outputs, [1] * (outputs.shape.rank - 1) + [self.replicas])
-
-    def _jit_compiled_convolution_op(self, inputs, kernel):
-        """Keras' grouped conv (``groups > 1``), and in training g plain convs instead.
-
-        tf-keras runs every grouped conv as an XLA-compiled function, a workaround for
-        CPUs (``base_conv.py``, b/213173659); on this CPU its gradient made a training
-        step of ES-ResNet-20 with g = 2 30–50× slower than with g = 1
-        (docs/results/fashion_mnist_esbnn.md). In training the conv is computed as g
-        convs over the input's and the kernel's channel groups, concatenated: the same
-        sums, with TensorFlow's ordinary conv gradients. Inference and conversion keep
-        Keras' single grouped conv, which LCE bit-packs as one grouped ``LceBconv2d``.
-        """
-        if not getattr(self, "_split_groups", False):
-            return super()._jit_compiled_convolution_op(inputs, kernel)
-        pairs = zip(tf.split(inputs, self.groups, axis=-1), tf.split(kernel, self.groups, axis=-1))
-        return tf.concat([self.convolution_op(x, w) for x, w in pairs], axis=-1)
 
     def compute_output_shape(self, input_shape):
         shape = super().compute_output_shape(input_shape)

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from lq_ext._validate import check_bool, check_choice
 from lq_ext.fake_quant import IntActivationQuantizer, IntWeightQuantizer
-from lq_ext.layers import DPReLU, HardSigmoid, ReshapeAdd
+from lq_ext.layers import DPReLU, GroupedQuantConv2D, HardSigmoid, ReshapeAdd
 from lq_ext.quantizers import BoundedSign, MaxAbsSign
 from lq_ext.zoo import _common
 from lq_ext.zoo._common import ZooArgs
@@ -100,8 +100,10 @@ def _int_conv(x, filters, kernel_size, *, bits, name, strides=1, padding="same",
               use_bias=False, signed_input=True, quantized=None):
     """An 8-/4-bit conv; ``quantized`` True/False gives its kernel quantizer a switch
     (:mod:`lq_ext.weight_phases`: float kernels until epoch 50), None none (the classifier:
-    the official ``DenseAqt`` has no such gate)."""
-    return lq.layers.QuantConv2D(
+    the official ``DenseAqt`` has no such gate). A grouped one (PokeInit's second conv) is a
+    :class:`~lq_ext.layers.GroupedQuantConv2D`, whose groups train as ordinary convs."""
+    conv = GroupedQuantConv2D if groups > 1 else lq.layers.QuantConv2D
+    return conv(
         filters,
         kernel_size,
         strides=strides,

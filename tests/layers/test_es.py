@@ -93,39 +93,6 @@ def test_equals_hand_built_conv_tile_bn(tau, groups):
         np.testing.assert_array_equal(raw[..., r * k : (r + 1) * k], raw[..., :k])
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(strides=2, padding="same", pad_values=1.0, **BINARY),
-    dict(padding="valid", use_bias=True),  # float grouped conv with a bias
-])
-def test_training_computes_groups_as_plain_convs_with_the_same_sums(kwargs):
-    """In training the g groups are g ordinary convs (no XLA): outputs and gradients equal
-    Keras' grouped conv of inference, and the traced training graph compiles nothing."""
-    layer = ESQuantConv2D(16, 3, tau=2, groups=2, **kwargs)
-    x = tf.constant(_x((2, 8, 8, 64)))
-    layer(x)
-    randomize_weights(layer, seed=3)
-    results = {}
-    for training in (False, True):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x, training=training)
-            loss = tf.reduce_sum(y * tf.range(y.shape[-1], dtype=y.dtype))
-        results[training] = [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
-    for grouped, split in zip(results[False], results[True]):
-        # float sums in another order: round-off relative to the largest value
-        scale = float(np.abs(grouped.numpy()).max())
-        np.testing.assert_allclose(split.numpy(), grouped.numpy(), rtol=0, atol=1e-6 * scale)
-
-    def compiled_ops(training):
-        graph = tf.function(lambda t: layer(t, training=training)).get_concrete_function(x).graph
-        functions = [graph, *(f.graph for f in graph._functions.values() if hasattr(f, "graph"))]
-        return [op.type for g in functions for op in g.get_operations()
-                if "_XlaMustCompile" in op.node_def.attr]
-
-    assert compiled_ops(training=False), "inference should keep Keras' grouped conv"
-    assert not compiled_ops(training=True)
-
-
 def test_binary_macs_unchanged_by_tau_and_groups():
     kernels = []
     for tau, groups in [(1, 1), (2, 1), (2, 2), (4, 2)]:
